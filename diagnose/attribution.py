@@ -1,0 +1,198 @@
+"""Cross-check attribution: which findings are consequences of which.
+
+Judges attribute what they can see alone. Correlation across checks lives
+here, and only here, as declarative :class:`Rule` rows (DESIGN.md section 4):
+a rule names the cause check, the effect check, conditions on each, and the
+fields that must agree. After linking, a consequence inherits the fault
+domain of its root cause, so the verdict counts each real-world fault once.
+
+Evidence keys the rules rely on (the judges' side of the contract):
+
+- ``disk.space`` findings: subject is the mountpoint.
+- ``database.integrity``: ``evidence.mount``, the mountpoint holding the
+  database files.
+- ``application.services``: ``evidence.mounts`` (mountpoints of its data and
+  log paths) and ``evidence.databases`` (names of [[database]] entries it
+  depends on).
+- network-dependent findings carry ``evidence.scope``: ``"local"`` for this
+  host's own link (``network.connectivity``), ``"remote"`` for a target
+  reached over the network (the server, a gateway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnose.model import Fault, Finding, Status
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An effect finding is a consequence of a cause finding when both are
+    problems (warn/fail/error), the checks match (``*`` for any), every
+    ``*_when`` condition holds and every ``join`` pair agrees. A join pair
+    ``(effect_field, cause_field)`` agrees when the values are equal or the
+    effect's value is a list that contains the cause's value."""
+
+    name: str
+    cause: str
+    effect: str
+    why: str
+    join: tuple[tuple[str, str], ...] = ()
+    cause_when: dict[str, Any] = field(default_factory=dict)
+    effect_when: dict[str, Any] = field(default_factory=dict)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("disk-full-corrupts-database", cause="disk.space", effect="database.integrity",
+         join=(("evidence.mount", "subject"),),
+         cause_when={"status": "fail"},
+         why="the database lives on the filesystem that is full"),
+    Rule("disk-full-stops-service", cause="disk.space", effect="application.services",
+         join=(("evidence.mounts", "subject"),),
+         cause_when={"status": "fail"},
+         why="the service writes to the filesystem that is full"),
+    Rule("corrupt-database-stops-service", cause="database.integrity", effect="application.services",
+         join=(("evidence.databases", "subject"),),
+         why="the service depends on the corrupt database"),
+    Rule("local-link-down-hides-remote", cause="network.connectivity", effect="*",
+         cause_when={"evidence.scope": "local"},
+         effect_when={"evidence.scope": "remote"},
+         why="this host's own network link is down, so remote targets cannot be judged"),
+)
+
+
+def _get(f: Finding, path: str) -> Any:
+    if path == "status":
+        return str(f.status)
+    if path == "fault":
+        return None if f.fault is None else f.fault.value
+    if path in ("subject", "check", "title"):
+        return getattr(f, path)
+    if path.startswith("evidence."):
+        cur: Any = f.evidence
+        for part in path.split(".")[1:]:
+            if not isinstance(cur, dict) or part not in cur:
+                return _MISSING
+            cur = cur[part]
+        return cur
+    raise KeyError(f"attribution rule uses unknown field {path!r}")
+
+
+def _holds(f: Finding, conds: dict[str, Any]) -> bool:
+    for path, want in conds.items():
+        got = _get(f, path)
+        if isinstance(want, (list, tuple, set, frozenset)):
+            if got not in want:
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+def _agrees(effect_value: Any, cause_value: Any) -> bool:
+    if effect_value is _MISSING or cause_value is _MISSING or effect_value is None:
+        return False
+    if isinstance(effect_value, list):
+        return cause_value in effect_value
+    return effect_value == cause_value
+
+
+def matches(rule: Rule, cause: Finding, effect: Finding) -> bool:
+    if cause is effect or not (cause.status.is_problem and effect.status.is_problem):
+        return False
+    if rule.cause not in ("*", cause.check) or rule.effect not in ("*", effect.check):
+        return False
+    if not (_holds(cause, rule.cause_when) and _holds(effect, rule.effect_when)):
+        return False
+    return all(_agrees(_get(effect, e), _get(cause, c)) for e, c in rule.join)
+
+
+def _ancestors(fid: str, by_id: dict[str, Finding]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(by_id[fid].caused_by) if fid in by_id else []
+    while stack:
+        cur = stack.pop()
+        if cur in seen or cur not in by_id:
+            continue
+        seen.add(cur)
+        stack.extend(by_id[cur].caused_by)
+    return seen
+
+
+def root_of(f: Finding, by_id: dict[str, Finding]) -> Finding:
+    """Follow the first cause up to a root (cycle-safe)."""
+    seen = {f.id}
+    cur = f
+    while cur.caused_by:
+        nxt = by_id.get(cur.caused_by[0])
+        if nxt is None or nxt.id in seen:
+            break
+        seen.add(nxt.id)
+        cur = nxt
+    return cur
+
+
+def attribute(findings: list[Finding], rules: tuple[Rule, ...] = RULES) -> list[Finding]:
+    """Link findings by *rules*, inherit fault domains, order roots first.
+
+    Links a judge already set between its own findings are kept. Of several
+    causes of one effect, only the nearest is kept (a cause that is itself
+    a consequence of another candidate wins over that other candidate), and
+    a link that would close a cycle is never made.
+    """
+    by_id = {f.id: f for f in findings}
+    for effect in findings:
+        candidates = [c.id for rule in rules for c in findings if matches(rule, c, effect)]
+        for cid in dict.fromkeys(candidates):
+            if cid in effect.caused_by or effect.id in _ancestors(cid, by_id) or cid == effect.id:
+                continue
+            effect.caused_by.append(cid)
+    for effect in findings:
+        if len(effect.caused_by) > 1:
+            ancestors = set().union(*(_ancestors(c, by_id) for c in effect.caused_by))
+            effect.caused_by = [c for c in effect.caused_by if c not in ancestors]
+        effect.caused_by = [c for c in effect.caused_by if c in by_id]
+    for f in findings:
+        f.consequences = []
+    for f in findings:
+        for cid in f.caused_by:
+            cause = by_id[cid]
+            if f.id not in cause.consequences:
+                cause.consequences.append(f.id)
+    for f in findings:
+        if f.caused_by and f.status.is_problem:
+            root = root_of(f, by_id)
+            if root.fault is not None:
+                f.fault = root.fault
+    return order(findings, by_id)
+
+
+_FAULT_ORDER = {Fault.SITE: 0, Fault.SOFTWARE: 1, Fault.UNDETERMINED: 2, None: 3}
+
+
+def order(findings: list[Finding], by_id: dict[str, Finding] | None = None) -> list[Finding]:
+    """Root problems worst first, then their consequences depth-first in the
+    order of their roots, then everything that is fine."""
+    by_id = by_id or {f.id: f for f in findings}
+    roots = sorted((f for f in findings if f.is_root_cause),
+                   key=lambda f: (-f.status, _FAULT_ORDER[f.fault], f.check, f.subject))
+    out: list[Finding] = list(roots)
+    placed = {f.id for f in out}
+
+    def walk(f: Finding) -> None:
+        for cid in f.consequences:
+            if cid not in placed and cid in by_id:
+                placed.add(cid)
+                out.append(by_id[cid])
+                walk(by_id[cid])
+
+    for r in roots:
+        walk(r)
+    rest = [f for f in findings if f.id not in placed]
+    rest.sort(key=lambda f: (-f.status, f.check, f.subject))
+    out.extend(rest)
+    return out

@@ -1,0 +1,300 @@
+"""Site configuration: TOML, looked up, validated, with defaults applied.
+
+Lookup order (DESIGN.md section 5): ``--config FILE``, ``$DIAGNOSE_CONFIG``,
+``./diagnose.toml``, ``/etc/diagnose/site.toml``; no file at all is fine and
+means built-in defaults. Every section is validated against the schema of
+the check (or engine part) that owns it: unknown keys and wrong types are a
+:class:`ConfigError` naming the file, the line and the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from diagnose.check import COMMON_KEYS, Key
+
+DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
+
+# Sections that belong to the engine rather than to a check.
+ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
+    "site": {
+        "name": Key(str, "", "site name shown in reports"),
+        "role": Key(str, None, "server | workstation | both; default: detected",
+                    choices=("server", "workstation", "both")),
+    },
+    "runner": {
+        "timeout_s": Key((int, float), 10.0, "default per-check timeout in seconds"),
+        "deadline_s": Key((int, float), 60.0, "the whole run returns by this many seconds"),
+    },
+    "email": {
+        "to": Key(list, [], "recipients", item=str),
+        "cc": Key(list, [], "copy recipients", item=str),
+        "from": Key(str, "", "sender address; default diagnose@<host>"),
+        "smtp_host": Key(str, "127.0.0.1", "SMTP server"),
+        "smtp_port": Key(int, 25, "SMTP port"),
+        "starttls": Key(bool, False, "upgrade with STARTTLS"),
+        "ssl": Key(bool, False, "implicit TLS (port 465)"),
+        "user": Key(str, "", "SMTP login"),
+        "password_env": Key(str, "", "environment variable holding the SMTP password"),
+        "when": Key(str, "always", "always | on-fault | on-change",
+                    choices=("always", "on-fault", "on-change")),
+        "reports_dir": Key(str, "/var/lib/diagnose/reports", "where reports are kept before mailing"),
+        "keep": Key(int, 30, "how many reports to keep"),
+        "keep_days": Key(int, 90, "delete reports older than this"),
+    },
+}
+MULTI_ENGINE: set[str] = set()
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table"}
+
+
+class ConfigError(Exception):
+    """A configuration problem to show the user as ``file:line: message``."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.message, self.path, self.line = message, path, line
+        where = path or "<config>"
+        if line:
+            where += f":{line}"
+        super().__init__(f"{where}: {message}")
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    if isinstance(t, tuple):
+        if set(t) == {int, float}:
+            return "a number"
+        return " or ".join(_type_names_one(x) for x in t)
+    return _type_names_one(t)
+
+
+def _type_names_one(t: type) -> str:
+    return _TYPE_NAMES.get(t, t.__name__)
+
+
+def _is_type(value: Any, t: type | tuple[type, ...]) -> bool:
+    types = t if isinstance(t, tuple) else (t,)
+    if isinstance(value, bool) and bool not in types:
+        return False  # TOML true is not a number
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, types)
+
+
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
+_URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
+
+
+def redact(value: Any) -> Any:
+    """Copy *value* with passwords in URLs replaced by ``***``."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: m["pre"] + "***" + m["at"], value)
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    return value
+
+
+class _Lines:
+    """Finds the line of a section or key in TOML text. tomllib keeps no
+    positions, so this walks the text: table headers ``[x]`` / ``[[x]]``
+    and ``key =`` lines, counting array-of-table occurrences."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+    _KEY = re.compile(r"""^\s*("?)([A-Za-z0-9_.-]+)\1\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self.rows: list[tuple[int, str, int, str | None]] = []  # line, table, index, key
+        table, counts, index = "", {}, 0
+        for n, line in enumerate(text.splitlines(), 1):
+            m = self._HEADER.match(line)
+            if m:
+                table = m.group(2).strip().strip('"')
+                if m.group(1) == "[[":
+                    counts[table] = counts.get(table, -1) + 1
+                    index = counts[table]
+                else:
+                    index = 0
+                self.rows.append((n, table, index, None))
+                continue
+            k = self._KEY.match(line)
+            if k:
+                self.rows.append((n, table, index, k.group(2)))
+
+    def find(self, table: str, key: str | None = None, index: int = 0) -> int | None:
+        for n, t, i, k in self.rows:
+            if t == table and i == index and k == key:
+                return n
+        if key is not None:  # dotted or inline: fall back to the table line
+            return self.find(table, None, index)
+        return None
+
+
+@dataclass
+class Config:
+    """Validated configuration. ``sections`` holds what the file said (with
+    defaults filled in); ``present`` the sections the file actually had."""
+
+    path: str | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)
+    schemas: dict[str, dict[str, Key]] = field(default_factory=dict)
+    multi: set[str] = field(default_factory=set)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The section with defaults; a multi section is ``{"items": [...]}``."""
+        if name in self.sections:
+            return self.sections[name]
+        schema = self.schemas.get(name, {})
+        if name in self.multi:
+            return {"items": []}
+        return {k: _default(v) for k, v in schema.items()}
+
+    def has(self, name: str) -> bool:
+        return name in self.present
+
+    def for_facts(self) -> dict[str, Any]:
+        """The effective config, secrets redacted, to store beside facts so
+        that ``--from-facts`` judges with what the site had."""
+        out: dict[str, Any] = {}
+        for name, value in self.sections.items():
+            schema = self.schemas.get(name, {})
+            if name in self.multi:
+                value = {"items": [_strip_secrets(v, schema) for v in value["items"]]}
+            else:
+                value = _strip_secrets(value, schema)
+            out[name] = redact(value)
+        return out
+
+    def digest(self) -> str:
+        blob = json.dumps(self.for_facts(), sort_keys=True, default=str).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _default(key: Key) -> Any:
+    d = key.default
+    return list(d) if isinstance(d, list) else dict(d) if isinstance(d, dict) else d
+
+
+def _strip_secrets(values: dict[str, Any], schema: dict[str, Key]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not (k in schema and schema[k].secret)}
+
+
+def find_config_file(explicit: str | None, env: dict[str, str] | None = None) -> str | None:
+    env = os.environ if env is None else env
+    if explicit:
+        return explicit
+    if env.get("DIAGNOSE_CONFIG"):
+        return env["DIAGNOSE_CONFIG"]
+    for p in DEFAULT_PATHS:
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
+         multi_sections: set[str]) -> Config:
+    """Read and validate *path* (None: defaults only)."""
+    schemas = dict(ENGINE_SCHEMAS)
+    for name, schema in check_schemas.items():
+        merged = dict(COMMON_KEYS)
+        merged.update(schema)
+        schemas[name] = merged
+    multi = set(multi_sections) | MULTI_ENGINE
+    cfg = Config(path=path, schemas=schemas, multi=multi)
+    if path is None:
+        return cfg
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", path) from None
+    import tomllib
+
+    text = raw.decode("utf-8", "replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else None
+        raise ConfigError(f"not valid TOML: {msg}", path, line) from None
+    lines = _Lines(text)
+    for name, value in data.items():
+        if name not in schemas:
+            hint = nearest(name, schemas)
+            raise ConfigError(
+                f"unknown section [{name}]" + (f"; did you mean [{hint}]?" if hint else
+                                               f"; valid sections: {', '.join(sorted(schemas))}"),
+                path, lines.find(name))
+        schema = schemas[name]
+        if name in multi:
+            if isinstance(value, dict):
+                raise ConfigError(f"[{name}] is a list of tables: write [[{name}]]", path, lines.find(name))
+            if not isinstance(value, list):
+                raise ConfigError(f"{name} must be written as [[{name}]] tables", path, lines.find(None, name))
+            items = [_validate(name, item, schema, path, lines, i) for i, item in enumerate(value)]
+            cfg.sections[name] = {"items": items}
+        else:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name} must be a section [{name}], not a value", path,
+                                  lines.find("", name))
+            cfg.sections[name] = _validate(name, value, schema, path, lines, 0)
+        cfg.present.add(name)
+    return cfg
+
+
+def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path: str,
+              lines: _Lines, index: int) -> dict[str, Any]:
+    out = {k: _default(v) for k, v in schema.items()}
+    for key, value in values.items():
+        line = lines.find(section, key, index)
+        if key not in schema:
+            hint = nearest(key, schema)
+            raise ConfigError(
+                f"unknown key '{key}' in [{section}]" +
+                (f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(sorted(schema))}"),
+                path, line)
+        spec = schema[key]
+        if not _is_type(value, spec.type):
+            raise ConfigError(
+                f"[{section}] {key} must be {_type_name(spec.type)}, not {json.dumps(value, default=str)}",
+                path, line)
+        if spec.item is not None and isinstance(value, list):
+            for v in value:
+                if not _is_type(v, spec.item):
+                    raise ConfigError(
+                        f"[{section}] {key} must be a list of {_type_name(spec.item)}s; "
+                        f"{json.dumps(v, default=str)} is not", path, line)
+        if spec.choices and value not in spec.choices:
+            hint = nearest(str(value), spec.choices)
+            raise ConfigError(
+                f"[{section}] {key} = {json.dumps(value)} is not one of {', '.join(spec.choices)}" +
+                (f"; did you mean {json.dumps(hint)}?" if hint else ""), path, line)
+        out[key] = value
+    return out
+
+
+def load_section(check: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Validate one check's section from a dict (see ``section_config``)."""
+    schema = dict(COMMON_KEYS)
+    schema.update(check.schema)
+    lines = _Lines("")
+    if check.multi:
+        items = values.get("items", [])
+        return {"items": [_validate(check.section, i, schema, "<dict>", lines, n)
+                          for n, i in enumerate(items)]}
+    return _validate(check.section, values, schema, "<dict>", lines, 0)

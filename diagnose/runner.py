@@ -1,0 +1,321 @@
+"""Runs checks: applicability, concurrent isolated probes, judges, attribution.
+
+Every probe runs in its own daemon thread with a timeout; the whole run has a
+deadline. A probe that raises or hangs becomes an ``error`` result naming the
+check, and the rest of the run goes on. Daemon threads matter here: a probe
+stuck in a blocking call cannot be killed in Python, so the runner stops
+waiting for it and the interpreter does not wait for it at exit either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from diagnose import __version__
+from diagnose.attribution import attribute
+from diagnose.check import Check
+from diagnose.config import Config
+from diagnose.host import Host, NotLive
+from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
+from diagnose.registry import Registry
+
+FACTS_SCHEMA = "diagnose.facts/1"
+
+# Debian package names for commands checks commonly need; used in skip reasons.
+PACKAGE_OF = {"sqlite3": "sqlite3", "psql": "postgresql-client", "systemctl": "systemd",
+              "pactl": "pulseaudio-utils", "btmgmt": "bluez", "iw": "iw", "sipsak": "sipsak"}
+
+
+@dataclass
+class Collected:
+    """What probing one check produced: facts, or why there are none."""
+
+    name: str
+    state: str  # ran | skipped | error
+    facts: dict[str, Any] | None = None
+    error: str | None = None
+    skipped: str | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "facts": self.facts, "error": self.error,
+                "skipped": self.skipped, "duration_s": round(self.duration_s, 4)}
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict[str, Any]) -> "Collected":
+        return cls(name, d["state"], d.get("facts"), d.get("error"), d.get("skipped"),
+                   d.get("duration_s", 0.0))
+
+
+@dataclass
+class Collection:
+    """All probes' output plus where and when: the content of a facts file."""
+
+    host: str
+    site: str
+    role: str
+    started: str
+    duration_s: float
+    config: dict[str, Any]
+    config_digest: str
+    results: dict[str, Collected] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": FACTS_SCHEMA,
+            "tool": {"name": "diagnose", "version": __version__},
+            "host": self.host, "site": self.site, "role": self.role,
+            "started": self.started, "duration_s": round(self.duration_s, 4),
+            "config_digest": self.config_digest, "config": self.config,
+            "checks": {n: c.to_dict() for n, c in self.results.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Collection":
+        if d.get("schema") != FACTS_SCHEMA:
+            raise ValueError(f"not a diagnose facts file (schema {d.get('schema')!r}, "
+                             f"expected {FACTS_SCHEMA!r})")
+        col = cls(d["host"], d.get("site", ""), d.get("role", ""), d["started"],
+                  d.get("duration_s", 0.0), d.get("config", {}), d.get("config_digest", ""))
+        col.results = {n: Collected.from_dict(n, c) for n, c in d["checks"].items()}
+        return col
+
+
+def detect_role(host: Host, config: Config) -> str:
+    """[site] role when set; otherwise guessed from what is configured and
+    what hardware is here: databases, services or gateways make a server, a
+    sound card makes a workstation; both or neither -> both."""
+    role = config.section("site").get("role")
+    if role:
+        return role
+    server = any(config.has(s) for s in ("database", "service", "gateway"))
+    cards = host.read_text("/proc/asound/cards", missing="").strip()
+    workstation = bool(cards) and "no soundcards" not in cards
+    if server and not workstation:
+        return "server"
+    if workstation and not server:
+        return "workstation"
+    return "both"
+
+
+def why_skip(check: Check, host: Host, config: Config, role: str) -> str | None:
+    """The runner's decision whether *check* applies here; a reason when not."""
+    cfg = config.section(check.section) if check.section else {}
+    if check.section and cfg.get("enabled") is False:
+        return f"disabled in the config ([{check.section}] enabled = false)"
+    needs = check.needs
+    if needs.role != "any" and role not in (needs.role, "both"):
+        return f"a {needs.role} check; this host's role is {role} (set [site] role to change)"
+    if needs.section and not config.has(check.section):
+        table = f"[[{check.section}]]" if check.multi else f"[{check.section}]"
+        return f"not configured: add a {table} section to the config (see `diagnose init`)"
+    if needs.live and not host.live:
+        return f"needs the live machine; facts are from the recorded tree at {host.root}"
+    if needs.commands and not any(host.which(c) for c in needs.commands):
+        pkgs = sorted({PACKAGE_OF.get(c, c) for c in needs.commands})
+        return (f"needs {' or '.join(needs.commands)} on PATH "
+                f"(apt-get install {' '.join(pkgs)})")
+    if needs.paths and not any(host.exists(p) for p in needs.paths):
+        return f"none of {', '.join(needs.paths)} exists on this host"
+    for mod in needs.modules:
+        if importlib.util.find_spec(mod) is None:
+            return f"needs the Python module {mod} (pip install diagnose's dependencies)"
+    return check.applies(host, cfg)
+
+
+class _Call:
+    """One isolated call in a daemon thread, pytest ``CallInfo``-style."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.value: Any = None
+        self.exc: BaseException | None = None
+        self.tb: str = ""
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.value = fn()
+        except BaseException as exc:  # noqa: BLE001 - everything becomes a result
+            self.exc = exc
+            self.tb = traceback.format_exc(limit=-4)
+        finally:
+            self.ended = time.monotonic()
+            self.done.set()
+
+    @property
+    def duration(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, NotLive):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def check_timeout(check: Check, config: Config, override: float | None) -> float:
+    sect = config.section(check.section) if check.section else {}
+    if sect.get("timeout_s"):
+        return float(sect["timeout_s"])
+    if override:
+        return float(override)
+    if config.has("runner"):
+        return float(config.section("runner")["timeout_s"])
+    return float(check.timeout)
+
+
+def collect(registry: Registry, host: Host, config: Config, *, only: list[str] | None = None,
+            skip: list[str] | None = None, timeout: float | None = None,
+            deadline: float | None = None,
+            progress: Callable[[str, str], None] | None = None) -> Collection:
+    """Probe every applicable check concurrently; never raises for a check."""
+    t0 = time.monotonic()
+    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    role = detect_role(host, config)
+    col = Collection(host.hostname(), config.section("site").get("name") or "", role, started, 0.0,
+                     config.for_facts(), config.digest())
+    names = sorted(set(registry.checks) | set(registry.broken))
+    if only:
+        names = [n for n in names if n in only]
+    if skip:
+        names = [n for n in names if n not in skip]
+
+    calls: dict[str, tuple[_Call, float]] = {}
+    for name in names:
+        if name in registry.broken:
+            col.results[name] = Collected(name, "error", error=registry.broken[name])
+            continue
+        check = registry.checks[name]
+        try:
+            reason = why_skip(check, host, config, role)
+        except Exception as exc:  # an applies() hook that raises is the check's error
+            col.results[name] = Collected(name, "error", error=f"applicability test failed: {_describe(exc)}")
+            continue
+        if reason:
+            col.results[name] = Collected(name, "skipped", skipped=reason)
+            continue
+        cfg = config.section(check.section) if check.section else {}
+        calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), check_timeout(check, config, timeout))
+        if progress:
+            progress(name, "started")
+
+    if deadline is None:
+        runner = config.section("runner")
+        longest = max((t for _, t in calls.values()), default=0.0)
+        deadline = float(runner["deadline_s"]) if config.has("runner") else longest + 5.0
+    end = t0 + deadline
+    pending = dict(calls)
+    while pending:
+        now = time.monotonic()
+        for name, (call, limit) in list(pending.items()):
+            if call.done.is_set():
+                col.results[name] = _collected(name, call)
+            elif now - call.started >= limit:
+                col.results[name] = Collected(
+                    name, "error", duration_s=call.duration,
+                    error=f"probe timed out after {limit:g}s and was abandoned (still hung)")
+            elif now >= end:
+                col.results[name] = Collected(
+                    name, "error", duration_s=call.duration,
+                    error=f"probe still running at the run deadline ({deadline:g}s) and was abandoned")
+            else:
+                continue
+            del pending[name]
+            if progress:
+                progress(name, col.results[name].state)
+        if not pending:
+            break
+        waits = [call.started + limit for call, limit in pending.values()] + [end]
+        nearest_expiry = min(waits) - time.monotonic()
+        # Wake as soon as any probe finishes: wait on the first pending one
+        # in short slices rather than polling all of them.
+        first = next(iter(pending.values()))[0]
+        first.done.wait(max(0.0, min(nearest_expiry, 0.02)))
+    col.results = {n: col.results[n] for n in names if n in col.results}
+    col.duration_s = time.monotonic() - t0
+    return col
+
+
+def _collected(name: str, call: _Call) -> Collected:
+    if call.exc is not None:
+        return Collected(name, "error", duration_s=call.duration,
+                         error=f"probe raised {_describe(call.exc)}")
+    try:
+        # Round-trip through JSON so judges see exactly what a facts file holds.
+        facts = json.loads(json.dumps(call.value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        return Collected(name, "error", duration_s=call.duration,
+                         error=f"probe returned facts that are not JSON-serialisable: {exc}")
+    if not isinstance(facts, dict):
+        return Collected(name, "error", duration_s=call.duration,
+                         error=f"probe returned {type(facts).__name__}, not a dict of facts")
+    return Collected(name, "ran", facts=facts, duration_s=call.duration)
+
+
+def judge_one(check: Check, facts: dict[str, Any], cfg: dict[str, Any],
+              timeout: float) -> tuple[list[Finding], str | None]:
+    """Run a judge isolated: (findings, None) or ([], error message)."""
+    call = _Call(lambda: check.judge(facts, cfg))
+    if not call.done.wait(timeout):
+        return [], f"judge timed out after {timeout:g}s"
+    if call.exc is not None:
+        return [], f"judge raised {_describe(call.exc)}"
+    findings = call.value
+    if not isinstance(findings, list) or not all(isinstance(f, Finding) for f in findings):
+        return [], "judge did not return a list of Finding"
+    for f in findings:
+        f.check = check.name
+    return findings, None
+
+
+def evaluate(registry: Registry, col: Collection, config: Config,
+             timeout: float | None = None) -> Report:
+    """Judge collected facts, attribute causes, build the report."""
+    findings: list[Finding] = []
+    results: list[CheckResult] = []
+    for name, got in col.results.items():
+        check = registry.checks.get(name)
+        if got.state == "skipped":
+            results.append(CheckResult(name, Status.SKIP, got.duration_s, skipped=got.skipped))
+            continue
+        if got.state == "error" or check is None:
+            err = got.error or f"no check named {name} is installed here"
+            results.append(CheckResult(name, Status.ERROR, got.duration_s, error=err))
+            continue
+        cfg = config.section(check.section) if check.section else {}
+        t0 = time.monotonic()
+        found, err = judge_one(check, got.facts or {}, cfg, check_timeout(check, config, timeout))
+        duration = got.duration_s + (time.monotonic() - t0)
+        if err:
+            results.append(CheckResult(name, Status.ERROR, duration, error=err))
+            continue
+        findings.extend(found)
+        worst = max((f.status for f in found), default=Status.OK)
+        results.append(CheckResult(name, worst, duration))
+    findings = attribute(findings)
+    return Report(
+        tool_version=__version__, host=col.host, site=col.site, role=col.role,
+        started=col.started, duration_s=col.duration_s, findings=findings, checks=results,
+        verdict=make_verdict(findings, results),
+    )
+
+
+def config_from_facts(col: Collection, registry: Registry) -> Config:
+    """The configuration recorded in a facts file, as a Config."""
+    from diagnose.config import load
+
+    base = load(None, registry.schemas(), registry.multi_sections())
+    base.sections = dict(col.config)
+    base.present = set(col.config)
+    return base

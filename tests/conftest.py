@@ -1,0 +1,47 @@
+"""Shared test plumbing. Rigs (real filesystems, namespaces, servers) live in
+``tests/rigs/<area>.py`` and are imported by the tests that need them; each
+rig cleans up what it started even when a test fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+needs_root = pytest.mark.skipif(not is_root(), reason="needs root (namespaces, mounts, servers)")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = None,
+            timeout: float = 120, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``diagnose`` CLI as a user would (python -m diagnose)."""
+    full_env = dict(os.environ)
+    full_env.pop("DIAGNOSE_CONFIG", None)
+    if env:
+        full_env.update(env)
+    argv = (prefix or []) + [sys.executable, "-m", "diagnose", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd or str(ROOT),
+                          timeout=timeout)
+
+
+def load_scenarios(check_name: str) -> list[tuple[str, dict]]:
+    folder = DATA / check_name
+    if not folder.is_dir():
+        return []
+    return [(p.stem, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+
+@pytest.fixture
+def cli():
+    return run_cli
