@@ -130,7 +130,7 @@ class Host:
     def live(self) -> bool:
         return self.root == "/"
 
-    def _need_live(self, what: str) -> None:
+    def require_live(self, what: str) -> None:
         if not self.live:
             raise NotLive(f"{what} needs the live machine; host root is {self.root}")
 
@@ -244,7 +244,7 @@ class Host:
         A missing program or a timeout is a result, not an exception: probes
         record what happened as facts.
         """
-        self._need_live(f"running {argv[0]}")
+        self.require_live(f"running {argv[0]}")
         full_env = None
         if env is not None:
             full_env = dict(os.environ)
@@ -271,7 +271,7 @@ class Host:
         getaddrinfo has no timeout of its own; it runs in a worker thread
         and a slow resolver becomes ``TimeoutError``.
         """
-        self._need_live("name resolution")
+        self.require_live("name resolution")
         import concurrent.futures as cf
 
         ex = cf.ThreadPoolExecutor(max_workers=1)
@@ -292,7 +292,7 @@ class Host:
 
     def tcp_connect(self, address: str, port: int, timeout: float = 2.0) -> dict:
         """Try a TCP connection; returns facts: state open|refused|timeout|unreachable|error."""
-        self._need_live("a TCP connection")
+        self.require_live("a TCP connection")
         t0 = time.monotonic()
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         s = socket.socket(family, socket.SOCK_STREAM)
@@ -315,7 +315,7 @@ class Host:
     def ping(self, address: str, count: int = 5, interval: float = 0.05,
              timeout: float = 1.0) -> dict:
         """ICMP echo series; see :func:`diagnose.net.ping`."""
-        self._need_live("ICMP echo")
+        self.require_live("ICMP echo")
         from diagnose import net
 
         return net.ping(address, count=count, interval=interval, timeout=timeout)
