@@ -1,8 +1,310 @@
-"""Command-line interface (placeholder until the CLI lands)."""
+"""Command-line interface: ``diagnose run | list | init`` (DESIGN.md section 6).
+
+Exit codes follow the Nagios plugin convention: 0 ok/skip, 1 warn, 2 fail,
+3 when the run could not be done (bad config or arguments) or a check erred.
+Bad input never ends in a traceback: it is one line naming what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
 import sys
+from typing import Any, Sequence
+
+from diagnose import __version__
+
+EXIT_USAGE = 3
+
+RUN_EXAMPLES = """examples:
+  diagnose run                                  audit this machine with built-in defaults
+  diagnose run --config /etc/diagnose/site.toml --format html --output /tmp/report.html
+  diagnose run --only disk.space --only database.integrity -v
+  diagnose run --save-facts site.json           collect on site ...
+  diagnose run --from-facts site.json --format text   ... and judge again at the office
+  diagnose run --format nagios                  one line for Nagios/Icinga, exit code 0-3
+"""
+LIST_EXAMPLES = """examples:
+  diagnose list                     every check, what it needs, whether it applies here
+  diagnose list --config site.toml  the same with this site's configuration
+"""
+INIT_EXAMPLES = """examples:
+  diagnose init                     write ./diagnose.toml from what is detected here
+  diagnose init --output -          print the starter config instead
+  diagnose init --output /etc/diagnose/site.toml
+"""
 
 
-def main(argv=None) -> int:
-    from diagnose import __version__
-    print(f"diagnose {__version__}")
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad arguments; 2 means "fail" here, so use 3."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="diagnose", description="Installation health checks for call-center sites: "
+                "tells site faults from software faults, with evidence and a remedy for each.",
+                epilog="Run `diagnose COMMAND --help` for examples.")
+    p.add_argument("--version", action="version", version=f"diagnose {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    run = sub.add_parser("run", help="run the checks and write a report", epilog=RUN_EXAMPLES,
+                         formatter_class=fmt)
+    run.add_argument("--config", metavar="FILE", help="config file (default: $DIAGNOSE_CONFIG, "
+                     "./diagnose.toml, /etc/diagnose/site.toml, else built-in defaults)")
+    run.add_argument("--only", action="append", metavar="CHECK", default=[], help="run only this check (repeatable)")
+    run.add_argument("--skip", action="append", metavar="CHECK", default=[], help="do not run this check (repeatable)")
+    run.add_argument("--format", default="text",
+                     choices=("text", "json", "html", "junit", "nagios", "prometheus"))
+    run.add_argument("--output", metavar="FILE", help="write the report here (atomically) instead of stdout")
+    run.add_argument("--save-facts", metavar="FILE", help="also save every probe's facts to FILE")
+    run.add_argument("--from-facts", metavar="FILE", help="judge facts saved earlier instead of probing this machine")
+    run.add_argument("--timeout", type=float, metavar="S", help="per-check timeout in seconds (default 10)")
+    run.add_argument("--root", metavar="DIR", default="/", help="read the system from a recorded tree at DIR")
+    run.add_argument("--email", action="store_true", help="also mail the report as configured in [email]")
+    run.add_argument("-v", "--verbose", action="store_true", help="show evidence and the checks that passed")
+    run.add_argument("-q", "--quiet", action="store_true", help="only problems and the verdict; no progress")
+
+    ls = sub.add_parser("list", help="list checks and whether they apply here", epilog=LIST_EXAMPLES,
+                        formatter_class=fmt)
+    ls.add_argument("--config", metavar="FILE")
+    ls.add_argument("--format", default="text", choices=("text", "json"))
+
+    init = sub.add_parser("init", help="write a commented starter config from detection",
+                          epilog=INIT_EXAMPLES, formatter_class=fmt)
+    init.add_argument("--output", metavar="FILE", default="diagnose.toml",
+                      help="where to write it (default ./diagnose.toml; - for stdout)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_schedule(sub)
+    return p
+
+
+def _add_schedule(sub: Any) -> None:
+    """`diagnose schedule ...` (issue 7) plugs in here."""
+
+
+def _die(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"diagnose: {message}", file=sys.stderr)
+    return code
+
+
+def _load(config_path: str | None):
+    from diagnose.config import find_config_file, load
+    from diagnose.registry import Registry
+
+    registry = Registry.discover()
+    path = find_config_file(config_path)
+    config = load(path, registry.schemas(), registry.multi_sections())
+    return registry, config
+
+
+def _check_names(names: list[str], registry: Any) -> str | None:
+    from diagnose.config import nearest
+
+    known = set(registry.checks) | set(registry.broken)
+    for n in names:
+        if n not in known:
+            hint = nearest(n, known)
+            return f"no check named {n!r}" + (f"; did you mean {hint!r}?" if hint else
+                                               f"; checks: {', '.join(sorted(known))}")
+    return None
+
+
+class _Spinner:
+    """Progress on a terminal: which checks are still running. Off when
+    stderr is not a terminal (cron, pipes) or with -q."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, enabled: bool) -> None:
+        import threading
+
+        self.enabled = enabled
+        self.running: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._spin, daemon=True) if enabled else None
+
+    def update(self, name: str, state: str) -> None:
+        if state == "started":
+            self.running.append(name)
+        elif name in self.running:
+            self.running.remove(name)
+        if self.thread is not None and not self.thread.is_alive() and not self.stop.is_set():
+            self.thread.start()
+
+    def _spin(self) -> None:
+        i = 0
+        while not self.stop.wait(0.1):
+            names = ", ".join(self.running[:4]) + (" …" if len(self.running) > 4 else "")
+            sys.stderr.write(f"\r\033[K{self.FRAMES[i % len(self.FRAMES)]} checking {names}")
+            sys.stderr.flush()
+            i += 1
+
+    def done(self) -> None:
+        self.stop.set()
+        if self.thread is not None and self.thread.is_alive():
+            self.thread.join()
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from diagnose.config import ConfigError
+    from diagnose.fsutil import atomic_write
+    from diagnose.host import Host
+    from diagnose.runner import Collection, collect, config_from_facts, evaluate
+
+    try:
+        registry, config = _load(args.config)
+    except ConfigError as exc:
+        return _die(f"config error: {exc}")
+    bad = _check_names(args.only + args.skip, registry)
+    if bad:
+        return _die(bad)
+
+    if args.from_facts:
+        try:
+            with open(args.from_facts, encoding="utf-8") as fh:
+                col = Collection.from_dict(json.load(fh))
+        except (OSError, ValueError, KeyError) as exc:
+            return _die(f"cannot read facts file {args.from_facts}: {exc}")
+        if not args.config:  # judge with the configuration the site had
+            config = config_from_facts(col, registry)
+        if args.only:
+            col.results = {n: r for n, r in col.results.items() if n in args.only}
+        if args.skip:
+            col.results = {n: r for n, r in col.results.items() if n not in args.skip}
+    else:
+        if not os.path.isdir(args.root):
+            return _die(f"--root {args.root}: not a directory")
+        spinner = _Spinner(sys.stderr.isatty() and not args.quiet)
+        try:
+            col = collect(registry, Host(args.root), config, only=args.only or None,
+                          skip=args.skip or None, timeout=args.timeout, progress=spinner.update)
+        finally:
+            spinner.done()
+
+    if args.save_facts:
+        try:
+            atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n", 0o600)
+        except OSError as exc:
+            return _die(f"cannot write facts to {args.save_facts}: {exc.strerror}")
+
+    report = evaluate(registry, col, config, timeout=args.timeout)
+    if args.email:
+        code = _send_email(report, config, args)
+        if code:
+            return code
+
+    from reports import render
+
+    to_terminal = args.output is None and sys.stdout.isatty()
+    encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
+    text = render(report, args.format, colour=to_terminal and not os.environ.get("NO_COLOR"),
+                  unicode=args.output is not None or "utf" in encoding,
+                  verbose=args.verbose, quiet=args.quiet)
+    if args.output:
+        try:
+            atomic_write(args.output, text)
+        except OSError as exc:
+            return _die(f"cannot write report to {args.output}: {exc.strerror}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return report.exit_code()
+
+
+def _send_email(report: Any, config: Any, args: argparse.Namespace) -> int:
+    """`--email` (issue 7) plugs in here; returns an exit code or 0."""
+    return _die("--email is not available in this build")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from diagnose.config import ConfigError
+    from diagnose.host import Host
+    from diagnose.runner import detect_role, why_skip
+
+    try:
+        registry, config = _load(args.config)
+    except ConfigError as exc:
+        return _die(f"config error: {exc}")
+    host = Host("/")
+    role = detect_role(host, config)
+    rows = []
+    for name in sorted(set(registry.checks) | set(registry.broken)):
+        if name in registry.broken:
+            rows.append({"name": name, "summary": "", "needs": "", "applies": False,
+                         "why_not": registry.broken[name]})
+            continue
+        c = registry.checks[name]
+        needs = []
+        if c.needs.role != "any":
+            needs.append(f"role {c.needs.role}")
+        if c.needs.section:
+            needs.append(f"[[{c.section}]]" if c.multi else f"[{c.section}]")
+        needs += [f"command {x}" for x in c.needs.commands]
+        needs += [f"path {x}" for x in c.needs.paths]
+        needs += [f"module {x}" for x in c.needs.modules]
+        try:
+            reason = why_skip(c, host, config, role)
+        except Exception as exc:  # noqa: BLE001 - listing must never crash
+            reason = f"applicability test failed: {exc}"
+        rows.append({"name": name, "summary": c.summary, "needs": ", ".join(needs) or "nothing",
+                     "applies": reason is None, "why_not": reason})
+    if args.format == "json":
+        print(json.dumps({"role": role, "checks": rows}, indent=2))
+        return 0
+    print(f"Checks (this host's role: {role}):")
+    width = max((len(r["name"]) for r in rows), default=10)
+    for r in rows:
+        mark = "yes" if r["applies"] else "no "
+        print(f"  {r['name'].ljust(width)}  applies: {mark}  {r['summary']}")
+        print(f"  {' ' * width}  needs: {r['needs']}")
+        if r["why_not"]:
+            print(f"  {' ' * width}  why not: {r['why_not']}")
     return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from diagnose.fsutil import atomic_write
+    from diagnose.host import Host
+    from diagnose.initcfg import starter_config
+    from diagnose.registry import Registry
+
+    text = starter_config(Registry.discover(), Host("/"))
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    if os.path.exists(args.output) and not args.force:
+        return _die(f"{args.output} exists; use --force to overwrite or --output to choose another file")
+    try:
+        atomic_write(args.output, text)
+    except OSError as exc:
+        return _die(f"cannot write {args.output}: {exc.strerror}")
+    print(f"wrote {args.output}; edit it, then run: diagnose run --config {args.output}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {"run": cmd_run, "list": cmd_list, "init": cmd_init}.get(args.command or "")
+    if handler is None and hasattr(args, "handler"):
+        handler = args.handler
+    if handler is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return _die("interrupted", 130)
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+"""Renderers: each turns the one report model into one format.
+
+Renderers only render :class:`diagnose.model.Report`; they never look at
+facts, config or the system. Each lives in its own module, imported only
+when its format is asked for (jinja2 is paid for by ``--format html`` alone).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
+_MODULES = {"text": "reports.text", "json": "reports.jsonfmt", "html": "reports.html",
+            "junit": "reports.junit", "nagios": "reports.nagios", "prometheus": "reports.prometheus"}
+
+
+def render(report: Any, fmt: str, **options: Any) -> str:
+    """Render *report* as *fmt*; options are format-specific (text: colour, verbose, quiet)."""
+    if fmt not in _MODULES:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    module = importlib.import_module(_MODULES[fmt])
+    return module.render(report, **options)

@@ -1,0 +1,56 @@
+"""JUnit XML: one testcase per check, for CI dashboards and test-report viewers.
+
+fail and warn findings become ``<failure>`` (type tells which), a check that
+could not run ``<error>``, a skipped check ``<skipped>``. ElementTree does the
+XML escaping; characters XML 1.0 forbids are dropped first.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from diagnose.model import Report, Status
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _x(s: str) -> str:
+    return _XML_BAD.sub("", s or "")
+
+
+def render(report: Report, **_: Any) -> str:
+    suites = ET.Element("testsuites", name="diagnose")
+    suite = ET.SubElement(suites, "testsuite", name=f"diagnose {_x(report.host)}",
+                          hostname=_x(report.host), timestamp=report.started,
+                          time=f"{report.duration_s:.3f}")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for c in report.checks:
+        counts["tests"] += 1
+        case = ET.SubElement(suite, "testcase", classname="diagnose", name=c.name,
+                             time=f"{c.duration_s:.3f}")
+        mine = [f for f in report.findings if f.check == c.name]
+        if c.status is Status.ERROR:
+            counts["errors"] += 1
+            ET.SubElement(case, "error", message=_x(c.error or "check could not run"), type="error")
+        elif c.status is Status.SKIP and c.skipped:
+            counts["skipped"] += 1
+            ET.SubElement(case, "skipped", message=_x(c.skipped))
+        elif c.status in (Status.WARN, Status.FAIL):
+            counts["failures"] += 1
+            bad = [f for f in mine if f.status.is_problem]
+            worst = max(bad, key=lambda f: f.status)
+            el = ET.SubElement(case, "failure", message=_x(worst.title), type=str(c.status))
+            el.text = _x("\n\n".join(
+                f"{str(f.status).upper()} [{f.fault.value if f.fault else ''}] {f.title}\n"
+                f"{f.detail}\nFix: {f.remedy}"
+                + (f"\nConsequence of: {', '.join(f.caused_by)}" if f.caused_by else "")
+                for f in bad))
+        if mine:
+            out = ET.SubElement(case, "system-out")
+            out.text = _x("\n".join(f"{f.status}: {f.title}" for f in mine))
+    for k, v in counts.items():
+        suite.set(k, str(v))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
