@@ -1,0 +1,77 @@
+"""Cross-check attribution: consequences link to root causes, inherit their
+fault domain, and the verdict counts each real fault once."""
+
+from __future__ import annotations
+
+from diagnose.attribution import RULES, Rule, attribute
+from diagnose.model import Fault, Finding, Status, make_verdict
+
+
+def F(check, subject, status="fail", fault="software", **evidence):
+    return Finding(check, subject, Status.parse(status), f"{check} {subject}", Fault(fault) if fault else None,
+                   evidence=evidence, remedy="do something")
+
+
+def test_full_disk_is_root_of_database_and_service_chain():
+    disk = F("disk.space", "/srv", fault="site", mount="/srv")
+    db = F("database.integrity", "callcenter", mount="/srv")
+    svc = F("application.services", "ccserver", databases=["callcenter"], mounts=["/srv"])
+    other = F("application.services", "reporter", databases=[], mounts=["/"])
+    out = attribute([svc, other, db, disk])
+    assert db.caused_by == ["disk.space:/srv"]
+    # The service depends on the database and writes to the disk: the nearer cause wins.
+    assert svc.caused_by == ["database.integrity:callcenter"]
+    assert disk.consequences == ["database.integrity:callcenter"]
+    assert db.consequences == ["application.services:ccserver"]
+    assert db.fault is Fault.SITE and svc.fault is Fault.SITE  # inherited from the root
+    assert other.caused_by == [] and other.fault is Fault.SOFTWARE
+    assert [f.id for f in out][:2] == ["disk.space:/srv", "application.services:reporter"]
+    v = make_verdict(out, [])
+    assert (v.site_faults, v.software_faults, v.undetermined) == (1, 1, 0)
+    assert v.headline == "1 site fault, 1 software fault"
+
+
+def test_disk_warning_alone_does_not_explain_corruption():
+    disk = F("disk.space", "/srv", status="warn", fault="site")
+    db = F("database.integrity", "callcenter", mount="/srv")
+    attribute([disk, db])
+    assert db.caused_by == [] and db.fault is Fault.SOFTWARE
+
+
+def test_corruption_on_another_mount_is_not_linked():
+    disk = F("disk.space", "/home", fault="site")
+    db = F("database.integrity", "callcenter", mount="/srv")
+    attribute([disk, db])
+    assert db.caused_by == []
+
+
+def test_ok_findings_are_never_linked():
+    disk = F("disk.space", "/srv", status="ok", fault=None)
+    db = F("database.integrity", "callcenter", mount="/srv")
+    attribute([disk, db])
+    assert db.caused_by == [] and disk.consequences == []
+
+
+def test_local_link_down_makes_remote_findings_consequences():
+    link = F("network.connectivity", "eth0", fault="site", scope="local")
+    gw = F("gateway.power", "fxo-office-pbx", fault="site", scope="remote")
+    srv = F("network.connectivity", "cc-srv01:8088", fault="undetermined", scope="remote")
+    disk = F("disk.space", "/", fault="site")
+    out = attribute([gw, srv, link, disk])
+    assert gw.caused_by == ["network.connectivity:eth0"]
+    assert srv.caused_by == ["network.connectivity:eth0"]
+    assert srv.fault is Fault.SITE
+    assert disk.caused_by == []
+    v = make_verdict(out, [])
+    assert v.site_faults == 2 and v.undetermined == 0
+
+
+def test_links_set_by_a_judge_are_kept_and_cycles_never_made():
+    a = F("x.check", "a", fault="site")
+    b = F("x.check", "b", fault="software")
+    b.caused_by = ["x.check:a"]
+    cyc = Rule("cycle", cause="x.check", effect="x.check", why="test")
+    attribute([a, b], rules=RULES + (cyc,))
+    assert b.caused_by == ["x.check:a"]
+    assert a.caused_by == []  # b -> a would close a cycle
+    assert a.consequences == ["x.check:b"] and b.fault is Fault.SITE
