@@ -1,0 +1,46 @@
+"""Heavy libraries are imported only by the check or renderer that needs
+them: `diagnose --version` and a JSON run of one check never pay for them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("jinja2", "scapy", "dbus_fast", "pyudev", "pulsectl", "psycopg", "pymysql", "pyroute2")
+
+PROBE = """
+import json, sys, io, contextlib
+from diagnose.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+heavy = %r
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def _loaded(*args: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE % (HEAVY,), *args], capture_output=True, text=True,
+                          timeout=60)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_version_imports_nothing_heavy():
+    assert _loaded("--version") == []
+
+
+def test_plugin_discovery_and_a_json_run_import_nothing_heavy(tmp_path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'[disk]\nmounts = ["{tmp_path}"]\n')
+    assert _loaded("run", "--config", str(cfg), "--only", "disk.space", "--format", "json") == []
+    assert _loaded("list", "--config", str(cfg)) == []
+
+
+def test_html_pays_for_jinja2_only_when_asked(tmp_path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'[disk]\nmounts = ["{tmp_path}"]\n')
+    assert _loaded("run", "--config", str(cfg), "--only", "disk.space", "--format", "html") == ["jinja2"]
