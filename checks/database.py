@@ -1,0 +1,452 @@
+"""database.integrity: is the call-center database intact, and if not, why?
+
+One ``[[database]]`` table per database. The probe dispatches on the URL
+scheme to an engine module (``db_sqlite``, ``db_postgres``, ``db_mysql``),
+each of which opens the database read-only and runs the engine's own
+integrity check. Around that, this module gathers what tells *why* a
+database broke: the database's log (disk full, unclean shutdown) and the
+kernel log (I/O errors on the device holding the files).
+
+Every engine returns the same shape of facts (``connect``, ``location``,
+``verified``, ``problems``, ``errors``, ``complete``), so one judge serves
+all three. The judge gives exactly one finding per database (the subject is
+the database name) because attribution joins on that id.
+
+Passwords come from ``password_env`` or the URL; they are used to connect
+and nothing else: facts carry the redacted URL and error texts are scrubbed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+from diagnose.check import Check, Key, Needs
+from diagnose.config import redact
+from diagnose.host import Host
+from diagnose.model import Fault, Finding, Status
+
+ENGINES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql",
+           "mysql": "mysql", "mariadb": "mysql"}
+ENGINE_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL"}
+
+# How much of a log is read, and how many matching lines are kept per kind.
+LOG_TAIL_BYTES = 4 * 1024 * 1024
+KEEP_LINES = 20
+
+# Lines in a database or application log, by what they tell.
+LOG_PATTERNS = {
+    # errno 28 is ENOSPC; MariaDB error 1021 is ER_DISK_FULL; SQLITE_FULL
+    # (13) reads "database or disk is full"; PostgreSQL's SQLSTATE 53100.
+    "disk_full": re.compile(
+        r"No space left on device|errno:? ?28\b|Disk full|\berror:? ?1021\b|ER_DISK_FULL|"
+        r"database or disk is full|could not extend file|\b53100\b", re.I),
+    "corruption": re.compile(
+        r"marked as crashed|is corrupt|Size of datafile is|should be repaired|Incorrect key file|"
+        r"database disk image is malformed|file is not a database|invalid page in block|"
+        r"page verification failed|Database page corruption|index .* contains unexpected|"
+        r"could not read block|checksum mismatch|corrupted", re.I),
+    "unclean": re.compile(
+        r"not properly shut down|database system was interrupted|terminated by signal 9|"
+        r"Starting crash recovery|crash recovery|got signal \d+|Database was not shut down normally|"
+        r"was not closed properly|power (failure|loss)", re.I),
+    "io_error": re.compile(r"I/O error|Input/output error|\bEIO\b|disk I/O error", re.I),
+}
+
+# A timestamp at the start of a log line: ISO (PostgreSQL, MariaDB 10.x,
+# MySQL 8), MariaDB's old "YYMMDD hh:mm:ss", or syslog's "Mon dd hh:mm:ss".
+_LOG_TIME = re.compile(
+    r"^\s*\[?(?P<t>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d| [A-Z]{2,5})?|"
+    r"\d{6} {1,2}\d?\d:\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)")
+
+# Kernel messages about a failing disk or filesystem. Which device they are
+# about is matched separately (the kernel names it sda, sda1, dm-0, loop3 ...).
+_KERNEL_IO = re.compile(
+    r"I/O error|critical medium error|Medium Error|Buffer I/O error|EXT4-fs error|"
+    r"EXT4-fs \(.*\): (?:I/O error|Remounting filesystem read-only)|XFS .*(?:I/O error|Corruption|corruption)|"
+    r"BTRFS (?:error|critical)|Remounting filesystem read-only|blk_update_request|FAT-fs .*error|"
+    r"failed command: (?:READ|WRITE)", re.I)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def engine_of(url: str) -> str | None:
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
+    return ENGINES.get(scheme)
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Error texts may echo connection strings: remove the password."""
+    text = redact(text)
+    if secret:
+        text = text.replace(secret, "***")
+    return text
+
+
+def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(password, problem): the password from ``password_env`` when set,
+    else None (the URL's own password, if any, is used by the driver)."""
+    env = item.get("password_env") or ""
+    if not env:
+        return None, None
+    if env not in os.environ:
+        return None, f"password_env names {env}, which is not set in the environment"
+    return os.environ[env], None
+
+
+# -- logs ------------------------------------------------------------------
+
+def scan_log(host: Host, path: str | None) -> dict[str, Any]:
+    """Lines of a database log that tell disk-full, corruption, unclean
+    shutdown or I/O errors, with their line numbers (order in the file is
+    time order) and timestamps as written."""
+    out: dict[str, Any] = {"path": path, "read": False, "error": None,
+                           **{kind: [] for kind in LOG_PATTERNS}}
+    if not path:
+        out["error"] = "no log configured"
+        return out
+    try:
+        lines = host.tail(path, LOG_TAIL_BYTES)
+    except OSError as exc:
+        out["error"] = f"{exc.strerror or exc} ({path})"
+        return out
+    out["read"] = True
+    out["lines"] = len(lines)
+    for n, line in enumerate(lines, 1):
+        for kind, rx in LOG_PATTERNS.items():
+            if rx.search(line):
+                m = _LOG_TIME.match(line)
+                out[kind].append({"line": n, "time": m["t"] if m else None, "text": line.strip()[:400]})
+    for kind in LOG_PATTERNS:  # the first lines say when it began, the last how it ended
+        hits = out[kind]
+        if len(hits) > KEEP_LINES:
+            out[kind] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:]
+            out[kind + "_count"] = len(hits)
+    return out
+
+
+def block_names(host: Host, device: str | None) -> list[str]:
+    """Kernel names of the block device ``major:minor`` and of the disk it
+    is a partition of (sda1 -> sda1, sda): kernel messages use either."""
+    if not device or device.startswith("0:"):
+        return []  # major 0: tmpfs, overlay and other devices without a disk
+    try:
+        real = host.realpath(f"/sys/dev/block/{device}")
+    except OSError:
+        return []
+    if not host.exists(real):
+        return []
+    names = [os.path.basename(real)]
+    parent = os.path.dirname(real)
+    if host.exists(os.path.join(parent, "dev")) and os.path.basename(parent) not in ("block", ""):
+        names.append(os.path.basename(parent))
+    return names
+
+
+def scan_kernel(host: Host, names: list[str]) -> dict[str, Any]:
+    """Kernel messages about I/O errors on the devices *names*. dmesg can be
+    restricted (kernel.dmesg_restrict) or absent; then /var/log/kern.log is
+    read, and when neither is available the facts say so."""
+    out: dict[str, Any] = {"devices": names, "source": None, "error": None, "io_errors": []}
+    if not names:
+        out["error"] = "the database files are not on a block device"
+        return out
+    text, errors = None, []
+    if host.live:
+        res = host.run(["dmesg"], timeout=5)
+        if res.ok:
+            text, out["source"] = res.stdout, "dmesg"
+        else:
+            errors.append("dmesg: " + ((res.stderr or "").strip() or f"exit {res.rc}"))
+    if text is None:
+        for p in ("/var/log/kern.log", "/var/log/messages"):
+            try:
+                text = "\n".join(host.tail(p, LOG_TAIL_BYTES))
+                out["source"] = p
+                break
+            except OSError as exc:
+                errors.append(f"{p}: {exc.strerror or exc}")
+    if text is None:
+        out["error"] = "; ".join(errors) or "no kernel log available"
+        return out
+    dev = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(n) for n in names))
+    hits = [ln.strip() for ln in text.splitlines() if _KERNEL_IO.search(ln) and dev.search(ln)]
+    out["io_errors"] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:] if len(hits) > KEEP_LINES else hits
+    out["io_error_count"] = len(hits)
+    return out
+
+
+def location(host: Host, path: str | None) -> dict[str, Any]:
+    """Where database files live: the mount holding *path* and its device."""
+    loc: dict[str, Any] = {"path": path, "mount": None, "fstype": None, "source": None, "device": None}
+    if not path or not host.exists(path):
+        return loc
+    m = host.mount_of(path)
+    if m is not None:
+        loc.update(mount=m.mountpoint, fstype=m.fstype, source=m.source, device=m.device)
+    return loc
+
+
+# -- the check -------------------------------------------------------------
+
+class DatabaseIntegrity(Check):
+    name = "database.integrity"
+    summary = "SQLite integrity_check, PostgreSQL amcheck, MariaDB/MySQL CHECK TABLE; read-only"
+    section = "database"
+    multi = True
+    needs = Needs(section=True, role="server")
+    timeout = 120.0
+    schema = {
+        "name": Key(str, "", "name of the database in reports (the finding's subject)"),
+        "url": Key(str, "", "sqlite:////path/file.db, postgresql://user@host:port/db, "
+                            "mysql://user@host:port/db or mariadb://..."),
+        "log": Key(str, "", "log to search for disk-full and crash lines (default: the server's own "
+                            "error log when it can tell)"),
+        "mode": Key(str, "full", "full: every page, row and index entry; quick: structure only",
+                    choices=("quick", "full")),
+        "budget_s": Key((int, float), 30, "seconds the check of this database may take; a larger "
+                                          "database gets the quick check and a finding saying so"),
+        "tables": Key(list, [], "check only these tables (default: all)", item=str),
+        "password_env": Key(str, "", "environment variable holding the database password"),
+    }
+
+    def applies(self, host: Host, cfg: dict[str, Any]) -> str | None:
+        for i, item in enumerate(cfg.get("items", [])):
+            if not item.get("name") or not item.get("url"):
+                return f"[[database]] number {i + 1} needs both name and url"
+            if engine_of(item["url"]) is None:
+                return (f"[[database]] {item['name']}: url must start with sqlite://, postgresql://, "
+                        f"mysql:// or mariadb://")
+        return None
+
+    def probe(self, host: Host, cfg: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        for item in cfg.get("items", []):
+            out.append(self._probe_one(host, item))
+        return {"databases": out}
+
+    def _probe_one(self, host: Host, item: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.monotonic()
+        engine = engine_of(item["url"])
+        facts: dict[str, Any] = {"name": item["name"], "engine": engine, "url": redact(item["url"]),
+                                 "mode": item["mode"], "budget_s": item["budget_s"]}
+        password, problem = password_for(item)
+        if problem:
+            facts.update(connect={"ok": False, "kind": "config", "error": problem})
+        else:
+            if engine == "sqlite":
+                from checks import db_sqlite as mod
+            elif engine == "postgresql":
+                from checks import db_postgres as mod
+            else:
+                from checks import db_mysql as mod
+            try:
+                facts.update(mod.probe(host, item, password))
+            except Exception as exc:  # a driver failure is a fact about this database only
+                facts.update(connect={"ok": False, "kind": "error",
+                                      "error": scrub(f"{type(exc).__name__}: {exc}", password)})
+        loc = facts.setdefault("location", {"mount": None})
+        facts["log"] = scan_log(host, item.get("log") or facts.pop("server_log", None))
+        facts["kernel"] = scan_kernel(host, block_names(host, loc.get("device")))
+        facts["duration_s"] = round(time.monotonic() - t0, 3)
+        return facts
+
+    def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+        return [judge_database(self.name, db) for db in facts.get("databases", [])]
+
+
+# -- the judge -------------------------------------------------------------
+
+def _engine_module(engine: str) -> Any:
+    # Engine modules import their drivers only inside probe(): importing
+    # them here for their remedy texts stays cheap.
+    if engine == "sqlite":
+        from checks import db_sqlite as mod
+    elif engine == "postgresql":
+        from checks import db_postgres as mod
+    else:
+        from checks import db_mysql as mod
+    return mod
+
+
+def _numbered(steps: list[str]) -> str:
+    # No full stop after a step: most end in a command to copy.
+    return "  ".join(f"{i}) {s}" for i, s in enumerate(steps, 1))
+
+
+def _objects_phrase(problems: list[dict[str, Any]]) -> str:
+    names = []
+    for p in problems:
+        obj, typ, table = p.get("object"), p.get("type"), p.get("table")
+        if not obj:
+            continue
+        label = f"index {obj} on {table}" if typ == "index" and table and table != obj else f"{typ or 'table'} {obj}"
+        if label not in names:
+            names.append(label)
+    if not names:
+        return ""
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return ", ".join(names[:3]) + more
+
+
+def _first_line(hits: list[dict[str, Any]]) -> str:
+    h = hits[0]
+    return (f"\"{h['text']}\"" + (f" ({h['time']})" if h.get("time") else f" (line {h['line']})"))
+
+
+def _cause(db: dict[str, Any]) -> tuple[Fault, str, dict[str, Any]]:
+    """Who broke the database, from what the database alone shows: the
+    fault, one sentence why, and the log/kernel lines it rests on."""
+    log, kernel = db.get("log") or {}, db.get("kernel") or {}
+    first_corrupt = min((h["line"] for h in log.get("corruption", [])), default=None)
+
+    def before(kind: str) -> list[dict[str, Any]]:
+        hits = log.get(kind, [])
+        return [h for h in hits if first_corrupt is None or h["line"] < first_corrupt]
+
+    full = before("disk_full")
+    if full:
+        return (Fault.SITE,
+                f"The log {log.get('path')} shows the disk filling up before the first corruption "
+                f"error: {_first_line(full)}. Writes that fail half-way on a full disk leave "
+                f"torn pages behind.", {"log_disk_full": full})
+    if kernel.get("io_errors"):
+        return (Fault.SITE,
+                f"The kernel reported I/O errors on {'/'.join(kernel.get('devices', []))}, the device "
+                f"holding the database: \"{kernel['io_errors'][0]}\". The disk or its cabling is failing.",
+                {"kernel_io_errors": kernel["io_errors"]})
+    io = before("io_error")
+    if io:
+        return (Fault.SITE, f"The log shows I/O errors before the corruption: {_first_line(io)}.",
+                {"log_io_errors": io})
+    unclean = before("unclean")
+    if unclean:
+        return (Fault.SITE,
+                f"The log shows the server stopped without a clean shutdown (power loss or a killed "
+                f"server) before the corruption: {_first_line(unclean)}.", {"log_unclean_shutdown": unclean})
+    looked = []
+    looked.append(f"the log {log['path']}" if log.get("read") else
+                  f"no database log ({log.get('error') or 'not configured'})")
+    looked.append(f"the kernel log via {kernel['source']}" if kernel.get("source") else
+                  f"no kernel log ({kernel.get('error') or 'unavailable'})")
+    return (Fault.SOFTWARE,
+            "Nothing points at the site: no disk-full, I/O error or unclean-shutdown evidence was found "
+            f"(looked at {' and '.join(looked)}), so the software wrote inconsistent data.", {})
+
+
+_CONNECT = {
+    # kind: (status, title, remedy)
+    "missing_file": (Status.FAIL, "{label} database file is missing: {where}",
+                     "Check the path in [[database]] url; if the file was deleted or moved, restore it "
+                     "from the last backup"),
+    "config": (Status.ERROR, "Cannot check database {name}: {error}",
+               "Set the variable for the diagnose run (e.g. in the cron job's environment), or remove "
+               "password_env from [[database]]"),
+    "auth": (Status.ERROR, "Cannot log in to {label} database {name}: authentication failed",
+             "Give [[database]] a user that exists, with its password in the variable named by "
+             "password_env; the check only needs read access"),
+    "permission": (Status.ERROR, "Not allowed to read {label} database {name}",
+                   "Run diagnose as a user that may read the database (root, or the database's owner)"),
+    "refused": (Status.FAIL, "{label} server for {name} is not accepting connections",
+                "Check that the database server runs: {server_cmd}"),
+    "timeout": (Status.FAIL, "{label} server for {name} does not answer",
+                "Check that the database server and the network path to it are up: {server_cmd}"),
+    "no_database": (Status.FAIL, "{label} database {name} does not exist on the server",
+                    "Check the database name in [[database]] url; if it was dropped, restore it from "
+                    "the last backup"),
+    "error": (Status.ERROR, "Cannot check {label} database {name}: {error}",
+              "Check the [[database]] url and that the server is reachable: {server_cmd}"),
+}
+
+
+def judge_database(check: str, db: dict[str, Any]) -> Finding:
+    """One finding for one database: connection problem, corruption (with
+    its cause), amcheck missing, could not finish, or intact."""
+    name, engine = db["name"], db.get("engine") or "sqlite"
+    label = ENGINE_LABEL.get(engine, engine)
+    mod = _engine_module(engine)
+    loc = db.get("location") or {}
+    evidence: dict[str, Any] = {
+        "engine": engine, "url": db.get("url"), "mount": loc.get("mount"), "location": loc,
+        "mode": db.get("mode"), "verified": db.get("verified"), "complete": db.get("complete"),
+    }
+    if db.get("scope"):
+        evidence["scope"] = db["scope"]
+    for key in ("file", "server", "amcheck", "tables"):
+        if db.get(key) is not None:
+            evidence[key] = db[key]
+    conn = db.get("connect") or {"ok": False, "kind": "error", "error": "no facts"}
+    if not conn.get("ok"):
+        status, title, remedy = _CONNECT.get(conn.get("kind"), _CONNECT["error"])
+        fmt = dict(label=label, name=name, error=conn.get("error", ""),
+                   where=db.get("path") or db.get("url"), server_cmd=mod.server_check(db))
+        evidence["connect"] = conn
+        return Finding(check, name, status, title.format(**fmt), fault=Fault.UNDETERMINED,
+                       detail=f"{conn.get('error')}. This is about reaching the database, not about "
+                              f"its contents: integrity was not checked.",
+                       evidence=evidence, remedy=remedy.format(**fmt))
+
+    problems = db.get("problems") or []
+    errors = [e for e in db.get("errors") or [] if e.get("kind") != "budget"]
+    log, kernel = db.get("log") or {}, db.get("kernel") or {}
+    evidence["log"] = {k: log.get(k) for k in ("path", "read", "error") if k in log}
+    evidence["kernel"] = {k: kernel.get(k) for k in ("source", "error", "devices") if k in kernel}
+    if problems:
+        fault, why, lines = _cause(db)
+        evidence.update(lines)
+        evidence["problems"] = problems[:20]
+        evidence["problem_count"] = len(problems)
+        objects = _objects_phrase(problems)
+        title = mod.headline(db, problems)
+        if title:
+            title = title.format(name=name)
+        elif objects:
+            title = f"{label} database {name} is corrupt: {objects}"
+        else:
+            title = f"{label} database {name} is corrupt: {problems[0]['message'][:80]}"
+        steps = [f"Stop the application and make sure {loc.get('mount') or 'the disk holding the database'} "
+                 f"has free space (df -h {loc.get('mount') or '<data directory>'}); free it first if it is full"]
+        steps += mod.remedy(db, problems)
+        detail = (f"{db.get('verified', {}).get('check', 'The integrity check')} found "
+                  f"{len(problems)} problem(s); first: {problems[0]['message'][:300]}. {why}")
+        return Finding(check, name, Status.FAIL, title, fault=fault, detail=detail,
+                       evidence=evidence, remedy=_numbered(steps))
+
+    missing = mod.missing_tooling(db)
+    if missing:
+        status, title, detail, remedy = missing
+        if errors:
+            evidence["errors"] = errors
+        return Finding(check, name, status, title.format(name=name), fault=Fault.UNDETERMINED,
+                       detail=detail, evidence=evidence, remedy=remedy)
+    if errors:
+        evidence["errors"] = errors
+        first = errors[0]
+        return Finding(check, name, Status.ERROR,
+                       f"Could not check {label} database {name}: {first['error'][:100]}",
+                       fault=Fault.UNDETERMINED,
+                       detail=f"{len(errors)} object(s) could not be checked, so the database is neither "
+                              f"known good nor known bad. First error: {first['error']}",
+                       evidence=evidence, remedy=mod.error_remedy(db, errors))
+    return _ok(check, name, label, db, mod, evidence)
+
+
+def _ok(check: str, name: str, label: str, db: dict[str, Any], mod: Any,
+        evidence: dict[str, Any]) -> Finding:
+    verified = db.get("verified") or {}
+    what = mod.verified_phrase(db)
+    budget_note = [e["error"] for e in db.get("errors") or [] if e.get("kind") == "budget"]
+    if verified.get("full_check_skipped") or budget_note or db.get("complete") is False:
+        why = verified.get("full_check_skipped") or "; ".join(budget_note)
+        return Finding(check, name, Status.OK,
+                       f"{label} database {name} passed a partial check only ({what})",
+                       detail=f"No corruption found, but the full check was not done: {why}.",
+                       evidence=evidence,
+                       remedy=f"Raise budget_s for [[database]] {name}, or run the full check by hand "
+                              f"when the application is idle: {mod.manual_check(db)}")
+    return Finding(check, name, Status.OK, f"{label} database {name} is intact ({what})",
+                   evidence=evidence)
