@@ -1,0 +1,597 @@
+"""network.connectivity: can this workstation reach the call-center server?
+
+Settles the complaint "the program won't start on one seat" by walking the
+path outwards: this PC's link (carrier), its address, its default route, the
+default gateway (does it answer ARP), the server's name, the server itself
+and its application ports, and the voice quality of the path (ICMP loss,
+RTT, jitter).
+
+The probe gathers facts only; the judge decides. Findings about this host's
+own link carry ``evidence.scope = "local"``; findings about the gateway, the
+server and its ports carry ``"remote"``. When the local link is down the
+judge links the remote findings to it (``caused_by``), so the report shows
+one site fault ("cable unplugged") instead of a list of unreachable targets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from typing import Any, Callable
+
+from diagnose.check import Check, Key, Needs
+from diagnose.model import Fault, Finding, Status
+
+NAME = "network.connectivity"
+
+# Kernel neighbour (ARP) states, include/uapi/linux/neighbour.h. Only the
+# ones holding a link-layer address that was confirmed or is being used
+# mean "the gateway answered ARP at some point".
+NUD_STATES = {0x01: "incomplete", 0x02: "reachable", 0x04: "stale", 0x08: "delay",
+              0x10: "probe", 0x20: "failed", 0x40: "noarp", 0x80: "permanent"}
+ANSWERED_NOW = {"reachable", "permanent", "noarp"}
+ANSWERED_BEFORE = {"stale", "delay", "probe"}
+
+IFF_UP = 0x1  # include/uapi/linux/if.h: administratively up
+ARPHRD_LOOPBACK = 772
+
+# Ping spacing: 20 ms is the packet interval of a G.711/G.729 voice stream,
+# so jitter is measured at the rate a call would see it.
+PING_INTERVAL_S = 0.02
+
+
+class NetworkConnectivity(Check):
+    """Link, address, route, gateway ARP, DNS, server ports and voice quality."""
+
+    name = NAME
+    summary = "link/carrier, address, default route, gateway ARP, DNS, the server's ports, loss/latency/jitter"
+    section = "network"
+    needs = Needs(role="workstation", live=True)
+    schema = {
+        "interface": Key(str, "", "network interface to check; default: the one holding the default route"),
+        "server": Key(str, "", "host name or address of the call-center server"),
+        "ports": Key(list, [], "TCP ports of the call-center application on the server", item=int),
+        "loss_percent": Key((int, float), 1, "ICMP loss above this is too poor for voice"),
+        "jitter_ms": Key((int, float), 30, "jitter (mean RTT difference) above this is too poor for voice"),
+        "rtt_ms": Key((int, float), 150, "average round-trip time above this is too poor for voice"),
+        "ping_count": Key(int, 20, "ICMP echo requests per target (sent 20 ms apart)"),
+        "probe_timeout_s": Key((int, float), 1.0,
+                               "the network steps (DNS, TCP, ICMP) run concurrently and all end within this"),
+    }
+
+    def probe(self, host, cfg: dict[str, Any]) -> dict[str, Any]:
+        return probe(host, cfg)
+
+    def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+        return judge(facts, cfg)
+
+
+# --------------------------------------------------------------------------
+# probe
+
+class _Step:
+    """A network step in a daemon thread: it may block in the kernel
+    (getaddrinfo, connect), so the probe waits for it only up to its deadline
+    and records a step that overran instead of hanging with it."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.value: Any = None
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.value = fn()
+        except Exception as exc:  # noqa: BLE001 - a failed step is a fact
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def result(self, deadline: float) -> Any:
+        self.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.thread.is_alive():
+            self.error = "did not finish before the probe timeout"
+        return self.value
+
+
+def _sysfs(host, name: str, attr: str) -> tuple[str | None, str | None]:
+    """One /sys/class/net attribute: (value, error). Reading ``carrier``,
+    ``speed`` or ``duplex`` of a link that is down fails with EINVAL: the
+    kernel has no answer rather than a zero, and that is recorded as such."""
+    try:
+        return host.read_text(f"/sys/class/net/{name}/{attr}").strip(), None
+    except OSError as exc:
+        import errno
+
+        return None, errno.errorcode.get(exc.errno or 0, str(exc))
+
+
+def _interfaces(host) -> dict[str, dict[str, Any]]:
+    import psutil
+
+    addrs = psutil.net_if_addrs()
+    counters = psutil.net_io_counters(pernic=True)
+    out: dict[str, dict[str, Any]] = {}
+    for name in host.listdir("/sys/class/net"):
+        info: dict[str, Any] = {}
+        for attr in ("operstate", "carrier", "speed", "duplex", "address", "mtu", "flags", "type", "ifindex"):
+            value, err = _sysfs(host, name, attr)
+            info[attr] = value
+            if err:
+                info[f"{attr}_error"] = err
+        for attr in ("carrier", "mtu", "type", "ifindex"):
+            if info[attr] is not None and info[attr].lstrip("-").isdigit():
+                info[attr] = int(info[attr])
+        speed = info.pop("speed")
+        # speed is -1 (or EINVAL) when the driver does not know it.
+        info["speed_mbps"] = int(speed) if speed and speed.lstrip("-").isdigit() and int(speed) > 0 else None
+        flags = int(info["flags"], 16) if info["flags"] else 0
+        info["admin_up"] = bool(flags & IFF_UP)
+        info["loopback"] = info["type"] == ARPHRD_LOOPBACK
+        info["physical"] = host.exists(f"/sys/class/net/{name}/device")
+        info["wireless"] = host.exists(f"/sys/class/net/{name}/wireless")
+        info["addresses"] = []
+        for a in addrs.get(name, []):
+            fam = {2: "ipv4", 10: "ipv6"}.get(int(a.family))
+            if fam:
+                info["addresses"].append({"family": fam, "address": a.address.split("%")[0],
+                                          "netmask": a.netmask})
+        c = counters.get(name)
+        if c is not None:
+            info["counters"] = {k: getattr(c, k) for k in
+                                ("packets_sent", "packets_recv", "errin", "errout", "dropin", "dropout")}
+        out[name] = info
+    return out
+
+
+def _routes(server_ip: str | None) -> dict[str, Any]:
+    """Default routes and the kernel's route to the server, via netlink."""
+    import socket
+
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    facts: dict[str, Any] = {"default_routes": [], "route_to_server": None}
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
+        for r in ipr.get_default_routes(family=socket.AF_INET):
+            facts["default_routes"].append({"gateway": r.get("gateway"), "dev": names.get(r.get("oif")),
+                                            "metric": r.get("priority") or 0})
+        facts["default_routes"].sort(key=lambda r: r["metric"])
+        if server_ip and ":" not in server_ip:
+            try:
+                got = ipr.route("get", dst=server_ip)
+                if got:
+                    r = got[0]
+                    facts["route_to_server"] = {"dev": names.get(r.get("oif")), "gateway": r.get("gateway"),
+                                                "source": r.get("prefsrc")}
+            except NetlinkError as exc:
+                facts["route_to_server"] = {"error": exc.args[1] if len(exc.args) > 1 else str(exc)}
+    return facts
+
+
+def _neighbours(addresses: list[str]) -> dict[str, Any]:
+    """The kernel neighbour (ARP) entries for *addresses*."""
+    import socket
+
+    from pyroute2 import IPRoute
+
+    out: dict[str, Any] = {}
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
+        for n in ipr.get_neighbours(family=socket.AF_INET):
+            dst = n.get("dst")
+            if dst in addresses:
+                out[dst] = {"state": NUD_STATES.get(n["state"], hex(n["state"])),
+                            "lladdr": n.get("lladdr"), "dev": names.get(n["ifindex"])}
+    return out
+
+
+def _pick_interface(cfg: dict[str, Any], interfaces: dict[str, Any], routes: dict[str, Any]) -> dict[str, Any]:
+    if cfg["interface"]:
+        return {"names": [cfg["interface"]], "how": "config"}
+    if routes["default_routes"]:
+        return {"names": [routes["default_routes"][0]["dev"]], "how": "default route"}
+    rts = routes.get("route_to_server") or {}
+    if rts.get("dev") and not interfaces.get(rts["dev"], {}).get("loopback"):
+        return {"names": [rts["dev"]], "how": "route to the server"}
+    # No route says which one: every real NIC, or every non-loopback link
+    # when there is no hardware (a namespace, a VM with virtio absent).
+    others = [n for n, i in interfaces.items() if not i["loopback"]]
+    physical = [n for n in others if interfaces[n]["physical"]]
+    return {"names": physical or others, "how": "no route names one"}
+
+
+def probe(host, cfg: dict[str, Any]) -> dict[str, Any]:
+    host.require_live("network probing")
+    t0 = time.monotonic()
+    deadline = t0 + float(cfg["probe_timeout_s"])
+    count = int(cfg["ping_count"])
+    server = cfg["server"].strip()
+    facts: dict[str, Any] = {"server": None, "ports": [], "ping": {}}
+
+    def remaining() -> float:
+        return max(0.05, deadline - time.monotonic())
+
+    def ping_budget() -> float:
+        # Wait for the last reply only as long as the deadline allows.
+        return max(0.05, remaining() - count * PING_INTERVAL_S)
+
+    # The server path starts first: it needs no local facts, and DNS, TCP
+    # and ICMP then overlap with reading sysfs and netlink below.
+    def server_path() -> dict[str, Any]:
+        out: dict[str, Any] = {"name": server, "addresses": [], "error": None, "literal": False}
+        try:
+            ipaddress.ip_address(server)
+            out["addresses"], out["literal"] = [server], True
+        except ValueError:
+            r0 = time.monotonic()
+            try:
+                out["addresses"] = host.resolve(server, timeout=remaining())
+            except OSError as exc:
+                out["error"] = exc.strerror or str(exc)
+            out["resolve_ms"] = round((time.monotonic() - r0) * 1000, 2)
+        if not out["addresses"]:
+            return {"server": out, "ports": [], "ping": None}
+        v4 = [a for a in out["addresses"] if ":" not in a]
+        addr = v4[0] if v4 else out["addresses"][0]
+        out["address"] = addr
+        steps = [_Step(lambda p=p: host.tcp_connect(addr, p, timeout=remaining())) for p in cfg["ports"]]
+        pinger = _Step(lambda: host.ping(addr, count=count, interval=PING_INTERVAL_S, timeout=ping_budget())) \
+            if v4 else None
+        ports = []
+        for p, s in zip(cfg["ports"], steps):
+            got = s.result(deadline + 0.2)
+            ports.append(got or {"address": addr, "port": p, "state": "error", "error": s.error})
+        ping = pinger.result(deadline + 0.2) if pinger else None
+        if pinger and ping is None:
+            ping = {"address": addr, "error": pinger.error}
+        return {"server": out, "ports": ports, "ping": ping}
+
+    server_step = _Step(server_path) if server else None
+
+    facts["interfaces"] = _interfaces(host)
+    server_ip = server if server and _is_ip(server) else None
+    facts.update(_routes(server_ip))
+    facts["interface"] = _pick_interface(cfg, facts["interfaces"], facts)
+    gateway = _path_gateway(facts)
+    facts["gateway"] = gateway
+    gw_step = None
+    if gateway:
+        gw_step = _Step(lambda: host.ping(gateway, count=count, interval=PING_INTERVAL_S, timeout=ping_budget()))
+    if gw_step:
+        facts["ping"]["gateway"] = gw_step.result(deadline + 0.2) or {"address": gateway, "error": gw_step.error}
+    if server_step:
+        got = server_step.result(deadline + 0.5) or {}
+        facts["server"] = got.get("server") or {"name": server, "addresses": [], "error": server_step.error}
+        facts["ports"] = got.get("ports") or []
+        if got.get("ping") is not None:
+            facts["ping"]["server"] = got["ping"]
+        if server_ip is None and facts["server"].get("address"):
+            # The name resolved meanwhile: ask the kernel for its route now.
+            facts["route_to_server"] = _routes(facts["server"]["address"])["route_to_server"]
+    # Read ARP after the pings: they made the kernel resolve the gateway
+    # and the server, so the states now say whether they answered.
+    targets = [a for a in (gateway, (facts["server"] or {}).get("address")) if a]
+    facts["neighbours"] = _neighbours(targets) if targets else {}
+    facts["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
+    return facts
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _path_gateway(facts: dict[str, Any]) -> str | None:
+    rts = facts.get("route_to_server") or {}
+    if rts.get("gateway"):
+        return rts["gateway"]
+    names = facts["interface"]["names"]
+    for r in facts["default_routes"]:
+        if r["dev"] in names and r["gateway"]:
+            return r["gateway"]
+    return None
+
+
+# --------------------------------------------------------------------------
+# judge
+
+def _finding(subject: str, status: Status, title: str, evidence: dict[str, Any], *,
+             fault: Fault | None = None, detail: str = "", remedy: str = "",
+             caused_by: list[str] | None = None) -> Finding:
+    return Finding(NAME, subject, status, title, fault, detail, evidence, remedy, list(caused_by or []))
+
+
+def _usable_addresses(info: dict[str, Any]) -> list[str]:
+    """IPv4 addresses and global IPv6 ones; a link-local fe80:: address
+    exists on every up link and proves nothing about DHCP."""
+    out = []
+    for a in info.get("addresses", []):
+        ip = ipaddress.ip_address(a["address"])
+        if ip.version == 4 and not ip.is_link_local:
+            out.append(a["address"])
+        elif ip.version == 6 and not ip.is_link_local:
+            out.append(a["address"])
+    return out
+
+
+def _link_evidence(name: str, info: dict[str, Any] | None) -> dict[str, Any]:
+    ev: dict[str, Any] = {"scope": "local", "interface": name}
+    if info:
+        for k in ("operstate", "carrier", "carrier_error", "admin_up", "speed_mbps", "duplex", "address",
+                  "physical", "wireless"):
+            if k in info:
+                ev["mac" if k == "address" else k] = info[k]
+        ev["addresses"] = [a["address"] for a in info.get("addresses", [])]
+        if "counters" in info:
+            ev["counters"] = info["counters"]
+    return ev
+
+
+def _judge_local(name: str, facts: dict[str, Any], cfg: dict[str, Any]) -> Finding:
+    info = facts["interfaces"].get(name)
+    ev = _link_evidence(name, info)
+    ev["selected_by"] = facts["interface"]["how"]
+    if info is None:
+        return _finding(name, Status.FAIL, f"Network interface {name} does not exist", ev, fault=Fault.SITE,
+                        detail=f"No interface called {name} is present (interfaces: "
+                               f"{', '.join(sorted(facts['interfaces'])) or 'none'}): the network card was "
+                               "removed, disabled in the firmware, or renamed.",
+                        remedy="List the interfaces with `ip -br link`; reseat or replace the network card, or set "
+                               "[network] interface to the right name.")
+    kind = "Wi-Fi" if info.get("wireless") else "network"
+    if not info.get("admin_up"):
+        return _finding(name, Status.FAIL, f"Network interface {name} is switched off", ev, fault=Fault.SITE,
+                        detail=f"{name} is administratively down (operstate {info.get('operstate')}): "
+                               "someone disabled it, so this PC has no network at all.",
+                        remedy=f"Enable it: `ip link set {name} up` (or `nmcli device connect {name}`).")
+    if info.get("carrier") != 1:
+        if info.get("wireless"):
+            title = f"Wi-Fi {name} is not connected to any network"
+            remedy = f"Connect to the office Wi-Fi (`nmcli device wifi list`, `nmcli device connect {name}`)."
+        else:
+            title = f"Network cable unplugged or switch port dead on {name}"
+            remedy = ("Check the cable from this PC to the wall socket or switch: both ends clicked in, the port "
+                      "LED lit; try another cable and another switch port. `ip link show "
+                      f"{name}` must show LOWER_UP.")
+        return _finding(name, Status.FAIL, title, ev, fault=Fault.SITE,
+                        detail=f"{name} is enabled but the kernel sees no {kind} carrier "
+                               f"(operstate {info.get('operstate')}, carrier {info.get('carrier')}): "
+                               "nothing electrically alive is at the other end of the cable.",
+                        remedy=remedy)
+    usable = _usable_addresses(info)
+    if not usable:
+        return _finding(name, Status.FAIL, f"Link up but no IP address on {name} (DHCP or network)", ev,
+                        fault=Fault.SITE,
+                        detail=f"{name} has a carrier but no IP address: the DHCP server did not answer, or the "
+                               "switch port is in the wrong network (VLAN).",
+                        remedy=f"Check the DHCP server and the switch port's VLAN, then renew the lease: "
+                               f"`dhclient -v {name}` (or `nmcli device reapply {name}`); `ip addr show {name}` "
+                               "must list an inet address.")
+    speed = f" at {info['speed_mbps']} Mb/s" if info.get("speed_mbps") else ""
+    duplex = f" {info['duplex']} duplex" if info.get("duplex") in ("full", "half") else ""
+    if not facts["default_routes"]:
+        rts = facts.get("route_to_server") or {}
+        if cfg["server"] and not rts.get("dev"):
+            return _finding(name, Status.FAIL, f"No default route on {name}: the server is out of reach", ev,
+                            fault=Fault.SITE,
+                            detail=f"{name} has {', '.join(usable)} but there is no default route and no route "
+                                   f"to {cfg['server']}: the DHCP answer had no router, or the static setup lacks one.",
+                            remedy="Check the router option of the DHCP server (or add the gateway to the static "
+                                   "setup); `ip route` must show a `default via` line.")
+        if not cfg["server"]:
+            return _finding(name, Status.WARN, f"No default route on {name}", ev, fault=Fault.SITE,
+                            detail=f"{name} has {', '.join(usable)} but no default route: only the local subnet "
+                                   "is reachable.",
+                            remedy="Check the router option of the DHCP server; `ip route` must show a "
+                                   "`default via` line. Set [network] server to test the server itself.")
+    return _finding(name, Status.OK, f"{name} is up{speed}{duplex} with {', '.join(usable)}", ev)
+
+
+def _ping_summary(p: dict[str, Any] | None) -> str:
+    if not p or p.get("received") is None or not p.get("sent"):
+        return "no ICMP series"
+    s = f"{p['received']}/{p['sent']} echo replies"
+    if p.get("avg_ms") is not None:
+        s += f", RTT {p['avg_ms']:.1f} ms"
+    if p.get("jitter_ms") is not None:
+        s += f", jitter {p['jitter_ms']:.1f} ms"
+    return s
+
+
+def _quality_problems(p: dict[str, Any] | None, cfg: dict[str, Any]) -> list[str]:
+    """Why an ICMP series is too poor for voice; only judged when some
+    replies came back (no reply at all is reachability, not quality)."""
+    if not p or not p.get("received"):
+        return []
+    out = []
+    if p.get("loss_percent") is not None and p["loss_percent"] > cfg["loss_percent"]:
+        out.append(f"{p['loss_percent']:g}% loss (limit {cfg['loss_percent']:g}%)")
+    if p.get("jitter_ms") is not None and p["jitter_ms"] > cfg["jitter_ms"]:
+        out.append(f"jitter {p['jitter_ms']:.1f} ms (limit {cfg['jitter_ms']:g} ms)")
+    if p.get("avg_ms") is not None and p["avg_ms"] > cfg["rtt_ms"]:
+        out.append(f"RTT {p['avg_ms']:.1f} ms (limit {cfg['rtt_ms']:g} ms)")
+    return out
+
+
+def _quality_remedy(iface_info: dict[str, Any] | None, target: str) -> str:
+    hint = ""
+    if iface_info and iface_info.get("duplex") == "half":
+        hint = (" This PC's link runs half duplex: a duplex mismatch with the switch port loses packets exactly "
+                "like this; set the switch port and the PC both to auto-negotiation.")
+    return (f"Find what loads or breaks the path to {target}: replace the patch cable, move the PC to another "
+            "switch port, look for a saturated uplink (large downloads, backups, video streaming) or a "
+            f"Wi-Fi link; measure again with `ping -c 100 -i 0.02 {target}`.{hint}")
+
+
+def _judge_gateway(gw: str, facts: dict[str, Any], cfg: dict[str, Any], iface: str,
+                   iface_info: dict[str, Any] | None) -> Finding:
+    p = (facts.get("ping") or {}).get("gateway")
+    neigh = (facts.get("neighbours") or {}).get(gw)
+    state = neigh["state"] if neigh else None
+    ev = {"scope": "remote", "role": "default gateway", "address": gw, "interface": iface,
+          "arp": neigh, "ping": p}
+    if (p and p.get("received")) or state in ANSWERED_NOW:
+        problems = _quality_problems(p, cfg)
+        if problems:
+            return _finding(gw, Status.FAIL, f"Network quality too poor for voice to the gateway {gw}: "
+                            f"{', '.join(problems)}", ev, fault=Fault.SITE,
+                            detail=f"Already the first hop, the default gateway on this PC's own network, shows "
+                                   f"{', '.join(problems)} ({_ping_summary(p)}): calls through it crackle and drop "
+                                   "words; the fault is in the local cabling, switch or Wi-Fi.",
+                            remedy=_quality_remedy(iface_info, gw))
+        how = _ping_summary(p) if p and p.get("received") else f"ARP {state}, no echo replies (ICMP filtered)"
+        return _finding(gw, Status.OK, f"Default gateway {gw} answers: {how}", ev)
+    if state in ANSWERED_BEFORE:
+        return _finding(gw, Status.FAIL, f"Default gateway {gw} does not answer", ev, fault=Fault.SITE,
+                        detail=f"The gateway did not answer {_ping_summary(p)}; its ARP entry ({neigh['lladdr']}) is "
+                               f"only a stale memory ({state}): the router or the switch between is off or cut off.",
+                        remedy=f"Check that the router/switch is powered and cabled; `ip neigh show {gw}` turns "
+                               "FAILED when it is truly gone.")
+    return _finding(gw, Status.FAIL, f"Default gateway {gw} does not answer ARP", ev, fault=Fault.SITE,
+                    detail=f"The kernel asked for {gw}'s hardware address on {iface} and got no answer "
+                           f"(ARP {state or 'no entry'}, {_ping_summary(p)}): the router is off, or the switch "
+                           "between this PC and it is down or on another network.",
+                    remedy=f"Check the router's power and cabling and the switch it hangs on; from this PC, "
+                           f"`ip neigh show {gw}` must show a lladdr (REACHABLE) and `ping {gw}` must answer.")
+
+
+def _named(name: str, addr: str | None) -> str:
+    return name if not addr or addr == name else f"{name} ({addr})"
+
+
+def _judge_server(facts: dict[str, Any], cfg: dict[str, Any], iface: str, iface_info: dict[str, Any] | None,
+                  gw_finding: Finding | None) -> list[Finding]:
+    srv = facts.get("server") or {}
+    name = cfg["server"]
+    ports = facts.get("ports") or []
+    p = (facts.get("ping") or {}).get("server")
+    addr = srv.get("address")
+    base = {"scope": "remote", "role": "call-center server", "server": name, "address": addr}
+    if not srv.get("addresses"):
+        ev = dict(base, resolve_error=srv.get("error"), resolve_ms=srv.get("resolve_ms"))
+        return [_finding(name, Status.FAIL, f"Server name {name} does not resolve", ev, fault=Fault.UNDETERMINED,
+                         detail=f"Looking up {name} failed ({srv.get('error') or 'no address'}): the DNS server is "
+                                "unreachable or does not know the name, or the configured name is wrong.",
+                         remedy=f"Run `getent hosts {name}`; check /etc/resolv.conf and /etc/hosts, and that the "
+                                "DNS server has the server's record (or set [network] server to its address).")]
+    answered_tcp = [x["port"] for x in ports if x.get("state") in ("open", "refused")]
+    ev = dict(base, addresses=srv.get("addresses"), ping=p, ports={str(x["port"]): x.get("state") for x in ports},
+              route=facts.get("route_to_server"), arp=(facts.get("neighbours") or {}).get(addr))
+    findings: list[Finding] = []
+    if (p and p.get("received")) or answered_tcp:
+        problems = _quality_problems(p, cfg)
+        if problems:
+            caused = [gw_finding.id] if gw_finding and gw_finding.status.is_problem else []
+            server_f = _finding(name, Status.FAIL, f"Network quality too poor for voice to {name}: "
+                                f"{', '.join(problems)}", ev, fault=Fault.SITE,
+                                detail=f"The path to the server shows {', '.join(problems)} ({_ping_summary(p)}): "
+                                       "softphone audio crackles, cuts out and drops calls on such a path.",
+                                remedy=_quality_remedy(iface_info, addr), caused_by=caused)
+        else:
+            how = _ping_summary(p) if p and p.get("received") else \
+                f"TCP answers on {', '.join(map(str, answered_tcp))}, ICMP filtered"
+            server_f = _finding(name, Status.OK, f"Server {name} answers: {how}", ev)
+    else:
+        gw_ok = gw_finding is not None and not gw_finding.status.is_problem
+        caused = [gw_finding.id] if gw_finding and gw_finding.status.is_problem else []
+        tried = ", ".join(f"TCP {x['port']} {x.get('state')}" for x in ports) or "no ports configured"
+        if gw_ok:
+            title = f"Server {name} does not answer while the gateway {gw_finding.subject} does"
+            why = (f"This PC's link and its default gateway work, but {_named(name, addr)} answered neither ping "
+                   f"({_ping_summary(p)}) nor TCP ({tried}): it is powered off, unplugged, or a firewall on the "
+                   "way drops the traffic.")
+        else:
+            title = f"Server {name} does not answer"
+            why = (f"{_named(name, addr)} answered neither ping ({_ping_summary(p)}) nor TCP ({tried}): it is powered "
+                   "off, unplugged, or unreachable from this network.")
+        server_f = _finding(name, Status.FAIL, title, ev, fault=Fault.UNDETERMINED, detail=why,
+                            remedy=f"Check that the server is switched on and its network cable is in; try "
+                                   f"`ping {addr}` from another workstation: if others reach it, check the "
+                                   "firewall and VLAN between this PC and the server.", caused_by=caused)
+    findings.append(server_f)
+    for x in ports:
+        findings.append(_judge_port(x, name, addr, server_f))
+    return findings
+
+
+def _judge_port(x: dict[str, Any], name: str, addr: str | None, server_f: Finding) -> Finding:
+    port = x["port"]
+    subject = f"{name}:{port}"
+    ev = {"scope": "remote", "server": name, "address": addr, "port": port, "state": x.get("state"),
+          "error": x.get("error"), "time_ms": x.get("time_ms")}
+    state = x.get("state")
+    if state == "open":
+        return _finding(subject, Status.OK, f"Port {port} on {name} accepts connections "
+                        f"({x.get('time_ms', 0):.1f} ms)", ev)
+    if state == "refused":
+        return _finding(subject, Status.FAIL, f"Call-center service on the server is not listening on port {port}",
+                        ev, fault=Fault.SOFTWARE,
+                        detail=f"{_named(name, addr)} is up and answered, but refused the connection to TCP port {port}: "
+                               "no program listens there, so the call-center service on the server is stopped "
+                               "or crashed.",
+                        remedy=f"On the server, check the service (`diagnose run --only application.services`, "
+                               f"`ss -ltnp 'sport = :{port}'`) and start it; the vendor's support must look at why "
+                               "it stopped.")
+    if server_f.status.is_problem:
+        return _finding(subject, Status.FAIL, f"Port {port} on {name} cannot be judged: the path is at fault", ev,
+                        fault=Fault.UNDETERMINED,
+                        detail=f"TCP {port} gave {state} ({x.get('error')}); the finding about the server itself "
+                               "explains why.",
+                        remedy=f"Fix {server_f.id} first, then run the check again.", caused_by=[server_f.id])
+    return _finding(subject, Status.FAIL, f"Port {port} on {name} does not answer (filtered)", ev,
+                    fault=Fault.UNDETERMINED,
+                    detail=f"{name} answers ping, but TCP port {port} gave {state} ({x.get('error')}): a firewall "
+                           "on the server or between silently drops it, or the service hangs in accept.",
+                    remedy=f"On the server, check the firewall (`nft list ruleset`) and `ss -ltnp 'sport = :{port}'`; "
+                           "from another workstation, try the same port.")
+
+
+def judge(facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+    names = facts["interface"]["names"]
+    findings: list[Finding] = []
+    if not names:
+        ev = {"scope": "local", "interfaces": sorted(facts["interfaces"])}
+        findings.append(_finding("network", Status.FAIL, "No network interface on this PC", ev, fault=Fault.SITE,
+                                 detail="Apart from loopback the kernel lists no network interface: the network "
+                                        "card is missing, disabled in the firmware, or has no driver.",
+                                 remedy="Check `ip -br link`; reseat or replace the network card."))
+    else:
+        findings.extend(_judge_local(n, facts, cfg) for n in names)
+    local_down = [f.id for f in findings if f.status is Status.FAIL]
+    iface = names[0] if names else ""
+    iface_info = facts["interfaces"].get(iface)
+    remote: list[Finding] = []
+    gw_f = None
+    if facts.get("gateway"):
+        gw_f = _judge_gateway(facts["gateway"], facts, cfg, iface, iface_info)
+        remote.append(gw_f)
+    if cfg["server"]:
+        remote.extend(_judge_server(facts, cfg, iface, iface_info, gw_f))
+    if local_down:
+        # This PC's own link is down: nothing beyond it can be judged, so
+        # every remote problem is a consequence, not a fault of its own.
+        for f in remote:
+            if f.status.is_problem and not f.caused_by:
+                f.caused_by = list(local_down)
+    findings += remote
+    _inherit_faults(findings)
+    return findings
+
+
+def _inherit_faults(findings: list[Finding]) -> None:
+    """A consequence takes the fault domain of its root cause, as the
+    engine's attribution would: judged alone these findings already say
+    who has to act."""
+    by_id = {f.id: f for f in findings}
+    for f in findings:
+        root, seen = f, {f.id}
+        while root.caused_by and root.caused_by[0] in by_id and root.caused_by[0] not in seen:
+            root = by_id[root.caused_by[0]]
+            seen.add(root.id)
+        if root is not f and f.status.is_problem and root.fault is not None:
+            f.fault = root.fault
