@@ -1,0 +1,220 @@
+"""application.services against a real server process (tests/rigs/services.py)
+and from recorded scenarios (tests/data/application.services/)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from checks.services import ApplicationServices
+from diagnose.attribution import attribute
+from diagnose.check import section_config
+from diagnose.host import Host
+from diagnose.model import Fault, Finding, Status
+from tests.conftest import load_scenarios, needs_root, run_cli
+from tests.rigs.services import free_port, services_rig  # noqa: F401 - fixture
+
+CHECK = ApplicationServices()
+
+
+def probe_judge(items: list[dict]) -> tuple[dict, list[Finding]]:
+    """Probe the live machine and judge, with the facts round-tripped through
+    JSON exactly as the runner does."""
+    cfg = section_config(CHECK, {"items": items})
+    facts = json.loads(json.dumps(CHECK.probe(Host("/"), cfg)))
+    return facts, CHECK.judge(facts, cfg)
+
+
+def service(rig, port: int, **extra) -> dict:
+    item = {"name": "callcenter", "process": rig.name, "ports": [port], "log": str(rig.log),
+            "executable": str(rig.program), "databases": ["callcenter"]}
+    item.update(extra)
+    return item
+
+
+def only(findings: list[Finding]) -> Finding:
+    assert len(findings) == 1, [f.title for f in findings]
+    f = findings[0]
+    assert isinstance(f.evidence["databases"], list) and isinstance(f.evidence["mounts"], list)
+    return f
+
+
+def test_running_and_listening_is_ok(services_rig):
+    port = free_port()
+    proc = services_rig.start("serve", port)
+    facts, findings = probe_judge([service(services_rig, port)])
+    f = only(findings)
+    assert f.status is Status.OK, f.title
+    assert f.subject == "callcenter"
+    assert f"pid {proc.pid}" in f.title and str(port) in f.title
+    assert f.evidence["ports_listening"] == [port]
+    assert f.evidence["processes"][0]["pid"] == proc.pid
+    assert f.evidence["databases"] == ["callcenter"]
+
+
+def test_killed_after_a_traceback_is_a_software_crash(services_rig):
+    port = free_port()
+    proc = services_rig.start("serve", port)
+    services_rig.request(port, "sales")  # no such queue: the handler raises KeyError
+    services_rig.wait_log("KeyError: 'sales'")
+    services_rig.kill(proc)
+    _, findings = probe_judge([service(services_rig, port)])
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    assert f.title == "callcenter crashed: KeyError: 'sales'"
+    assert f.evidence["exception"] == "KeyError: 'sales'"
+    assert f.evidence["traceback"][0] == "Traceback (most recent call last):"
+    assert "send this log excerpt" in f.remedy.lower() and str(services_rig.log) in f.remedy
+
+
+def test_listening_on_the_wrong_port_names_both_ports(services_rig):
+    expected, actual = free_port(), free_port()
+    services_rig.start("serve", actual)
+    _, findings = probe_judge([service(services_rig, expected)])
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    assert f.title == f"callcenter listens on port {actual}, not on {expected}"
+    assert f.evidence["ports_listening"] == [actual]
+    assert f.evidence["ports_missing"] == [expected]
+
+
+def test_port_held_by_another_program_names_it(services_rig):
+    expected, actual = free_port(), free_port()
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import socket,sys,time; s=socket.socket(); "
+         f"s.bind(('127.0.0.1',{expected})); s.listen(); print('up', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    services_rig.procs.append(other)
+    assert other.stdout.readline().strip() == "up"
+    services_rig.start("serve", actual)
+    _, findings = probe_judge([service(services_rig, expected)])
+    f = only(findings)
+    assert f.status is Status.FAIL and f.evidence["reason"] == "port-taken"
+    assert f"pid {other.pid}" in f.title and str(expected) in f.title
+    assert f.evidence["port_holders"][str(expected)]["pid"] == other.pid
+
+
+@needs_root
+def test_full_data_disk_stop_is_a_consequence_of_the_disk_finding(services_rig):
+    data = services_rig.tmpfs("1m")
+    proc = services_rig.start("diskfull", data=str(data))
+    assert proc.wait(timeout=10) == 1
+    _, findings = probe_judge([service(services_rig, free_port(), data_paths=[str(data)])])
+    f = only(findings)
+    assert f.status is Status.FAIL and f.evidence["reason"] == "disk-full"
+    assert "No space left on device" in f.detail
+    assert str(data) in f.evidence["mounts"]
+    disk = Finding("disk.space", str(data), Status.FAIL, f"Data disk {data} is 100% full", Fault.SITE,
+                   "full", {"mount": str(data)}, "free space")
+    linked = {x.id: x for x in attribute([disk, f])}
+    svc = linked["application.services:callcenter"]
+    assert svc.caused_by == [disk.id] and svc.fault is Fault.SITE
+
+
+def test_corrupt_database_stop_is_a_consequence_of_the_database_finding(services_rig, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "cc.db") as db:
+        db.execute("CREATE TABLE agents (name TEXT)")
+    with open(data / "cc.db", "r+b") as fh:
+        fh.write(b"this is not a database header")
+    proc = services_rig.start("dbcorrupt", data=str(data))
+    assert proc.wait(timeout=10) == 1
+    _, findings = probe_judge([service(services_rig, free_port(), data_paths=[str(data)])])
+    f = only(findings)
+    assert f.status is Status.FAIL and f.evidence["reason"] == "database-corrupt"
+    assert f.title == "callcenter stopped: its database is corrupt"
+    assert "file is not a database" in f.detail
+    db = Finding("database.integrity", "callcenter", Status.FAIL, "Database callcenter is corrupt",
+                 Fault.SITE, "header clobbered", {"mount": "/"}, "restore")
+    svc = {x.id: x for x in attribute([db, f])}["application.services:callcenter"]
+    assert svc.caused_by == [db.id] and svc.fault is Fault.SITE
+
+
+@needs_root
+def test_oom_kill_is_undetermined_with_the_memory_figures(services_rig):
+    cg = services_rig.memory_cgroup(48)
+    proc = services_rig.start("oom", cgroup=cg)
+    assert proc.wait(timeout=20) == -9
+    services_rig.wait_oom_line(proc.pid)
+    facts, findings = probe_judge([service(services_rig, free_port())])
+    if facts["kernel_log"]["source"] is None:
+        pytest.skip(f"kernel log not readable here: {facts['kernel_log']['errors']}")
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.UNDETERMINED)
+    assert "killed by the OOM killer" in f.title and "memory limit is 48 MiB" in f.title
+    mem = f.evidence["memory"]
+    assert mem["pid"] == proc.pid and mem["limit_kb"] == 48 * 1024
+    assert 0 < mem["anon_rss_kb"] <= 48 * 1024
+
+
+def test_not_installed_is_software(services_rig, tmp_path):
+    missing = tmp_path / "opt" / "callcenter" / "bin" / "ccserver"
+    _, findings = probe_judge([{"name": "callcenter", "process": "ccserver-absent", "ports": [8088],
+                                "executable": str(missing), "log": str(tmp_path / "none.log")}])
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    assert f.title == f"callcenter is not installed: {missing} does not exist"
+
+
+def test_passwords_never_reach_facts_or_findings(services_rig):
+    services_rig.log.write_text(
+        "ERROR cannot connect to postgresql://cc:s3cret-pw@db.local/cc\n"
+        "ERROR retry with password=s3cret-pw failed\n")
+    facts, findings = probe_judge([service(services_rig, free_port())])
+    blob = json.dumps(facts) + json.dumps([f.to_dict() for f in findings])
+    assert "s3cret-pw" not in blob
+    assert "postgresql://cc:***@db.local/cc" in blob
+
+
+def test_cli_reports_the_crash_as_json_with_exit_code_2(services_rig, tmp_path):
+    port = free_port()
+    proc = services_rig.start("serve", port)
+    conf = tmp_path / "site.toml"
+    conf.write_text(
+        '[site]\nname = "Sales office"\nrole = "server"\n\n'
+        f'[[service]]\nname = "callcenter"\nprocess = "{services_rig.name}"\nports = [{port}]\n'
+        f'log = "{services_rig.log}"\ndatabases = ["callcenter"]\n')
+    args = ("run", "--config", str(conf), "--only", "application.services", "--format", "json")
+    ok = run_cli(*args)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert [f["status"] for f in report["findings"]] == ["ok"]
+
+    services_rig.request(port, "sales")
+    services_rig.wait_log("KeyError: 'sales'")
+    services_rig.kill(proc)
+    bad = run_cli(*args)
+    assert bad.returncode == 2, bad.stderr
+    report = json.loads(bad.stdout)
+    f = report["findings"][0]
+    assert (f["id"], f["status"], f["fault"]) == ("application.services:callcenter", "fail", "software")
+    assert "KeyError: 'sales'" in f["title"]
+    assert report["verdict"]["software_faults"] == 1 and report["verdict"]["site_faults"] == 0
+
+
+SCENARIOS = load_scenarios("application.services")
+
+
+@pytest.mark.parametrize("name,scenario", SCENARIOS, ids=[n for n, _ in SCENARIOS])
+def test_recorded_scenario(name, scenario):
+    cfg = section_config(CHECK, scenario["config"])
+    findings = {f.subject: f for f in CHECK.judge(scenario["facts"], cfg)}
+    assert len(findings) == len(cfg["items"])
+    for want in scenario["expect"]:
+        f = findings[want["subject"]]
+        assert str(f.status) == want["status"], f.title
+        assert (f.fault.value if f.fault else None) == want.get("fault")
+        assert want.get("title_contains", "") in f.title
+        assert isinstance(f.evidence["databases"], list) and isinstance(f.evidence["mounts"], list)
+        if f.status.is_problem:
+            assert f.detail and f.remedy
+
+
+def test_scenarios_cover_every_verdict():
+    assert {n for n, _ in SCENARIOS} >= {"ok", "crashed-traceback", "wrong-port", "oom-killed",
+                                        "not-installed", "stopped-db-corrupt"}
