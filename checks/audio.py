@@ -1,0 +1,434 @@
+"""audio.settings: has someone changed the sound settings of this workstation?
+
+"No sound, nobody hears us" was, more than once, a mixer a manager had
+changed to watch a film: the microphone muted, the volume at zero, or the
+default output moved from the headset to the speakers. The probe reads the
+sound server (PulseAudio, or PipeWire through its pulse protocol) with
+pulsectl: defaults, devices, mute, volume and the device properties that say
+which one is the headset. When no sound server runs it reads the ALSA mixer
+with ``amixer``. It never changes a setting; the judge prints the ``pactl``
+or ``amixer`` command that puts each one back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import pwd
+import re
+import shlex
+from typing import Any
+
+from checks.headset_vendors import HEADSET_ONLY, vendor_table
+from diagnose.check import Check, Key, Needs
+from diagnose.model import Fault, Finding, Status
+
+NO_INDEX = 0xFFFFFFFF  # PA_INVALID_INDEX: "no card", "not a monitor"
+PROPS = ("device.bus", "device.vendor.id", "device.product.id", "device.bus_path",
+         "device.form_factor", "device.serial", "device.product.name", "device.class",
+         "alsa.card", "api.alsa.card", "node.name")
+CAPTURE_CONTROLS = ("Capture", "Mic", "Internal Mic", "Headset Mic", "Front Mic", "Rear Mic")
+PLAYBACK_CONTROLS = ("Master", "PCM", "Speaker", "Headphone", "Headset")
+
+
+# -- finding the sound server -------------------------------------------------
+
+def server_candidates(host: Any, cfg: dict[str, Any], env: dict[str, str] | None = None) -> list[dict]:
+    """Where a pulse-protocol server may listen, most specific first.
+
+    A desktop session's server listens on $XDG_RUNTIME_DIR/pulse/native,
+    that is /run/user/<uid>/pulse/native. Run as root (cron), this process
+    has no session of its own, so it looks for the desktop users' sockets
+    and their cookies (PulseAudio lets another uid in only with the server's
+    cookie; PipeWire's pulse server does not ask for one).
+    """
+    env = dict(os.environ) if env is None else env
+    out: list[dict] = []
+    if cfg.get("server"):
+        out.append({"via": "[audio] server", "address": cfg["server"]})
+    if env.get("PULSE_SERVER"):
+        out.append({"via": "PULSE_SERVER", "address": env["PULSE_SERVER"]})
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and host.exists(f"{runtime}/pulse/native"):
+        out.append({"via": "XDG_RUNTIME_DIR", "address": f"unix:{runtime}/pulse/native"})
+    if host.is_root_user() or cfg.get("user"):
+        want = str(cfg.get("user") or "")
+        try:
+            uids = sorted((n for n in host.listdir("/run/user") if n.isdigit()), key=int)
+        except OSError:
+            uids = []
+        for uid in uids:
+            name = _user_name(int(uid))
+            if want and want not in (uid, name):
+                continue
+            sock = f"/run/user/{uid}/pulse/native"
+            if host.exists(sock):
+                out.append({"via": f"desktop user {name or uid}", "address": f"unix:{sock}",
+                            "uid": int(uid), "cookie": _cookie_path(host, int(uid))})
+    for sock in ("/run/pulse/native", "/var/run/pulse/native"):  # PulseAudio --system
+        if host.exists(sock):
+            out.append({"via": "system-wide server", "address": f"unix:{sock}"})
+            break
+    seen, unique = set(), []
+    for c in out:
+        if c["address"] not in seen:
+            seen.add(c["address"])
+            unique.append(c)
+    return unique
+
+
+def _user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _cookie_path(host: Any, uid: int) -> str | None:
+    try:
+        home = pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        return None
+    for p in (f"{home}/.config/pulse/cookie", f"{home}/.pulse-cookie"):
+        if host.exists(p):
+            return p
+    return None
+
+
+def _load_cookie(pulse: Any, path: str) -> None:
+    # pulsectl does not wrap pa_context_load_cookie_from_file (libpulse >= 5);
+    # it must run on the context before connecting.
+    lib = ctypes.CDLL(ctypes.util.find_library("pulse") or "libpulse.so.0")
+    fn = lib.pa_context_load_cookie_from_file
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    fn.restype = ctypes.c_int
+    fn(ctypes.cast(pulse._ctx, ctypes.c_void_p), path.encode())
+
+
+# -- reading it ----------------------------------------------------------------
+
+def _percent(values: list[float]) -> list[int]:
+    return [round(v * 100) for v in values]
+
+
+def _port(obj: Any) -> dict | None:
+    port = getattr(obj, "port_active", None)
+    if port is None:
+        return None
+    # PA_PORT_AVAILABLE_*: 0 unknown, 1 no (jack empty), 2 yes
+    available = {0: "unknown", 1: "no", 2: "yes"}.get(int(getattr(port, "available", 0) or 0), "unknown")
+    return {"name": port.name, "description": port.description, "available": available}
+
+
+def _device(obj: Any, cards: dict[int, dict]) -> dict[str, Any]:
+    props = {k: obj.proplist[k] for k in PROPS if k in obj.proplist}
+    card = cards.get(obj.card) if obj.card != NO_INDEX else None
+    for k, v in (card or {}).items():
+        props.setdefault(k, v)
+    return {
+        "name": obj.name,
+        "description": obj.description,
+        "mute": bool(obj.mute),
+        "volume": _percent(list(obj.volume.values)),
+        "port": _port(obj),
+        "props": props,
+    }
+
+
+def read_pulse(address: str, cookie: str | None = None, timeout: float = 2.0) -> dict[str, Any]:
+    """Defaults and devices of the pulse-protocol server at *address*."""
+    import pulsectl
+
+    pulse = pulsectl.Pulse("diagnose", server=address, connect=False)
+    try:
+        if cookie:
+            _load_cookie(pulse, cookie)
+        pulse.connect(timeout=timeout)  # never autospawn: a check starts nothing
+        info = pulse.server_info()
+        cards = {c.index: {k: c.proplist[k] for k in PROPS if k in c.proplist}
+                 for c in pulse.card_list()}
+        sinks = [_device(s, cards) for s in pulse.sink_list()]
+        sources = []
+        for s in pulse.source_list():
+            d = _device(s, cards)
+            d["monitor_of"] = None if s.monitor_of_sink == NO_INDEX else s.monitor_of_sink_name
+            sources.append(d)
+        return {
+            "server_name": info.server_name,
+            "server_version": info.server_version,
+            "user": info.user_name,
+            "default_sink": info.default_sink_name,
+            "default_source": info.default_source_name,
+            "sinks": sinks,
+            "sources": sources,
+        }
+    finally:
+        pulse.close()
+
+
+_AMIXER_CONTROL = re.compile(r"^Simple mixer control '(?P<name>[^']*)',(?P<index>\d+)")
+_AMIXER_VALUE = re.compile(r"^\s+(?P<chan>[^:]+): (?P<kind>Playback|Capture)?\s*(?P<raw>-?\d+)?"
+                           r"(?: \[(?P<pct>\d+)%\])?(?: \[[^\]]*dB\])?(?: \[(?P<sw>on|off)\])?\s*$")
+
+
+def parse_amixer(text: str) -> list[dict[str, Any]]:
+    """Controls from ``amixer -c N scontents``: per control, its playback
+    and capture percent (loudest channel) and switch (on when any is on)."""
+    controls: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    caps = ""
+    for line in text.splitlines():
+        m = _AMIXER_CONTROL.match(line)
+        if m:
+            cur = {"name": m["name"], "index": int(m["index"])}
+            controls.append(cur)
+            continue
+        if cur is None:
+            continue
+        if line.strip().startswith("Capabilities:"):
+            caps = line
+            continue
+        v = _AMIXER_VALUE.match(line)
+        if not v or v["chan"].strip() in ("Limits", "Playback channels", "Capture channels"):
+            continue
+        kind = (v["kind"] or ("Capture" if "cvolume" in caps or "cswitch" in caps else "Playback")).lower()
+        side = cur.setdefault(kind, {"percent": None, "switch": None})
+        if v["pct"] is not None:
+            side["percent"] = max(side["percent"] or 0, int(v["pct"]))
+        if v["sw"] is not None:
+            side["switch"] = "on" if v["sw"] == "on" or side["switch"] == "on" else "off"
+    return [c for c in controls if "playback" in c or "capture" in c]
+
+
+def read_alsa(host: Any) -> dict[str, Any]:
+    """ALSA cards (/proc/asound/cards) and their mixer controls via amixer."""
+    text = host.read_text("/proc/asound/cards", missing="")
+    cards = []
+    for m in re.finditer(r"^\s*(\d+) \[(\S+)\s*\]: (.*)$", text, re.M):
+        number, card_id, desc = m.groups()
+        res = host.run(["amixer", "-c", number, "scontents"], timeout=3.0)
+        entry = {"card": int(number), "id": card_id, "description": desc.strip(),
+                 "controls": parse_amixer(res.stdout) if res.ok else []}
+        if not res.ok:
+            entry["error"] = (res.stderr or "amixer failed").strip()[:200]
+        cards.append(entry)
+    return {"cards": cards}
+
+
+def _has_alsa(host: Any) -> bool:
+    cards = host.read_text("/proc/asound/cards", missing="")
+    return bool(re.search(r"^\s*\d+ \[", cards, re.M)) and host.which("amixer") is not None
+
+
+# -- judging -------------------------------------------------------------------
+
+def is_headset(dev: dict[str, Any], vendors: dict[str, str], match: str) -> bool:
+    """Whether a sink/source is the headset, from its device properties."""
+    props = dev.get("props", {})
+    if match:
+        return match.lower() in f"{dev['name']} {dev.get('description') or ''}".lower()
+    if props.get("device.form_factor") in ("headset", "handset"):
+        return True
+    vid = (props.get("device.vendor.id") or "").lower()
+    return props.get("device.bus") == "usb" and vid in vendors and (
+        vid in HEADSET_ONLY or "headset" in (dev.get("description") or "").lower())
+
+
+def _q(name: str) -> str:
+    return shlex.quote(name)
+
+
+class AudioSettings(Check):
+    name = "audio.settings"
+    summary = "default source/sink is the headset, mic not muted, volume not zero (PulseAudio/PipeWire)"
+    section = "audio"
+    needs = Needs(role="workstation", live=True)
+    timeout = 5.0
+    schema = {
+        "min_volume_percent": Key(int, 10, "a microphone or speaker volume at or below this is "
+                                  "'near zero' (percent of normal, 100 = 0 dB)"),
+        "headset": Key(str, "", "text in the headset's device name or description; default: "
+                       "recognised from its USB vendor id and form factor"),
+        "server": Key(str, "", "pulse server address (unix:/path or tcp:host); default: "
+                      "$PULSE_SERVER, $XDG_RUNTIME_DIR, then desktop users' /run/user/<uid>"),
+        "user": Key(str, "", "when run as root: whose sound server to read (name or uid); "
+                    "default: every desktop user with a running one, lowest uid first"),
+    }
+
+    def applies(self, host: Any, cfg: dict[str, Any]) -> str | None:
+        if server_candidates(host, cfg) or _has_alsa(host):
+            return None
+        return ("no sound server socket ($PULSE_SERVER, $XDG_RUNTIME_DIR/pulse/native, "
+                "/run/user/<uid>/pulse/native) and no ALSA sound card with amixer "
+                "(apt-get install alsa-utils); set [audio] server to point at one")
+
+    def probe(self, host: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+        host.require_live("reading the sound server")
+        tried = []
+        for cand in server_candidates(host, cfg):
+            try:
+                state = read_pulse(cand["address"], cand.get("cookie"))
+            except Exception as exc:  # pulsectl raises PulseError and ctypes errors
+                tried.append({"via": cand["via"], "address": cand["address"],
+                              "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            return {"backend": "pulse", "via": cand["via"], "address": cand["address"],
+                    "tried": tried, **state}
+        facts: dict[str, Any] = {"backend": None, "tried": tried}
+        if _has_alsa(host):
+            facts.update(backend="alsa", alsa=read_alsa(host))
+        return facts
+
+    def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+        if facts.get("backend") == "pulse":
+            return self._judge_pulse(facts, cfg)
+        if facts.get("backend") == "alsa":
+            return self._judge_alsa(facts, cfg)
+        tried = facts.get("tried", [])
+        return [Finding(
+            self.name, "sound-server", Status.FAIL,
+            "Sound server not answering on this workstation", Fault.UNDETERMINED,
+            detail=("A sound server socket exists but nothing answered on it, and there is no "
+                    "ALSA mixer to read: the softphone cannot play or record either. "
+                    + "; ".join(f"{t['address']}: {t['error']}" for t in tried)),
+            evidence={"tried": tried},
+            remedy=("As the desktop user, restart the sound server: `systemctl --user restart "
+                    "pipewire-pulse` (PipeWire) or `pulseaudio -k; pulseaudio --start` (PulseAudio), "
+                    "or log out and in again."))]
+
+    def _judge_pulse(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+        vendors = vendor_table()
+        match = cfg.get("headset") or ""
+        low = int(cfg.get("min_volume_percent", 10))
+        server = {"server": f"{facts.get('server_name')} {facts.get('server_version')}",
+                  "via": facts.get("via"), "address": facts.get("address")}
+        sinks = facts.get("sinks", [])
+        sources = [s for s in facts.get("sources", []) if not s.get("monitor_of")]
+        out = []
+        for role, devices, default_name, kind in (
+                ("speaker", sinks, facts.get("default_sink"), "sink"),
+                ("microphone", sources, facts.get("default_source"), "source")):
+            out.append(self._judge_role(role, kind, devices, default_name, facts, vendors, match,
+                                        low, server))
+        return out
+
+    def _judge_role(self, role: str, kind: str, devices: list[dict], default_name: str | None,
+                    facts: dict[str, Any], vendors: dict[str, str], match: str, low: int,
+                    server: dict[str, Any]) -> Finding:
+        default = next((d for d in devices if d["name"] == default_name), None)
+        # A default source that is a sink's monitor records what the speakers play.
+        monitor = next((s for s in facts.get("sources", [])
+                        if s["name"] == default_name and s.get("monitor_of")), None)
+        headsets = [d for d in devices if is_headset(d, vendors, match)]
+        problems: list[tuple[str, str, str | None]] = []  # (tag, why, command)
+        target = default
+        if headsets and default not in headsets:
+            target = headsets[0]
+            was = (f"the monitor of {monitor['monitor_of']}" if monitor else
+                   default["description"] if default else "not set")
+            problems.append(("not the default", f"the default {role} is {was}, not the headset "
+                             f"{target['description']}", f"pactl set-default-{kind} {_q(target['name'])}"))
+        if target is None:
+            return self._no_device(role, kind, devices, default_name, monitor, server)
+        if target["mute"]:
+            problems.append(("muted", f"{target['description']} is muted",
+                             f"pactl set-{kind}-mute {_q(target['name'])} 0"))
+        loudest = max(target["volume"], default=0)
+        if loudest <= low:
+            problems.append((f"volume {loudest}%", f"the {role} volume of {target['description']} "
+                             f"is {loudest}%", f"pactl set-{kind}-volume {_q(target['name'])} 100%"))
+        port = target.get("port") or {}
+        jack = port.get("description") or port.get("name")
+        if port.get("available") == "no":
+            problems.append(("jack empty", f"nothing is plugged into {jack}", None))
+        evidence = dict(server, device=_brief(target), default=default_name,
+                        is_headset=target in headsets, headsets=[d["name"] for d in headsets],
+                        min_volume_percent=low)
+        if not problems:
+            title = f"{role.capitalize()} ready: {target['description']} at {loudest}%"
+            if not headsets:
+                title += " (no headset among the devices)"
+            return Finding(self.name, role, Status.OK, title, evidence=evidence)
+        commands = [c for _, _, c in problems if c]
+        steps = [f"`{c}`" for c in commands]
+        if port.get("available") == "no":
+            steps.append(f"plug the headset into {jack}")
+        return Finding(
+            self.name, role, Status.FAIL,
+            f"Sound settings changed on this workstation: {role} "
+            f"{', '.join(t for t, _, _ in problems)} ({target['description']})", Fault.SITE,
+            detail=("Someone changed the sound settings: " + "; ".join(w for _, w, _ in problems)
+                    + ". The softphone plays and records through these defaults."),
+            evidence=evidence,
+            remedy="Put the settings back, as the desktop user: " + "; ".join(steps) + ".")
+
+    def _no_device(self, role: str, kind: str, devices: list[dict], default_name: str | None,
+                   monitor: dict | None, server: dict[str, Any]) -> Finding:
+        evidence = dict(server, default=default_name, devices=[_brief(d) for d in devices],
+                        missing_device=not devices)
+        if monitor and devices:
+            return Finding(
+                self.name, role, Status.FAIL,
+                f"Sound settings changed on this workstation: the {role} is the monitor of "
+                f"{monitor['monitor_of']}", Fault.SITE,
+                detail=(f"The default {role} records what the speakers play ({default_name}), "
+                        "not a microphone, so callers hear the call itself."),
+                evidence=evidence,
+                remedy=f"Put the setting back: `pactl set-default-{kind} {_q(devices[0]['name'])}`.")
+        return Finding(
+            self.name, role, Status.FAIL, f"No {role} on this workstation", Fault.SITE,
+            detail=(f"The sound server has no {role} device to use (default: "
+                    f"{default_name or 'none'}), so calls have no "
+                    f"{'sound' if role == 'speaker' else 'voice'}."),
+            evidence=evidence,
+            remedy=(f"Plug in the headset (see headset.presence); `pactl list short {kind}s` "
+                    "must then list it."))
+
+    def _judge_alsa(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+        low = int(cfg.get("min_volume_percent", 10))
+        cards = facts.get("alsa", {}).get("cards", [])
+        out = []
+        for card in cards:
+            issues, commands = [], []
+            for c in card.get("controls", []):
+                for side, names, on in (("capture", CAPTURE_CONTROLS, "cap"),
+                                        ("playback", PLAYBACK_CONTROLS, "unmute")):
+                    val = c.get(side)
+                    if not val or c["name"] not in names:
+                        continue
+                    ctl = _q(c["name"] if c["index"] == 0 else f"{c['name']},{c['index']}")
+                    if val.get("switch") == "off":
+                        issues.append(f"{c['name']} {side} switched off")
+                        commands.append(f"amixer -c {card['card']} sset {ctl} {on}")
+                    if val.get("percent") is not None and val["percent"] <= low:
+                        issues.append(f"{c['name']} {side} volume {val['percent']}%")
+                        commands.append(f"amixer -c {card['card']} sset {ctl} 80%")
+            subject = f"alsa:{card['id']}"
+            ev = {"backend": "alsa", "card": card["card"], "id": card["id"],
+                  "description": card.get("description"), "controls": card.get("controls", []),
+                  "tried": facts.get("tried", []), "min_volume_percent": low}
+            if issues:
+                out.append(Finding(
+                    self.name, subject, Status.FAIL,
+                    f"Sound settings changed on this workstation: {', '.join(issues[:3])} "
+                    f"({card.get('description') or card['id']})", Fault.SITE,
+                    detail=("No sound server runs, and the ALSA mixer of card "
+                            f"{card['card']} has been changed: " + "; ".join(issues) + "."),
+                    evidence=ev, remedy="Put the mixer back: " + "; ".join(f"`{c}`" for c in commands)
+                    + " (then `alsactl store` to keep it)."))
+            else:
+                out.append(Finding(self.name, subject, Status.OK,
+                                   f"ALSA mixer of {card.get('description') or card['id']} looks normal",
+                                   evidence=ev))
+        if not out:
+            out.append(Finding(self.name, "alsa", Status.FAIL, "No sound card on this workstation",
+                               Fault.SITE, detail="Neither a sound server nor an ALSA card was found.",
+                               evidence={"backend": "alsa", "tried": facts.get("tried", [])},
+                               remedy="Plug in the headset (see headset.presence)."))
+        return out
+
+
+def _brief(d: dict[str, Any]) -> dict[str, Any]:
+    return {"name": d["name"], "description": d.get("description"), "mute": d["mute"],
+            "volume": d["volume"], "port": d.get("port"), "props": d.get("props", {})}
