@@ -82,6 +82,13 @@ class ApplicationServices(Check):
         "data_paths": Key(list, [], "directories the service writes its data to", item=str),
     }
 
+    def applies(self, host, cfg):
+        for n, item in enumerate(cfg["items"], 1):
+            if not (item["process"] or item["unit"]):
+                return (f"[[service]] #{n} ({item['name'] or 'unnamed'}) names no program: "
+                        "set process = \"<name as in ps>\" or unit = \"<name>.service\"")
+        return None
+
     # -- probe --------------------------------------------------------------
     def probe(self, host, cfg):
         systemd = host.exists("/run/systemd/system")
@@ -248,16 +255,13 @@ def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> 
 
 def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
                  procs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Who, if anyone, listens on each configured port the service itself
-    does not hold: another program in its namespace, or nobody."""
+    """Who, if anyone, listens on each configured port the running service
+    does not hold itself: another program in its namespace, or nobody."""
     own = {s["port"] for p in processes for s in p["listening"]}
     missing = [p for p in ports if p not in own]
-    if not missing:
+    if not processes or not missing:
         return {}
-    if processes:
-        table = processes[0]["_table"]
-    else:
-        table = socket_table(host, "self") if host.live else socket_table(host, "1")
+    table = processes[0]["_table"]
     out: dict[str, Any] = {}
     for port in missing:
         rows = [s for s in table if s["port"] == port]
@@ -576,9 +580,10 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         what = what or exit_status
         return find(Status.FAIL, f"{name} crashed: {what}"[:160], Fault.SOFTWARE,
                     f"{name} is not running; it ended with "
-                    + "; ".join(x for x in (exit_status, "a traceback in its log" if tb else "",
-                                            f"{len(svc['core_dumps'])} core dump(s)" if svc["core_dumps"] else "")
-                                if x) + ".",
+                    + "; ".join(x for x in (
+                        exit_status,
+                        f"a traceback in {log_path} (last written {log.get('mtime')})" if tb else "",
+                        f"{len(svc['core_dumps'])} core dump(s)" if svc["core_dumps"] else "") if x) + ".",
                     (f"Look at the crash: {how_to_look}. " if how_to_look else "")
                     + f"Send this log excerpt ({log_path or 'the journal'}) to the vendor"
                     + (f" with the core dump {svc['core_dumps'][-1]['path']}" if svc["core_dumps"] else "")
@@ -622,10 +627,12 @@ def _exit_status(show: dict[str, Any]) -> str:
     if result == "success" and status in ("0", ""):
         return ""
     code = show.get("ExecMainCode")
+    restarts = int(show.get("NRestarts") or 0)
+    again = f", after {restarts} restarts" if restarts else ""
     # ExecMainCode is a siginfo si_code: 1 exited, 2 killed, 3 dumped core.
     if code in ("2", "3"):
-        return f"killed by signal {status} (systemd result {result})"
-    return f"exit status {status} (systemd result {result})"
+        return f"killed by signal {status} (systemd result {result}{again})"
+    return f"exit status {status} (systemd result {result}{again})"
 
 
 def _newer(a: str | None, b: str | None, slack_s: float) -> bool:

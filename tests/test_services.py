@@ -4,9 +4,11 @@ and from recorded scenarios (tests/data/application.services/)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -150,6 +152,34 @@ def test_oom_kill_is_undetermined_with_the_memory_figures(services_rig):
     mem = f.evidence["memory"]
     assert mem["pid"] == proc.pid and mem["limit_kb"] == 48 * 1024
     assert 0 < mem["anon_rss_kb"] <= 48 * 1024
+
+
+def test_probe_reads_a_recorded_tree_after_the_process_is_gone(services_rig, tmp_path):
+    """A technician's recorded /proc (and the log) judged at the office: the
+    facts come from the tree, not from this machine."""
+    port = free_port()
+    proc = services_rig.start("serve", port)
+    tree = tmp_path / "tree"
+    pdir = tree / "proc" / str(proc.pid)
+    (pdir / "net").mkdir(parents=True)
+    (pdir / "fd").mkdir()
+    for name in ("stat", "cmdline", "status", "net/tcp", "net/tcp6", "net/udp", "net/udp6"):
+        (pdir / name).write_bytes(Path(f"/proc/{proc.pid}/{name}").read_bytes())
+    for fd in os.listdir(f"/proc/{proc.pid}/fd"):
+        (pdir / "fd" / fd).symlink_to(os.readlink(f"/proc/{proc.pid}/fd/{fd}"))
+    for name in ("stat", "meminfo"):
+        (tree / "proc" / name).write_bytes(Path(f"/proc/{name}").read_bytes())
+    log = tree / str(services_rig.log).lstrip("/")
+    log.parent.mkdir(parents=True)
+    log.write_text(services_rig.log.read_text())
+    services_rig.kill(proc)
+
+    cfg = section_config(CHECK, {"items": [service(services_rig, port)]})
+    facts = json.loads(json.dumps(CHECK.probe(Host(str(tree)), cfg)))
+    f = only(CHECK.judge(facts, cfg))
+    assert f.status is Status.OK and f"pid {proc.pid}" in f.title
+    assert f.evidence["ports_listening"] == [port]
+    assert facts["kernel_log"]["errors"][0] == "dmesg: needs the live machine"
 
 
 def test_not_installed_is_software(services_rig, tmp_path):
