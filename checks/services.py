@@ -544,8 +544,10 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
     if disk:
         return find(Status.FAIL, f"{name} stopped: no space left on its disk", Fault.UNDETERMINED,
                     f"{name} is not running and its log says the disk is full: {disk[-1].strip()}",
-                    "Free space on " + (", ".join(svc["mounts"]) or "the service's filesystem")
-                    + " first (see the disk.space finding), then check its database and start the service"
+                    "Free space on the full filesystem first ("
+                    + (f"one of {', '.join(svc['mounts'])}; " if len(svc["mounts"]) > 1 else
+                       f"{svc['mounts'][0]}; " if svc["mounts"] else "")
+                    + "df -h shows which; see the disk.space finding), then check its database and start the service"
                     + (f": systemctl start {unit['name']}" if unit else "") + ".",
                     reason="disk-full", log_lines=disk[-5:])
     if corrupt:
@@ -567,8 +569,11 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                     f"The kernel killed {comm} (pid {oom['pid']}) for lack of memory"
                     f"{' at ' + oom['time'] if oom.get('time') else ''}. Either the machine or its "
                     "memory limit is too small for the load, or the service leaks memory.",
-                    "Check what else uses memory (ps aux --sort=-rss | head) and the service's memory "
-                    "limit (systemctl show -p MemoryMax " + (unit.get("name") or name) + "), then start it"
+                    (f"It hit the {oom['limit_kb'] // 1024} MiB limit of memory cgroup {oom.get('memcg')}: "
+                     "raise that limit if the load needs more. " if oom.get("limit_kb") else "")
+                    + "Check what else uses memory (ps aux --sort=-rss | head)"
+                    + (f" and the unit's memory limit (systemctl show -p MemoryMax {unit['name']})" if unit else "")
+                    + ", then start it"
                     + (f" (systemctl start {unit['name']})" if unit else "") + " and watch its memory; "
                     "if it grows without bound, send the kernel log lines to the vendor.",
                     reason="oom-killed", memory=mem, oom_line=oom.get("line"))
