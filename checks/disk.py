@@ -283,8 +283,11 @@ def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
 
 
 def _owners_text(row: dict[str, Any]) -> str:
+    """Who owns the files by size; for empty files, who owns the directory."""
     owners = [o["owner"] for o in row.get("owners", [])[:2]]
-    return ("owner " + " and ".join(owners)) if owners else "no files"
+    if owners:
+        return "owner " + " and ".join(owners)
+    return f"directory owner {row.get('dir_owner', 'unknown')}"
 
 
 def _types_text(types: dict[str, int]) -> str:
@@ -293,9 +296,11 @@ def _types_text(types: dict[str, int]) -> str:
 
 
 def _row_text(row: dict[str, Any], by_files: bool) -> str:
-    amount = f"{row['files']} files" if by_files else human(row["bytes"])
     rest = " not counting " + ", ".join(row["excluding"]) if row.get("excluding") else ""
-    return f"{row['path']} ({amount}, {_owners_text(row)}, mostly {_types_text(row['types'])}{rest})"
+    if by_files:
+        return f"{row['path']} ({row['files']} files, {_owners_text(row)}{rest})"
+    return (f"{row['path']} ({human(row['bytes'])}, {_owners_text(row)}, "
+            f"mostly {_types_text(row['types'])}{rest})")
 
 
 def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: dict[str, Any],
@@ -305,9 +310,13 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     app, foreign = scan[f"app_{unit}"], scan[f"foreign_{unit}"]
     total = app + foreign
     amount = (lambda n: f"{n} files") if by_files else human
-    partial = (f" The walk stopped at its {scan['budget_s']:g} s budget with "
-               f"{scan['unscanned_dirs']} directories left, so these figures are a lower bound."
+    left = scan["unscanned_dirs"]
+    partial = (f" The walk stopped at its {scan['budget_s']:g} s budget with {left} "
+               f"director{'y' if left == 1 else 'ies'} left, so these figures are a lower bound."
                if scan["stopped_early"] else "")
+    found = "files found" if by_files else "data found"
+    of_total = (lambda n: f"{n} of {total} files") if by_files else (
+        lambda n: f"{human(n)} of {human(total)}")
     # A complete walk that finds far less than df counts as used: the space is
     # held by files deleted while still open (or hidden under a mountpoint).
     unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
@@ -321,7 +330,9 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
         if scan["stopped_early"]:
             remedy = (f"Raise [disk] scan_budget_s (and timeout_s) and run again, or look by "
                       f"hand: `du -xh --max-depth=3 {mp} | sort -h | tail -20`.")
-        return Finding(check, mp, status, f"Disk {mp} is {what}", Fault.UNDETERMINED,
+        title = f"Disk {mp} is {what}" + (", who fills it is unknown: the walk stopped early"
+                                          if scan["stopped_early"] else "")
+        return Finding(check, mp, status, title, Fault.UNDETERMINED,
                        detail=detail, evidence=evidence, remedy=remedy)
     share = 100.0 * foreign / total
     if foreign > app:
@@ -331,7 +342,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
         title = f"Disk {mp} is {what}, mostly foreign data"
         if first:
             title += f": {first['path']} ({amount(first[unit])}, {_owners_text(first)})"
-        detail = (f"{why} {share:.0f}% of the data found ({amount(foreign)} of {amount(total)}) is outside "
+        detail = (f"{why} {share:.0f}% of the {found} ({of_total(foreign)}) is outside "
                   f"the application's paths: {named}." + partial)
         moves = ", ".join(f"{r['path']} ({amount(r[unit])}, {_owners_text(r)})" for r in rows)
         remedy = (f"Move or delete {moves}; ask the owner first. These are not the call-center "
@@ -343,7 +354,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     first = rows[0]
     title = (f"Disk {mp} is {what}, mostly the application's own data: "
              f"{first['path']} ({amount(first[unit])})")
-    detail = (f"{why} {100 - share:.0f}% of the data found ({amount(app)} of {amount(total)}) is the "
+    detail = (f"{why} {100 - share:.0f}% of the {found} ({of_total(app)}) is the "
               f"call-center application's data: {named}. Its retention or log rotation is "
               f"missing or not working." + partial)
     paths = " ".join(r["path"] for r in rows)

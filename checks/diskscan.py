@@ -78,15 +78,17 @@ class _Tree:
         self.app: list[int] = []  # index into app paths, -1 for foreign
         self.own_bytes: list[int] = []  # blocks*512 of the directory and its direct files
         self.own_files: list[int] = []
+        self.dir_uid: list[int] = []
         self.owners: list[dict[int, int] | None] = []  # uid -> bytes of direct files
         self.exts: list[dict[str, int] | None] = []  # extension -> bytes of direct files
 
-    def add(self, path: str, parent: int, app: int, dir_bytes: int) -> int:
+    def add(self, path: str, parent: int, app: int, dir_bytes: int, uid: int) -> int:
         self.path.append(path)
         self.parent.append(parent)
         self.app.append(app)
         self.own_bytes.append(dir_bytes)
         self.own_files.append(0)
+        self.dir_uid.append(uid)
         self.owners.append(None)
         self.exts.append(None)
         return len(self.path) - 1
@@ -110,7 +112,8 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
     stop_at = t0 + budget_s
     names = read_passwd(host) if names is None else names
     root_real = host.path(mountpoint)
-    root_dev = os.lstat(root_real).st_dev
+    root_st = os.lstat(root_real)
+    root_dev = root_st.st_dev
     root_real = root_real.rstrip("/")
     mp = mountpoint.rstrip("/") or "/"
     apps = [a.rstrip("/") or "/" for a in app_paths]
@@ -120,7 +123,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                    key=lambda i: len(apps[i]), default=-1)
 
     tree = _Tree()
-    tree.add(mp, -1, root_app, 0)
+    tree.add(mp, -1, root_app, 0, root_st.st_uid)
     stack = [0]
     heap: list[tuple[int, int, str]] = []  # (bytes, dir index, name) of the largest files
     heap_min = 0
@@ -160,7 +163,8 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                         if st.st_dev != root_dev:
                             other_mounts.append(child)
                             continue
-                        stack.append(tree.add(child, idx, app_index.get(child, app), size))
+                        stack.append(tree.add(child, idx, app_index.get(child, app), size,
+                                              st.st_uid))
                         continue
                     if st.st_nlink > 1:
                         if st.st_ino in seen_inodes:
@@ -282,6 +286,7 @@ def _summarise(tree: _Tree, heap: list, apps: list[str], names: dict[int, str], 
             owners, groups = _breakdown(members[d], tree, names)
             rows.append({
                 "path": tree.path[d],
+                "dir_owner": _owner(tree.dir_uid[d], names),
                 "bytes": sum(tree.own_bytes[i] for i in members[d]),
                 "files": sum(tree.own_files[i] for i in members[d]),
                 "owners": owners[:5],
@@ -307,6 +312,7 @@ def _summarise(tree: _Tree, heap: list, apps: list[str], names: dict[int, str], 
         owners, groups = _breakdown(members, tree, names)
         app_rows.append({
             "path": a,
+            "dir_owner": _owner(tree.dir_uid[members[0]], names),
             "bytes": sum(tree.own_bytes[i] for i in members),
             "files": sum(tree.own_files[i] for i in members),
             "owners": owners[:5], "types": groups,
