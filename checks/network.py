@@ -213,9 +213,10 @@ def probe(host, cfg: dict[str, Any]) -> dict[str, Any]:
     def remaining() -> float:
         return max(0.05, deadline - time.monotonic())
 
-    def ping_budget() -> float:
+    def echo_series(address: str) -> dict[str, Any]:
         # Wait for the last reply only as long as the deadline allows.
-        return max(0.05, remaining() - count * PING_INTERVAL_S)
+        budget = max(0.05, remaining() - count * PING_INTERVAL_S)
+        return host.ping(address, count=count, interval=PING_INTERVAL_S, timeout=round(budget, 2))
 
     # The server path starts first: it needs no local facts, and DNS, TCP
     # and ICMP then overlap with reading sysfs and netlink below.
@@ -227,7 +228,7 @@ def probe(host, cfg: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             r0 = time.monotonic()
             try:
-                out["addresses"] = host.resolve(server, timeout=remaining())
+                out["addresses"] = host.resolve(server, timeout=round(remaining(), 2))
             except OSError as exc:
                 out["error"] = exc.strerror or str(exc)
             out["resolve_ms"] = round((time.monotonic() - r0) * 1000, 2)
@@ -236,9 +237,9 @@ def probe(host, cfg: dict[str, Any]) -> dict[str, Any]:
         v4 = [a for a in out["addresses"] if ":" not in a]
         addr = v4[0] if v4 else out["addresses"][0]
         out["address"] = addr
-        steps = [_Step(lambda p=p: host.tcp_connect(addr, p, timeout=remaining())) for p in cfg["ports"]]
-        pinger = _Step(lambda: host.ping(addr, count=count, interval=PING_INTERVAL_S, timeout=ping_budget())) \
-            if v4 else None
+        steps = [_Step(lambda p=p: host.tcp_connect(addr, p, timeout=round(remaining(), 2)))
+                 for p in cfg["ports"]]
+        pinger = _Step(lambda: echo_series(addr)) if v4 else None
         ports = []
         for p, s in zip(cfg["ports"], steps):
             got = s.result(deadline + 0.2)
@@ -256,10 +257,8 @@ def probe(host, cfg: dict[str, Any]) -> dict[str, Any]:
     facts["interface"] = _pick_interface(cfg, facts["interfaces"], facts)
     gateway = _path_gateway(facts)
     facts["gateway"] = gateway
-    gw_step = None
     if gateway:
-        gw_step = _Step(lambda: host.ping(gateway, count=count, interval=PING_INTERVAL_S, timeout=ping_budget()))
-    if gw_step:
+        gw_step = _Step(lambda: echo_series(gateway))
         facts["ping"]["gateway"] = gw_step.result(deadline + 0.2) or {"address": gateway, "error": gw_step.error}
     if server_step:
         got = server_step.result(deadline + 0.5) or {}
@@ -531,8 +530,8 @@ def _judge_port(x: dict[str, Any], name: str, addr: str | None, server_f: Findin
     if state == "refused":
         return _finding(subject, Status.FAIL, f"Call-center service on the server is not listening on port {port}",
                         ev, fault=Fault.SOFTWARE,
-                        detail=f"{_named(name, addr)} is up and answered, but refused the connection to TCP port {port}: "
-                               "no program listens there, so the call-center service on the server is stopped "
+                        detail=f"{_named(name, addr)} is up and answered, but refused the connection to TCP "
+                               f"port {port}: no program listens there, so the call-center service on the server is stopped "
                                "or crashed.",
                         remedy=f"On the server, check the service (`diagnose run --only application.services`, "
                                f"`ss -ltnp 'sport = :{port}'`) and start it; the vendor's support must look at why "
@@ -574,13 +573,26 @@ def judge(facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         remote.extend(_judge_server(facts, cfg, iface, iface_info, gw_f))
     if local_down:
         # This PC's own link is down: nothing beyond it can be judged, so
-        # every remote problem is a consequence, not a fault of its own.
-        for f in remote:
-            if f.status.is_problem and not f.caused_by:
-                f.caused_by = list(local_down)
+        # every remote problem is a consequence ("cannot tell"), not a
+        # fault of its own.
+        local = [f for f in findings if f.id in local_down]
+        remote = [_cannot_tell(f, local) if f.status.is_problem else f for f in remote]
     findings += remote
     _inherit_faults(findings)
     return findings
+
+
+def _cannot_tell(f: Finding, local: list[Finding]) -> Finding:
+    what = {"default gateway": "Default gateway", "call-center server": "Server"}.get(
+        f.evidence.get("role", ""), "Port")
+    target = f.subject if what != "Port" else f"{f.evidence.get('port')} on {f.evidence.get('server')}"
+    links = ", ".join(x.subject for x in local)
+    return _finding(f.subject, f.status, f"{what} {target} cannot be reached: this PC's own link is down",
+                    f.evidence, fault=local[0].fault,
+                    detail=f"Whether {target} works cannot be told from here: {links} is not usable "
+                           f"({local[0].title}).",
+                    remedy=f"Fix {local[0].id} first, then run the check again.",
+                    caused_by=[x.id for x in local])
 
 
 def _inherit_faults(findings: list[Finding]) -> None:
