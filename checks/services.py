@@ -249,6 +249,9 @@ def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> 
         "rss_kb": mem.get("VmRSS"), "vms_kb": mem.get("VmSize"), "cwd": cwd,
         "sockets_known": inodes is not None,
         "listening": [{"proto": p, "address": a, "port": n} for p, a, n in listening],
+        # Without access to its open files (another user's process, not
+        # root), what its network namespace listens on is all there is.
+        "netns_ports": None if inodes is not None else sorted({s["port"] for s in table}),
         "_table": table,
     }
 
@@ -682,10 +685,21 @@ def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
                     (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
                     + f"restart it, and if it still does not listen send the log to the vendor.",
                     reason="not-listening", **extra)
+    if not known and procs and svc["ports"]:
+        netns = {n for p in procs for n in (p.get("netns_ports") or [])}
+        unheard = [p for p in svc["ports"] if p not in netns]
+        if unheard:
+            return find(Status.FAIL, f"{name} runs but nothing listens on {_ports(unheard)}", Fault.SOFTWARE,
+                        f"{name} runs (pid {pids}) but no program in its network namespace listens on "
+                        f"{_ports(unheard)}: clients cannot reach it. (Its own sockets were not readable: "
+                        "run as root to see which ports it opened.)",
+                        (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
+                        + "restart it, and if it still does not listen send the log to the vendor.",
+                        reason="not-listening", ports_missing=unheard, netns_ports=sorted(netns))
     rss = sum(p["rss_kb"] or 0 for p in procs)
     ports_txt = f" and listens on {_ports(listening)}" if svc["ports"] and known else ""
     if svc["ports"] and not known:
-        ports_txt = " (cannot see its sockets: run as root to check its ports)"
+        ports_txt = f" and {_ports(svc['ports'])} is open (owner not verified: run as root)"
     if kills:
         last = kills[-1]
         return find(Status.WARN, f"{name} runs but was killed by the OOM killer {len(kills)}x since boot",

@@ -17,7 +17,7 @@ from diagnose.attribution import attribute
 from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Finding, Status
-from tests.conftest import load_scenarios, needs_root, run_cli
+from tests.conftest import ROOT, load_scenarios, needs_root, run_cli
 from tests.rigs.services import free_port, services_rig  # noqa: F401 - fixture
 
 CHECK = ApplicationServices()
@@ -180,6 +180,29 @@ def test_probe_reads_a_recorded_tree_after_the_process_is_gone(services_rig, tmp
     assert f.status is Status.OK and f"pid {proc.pid}" in f.title
     assert f.evidence["ports_listening"] == [port]
     assert facts["kernel_log"]["errors"][0] == "dmesg: needs the live machine"
+
+
+@needs_root
+def test_without_root_the_ports_are_judged_from_its_namespace(services_rig):
+    """An unprivileged user cannot read a root process's open files; the
+    check then falls back to what the namespace listens on, and says so."""
+    expected, actual = free_port(), free_port()
+    services_rig.start("serve", actual)
+    cfg = {"items": [service(services_rig, expected)]}
+    code = ("import json,sys; from checks.services import ApplicationServices as A; "
+            "from diagnose.check import section_config; from diagnose.host import Host; c=A(); "
+            "print(json.dumps(c.probe(Host('/'), section_config(c, json.loads(sys.argv[1])))))")
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          sys.executable, "-c", code, json.dumps(cfg)],
+                         capture_output=True, text=True, cwd=str(ROOT), timeout=30)
+    assert res.returncode == 0, res.stderr
+    facts = json.loads(res.stdout)
+    if facts["services"][0]["processes"][0]["sockets_known"]:
+        pytest.skip("this machine lets uid 65534 read root's /proc/<pid>/fd")
+    f = only(CHECK.judge(facts, section_config(CHECK, cfg)))
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    assert f.title == f"callcenter runs but nothing listens on {expected}"
+    assert actual in f.evidence["netns_ports"]
 
 
 def test_not_installed_is_software(services_rig, tmp_path):
