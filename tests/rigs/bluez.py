@@ -150,3 +150,22 @@ def bluez(system_bus):
     finally:
         conn.close()
         _stop(proc)
+
+
+@pytest.fixture
+def pulse_server(tmp_path):
+    """A real PulseAudio with one null sink and no Bluetooth card, on its own
+    runtime dir; yields its server string for PULSE_SERVER."""
+    runtime = tmp_path / f"dgbt-pulse-{os.getpid()}"
+    runtime.mkdir(mode=0o700)
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(tmp_path))
+    proc = subprocess.Popen(
+        ["pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "-n", "--use-pid-file=no",
+         "--disable-shm", "--load=module-native-protocol-unix",
+         f"--load=module-null-sink sink_name=dgbt_{os.getpid()}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_socket(runtime / "pulse" / "native", proc, "pulseaudio")
+        yield f"unix:{runtime}/pulse/native"
+    finally:
+        _stop(proc)
