@@ -41,7 +41,7 @@ LOG_PATTERNS = {
     # errno 28 is ENOSPC; MariaDB error 1021 is ER_DISK_FULL; SQLITE_FULL
     # (13) reads "database or disk is full"; PostgreSQL's SQLSTATE 53100.
     "disk_full": re.compile(
-        r"No space left on device|errno:? ?28\b|Disk full|\berror:? ?1021\b|ER_DISK_FULL|"
+        r"No space left on device|errno:? ?28\b|Errcode:? ?28\b|Disk (?:is )?full|\berror:? ?1021\b|ER_DISK_FULL|"
         r"database or disk is full|could not extend file|\b53100\b", re.I),
     "corruption": re.compile(
         r"marked as crashed|is corrupt|Size of datafile is|should be repaired|Incorrect key file|"
@@ -100,10 +100,19 @@ def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
 
 # -- logs ------------------------------------------------------------------
 
-def scan_log(host: Host, path: str | None) -> dict[str, Any]:
+# A file named in a log line: './cc/calls.MYD', "base/16384/16385", (/srv/x).
+_LOG_PATH = re.compile(r"""['"(]((?:\.{1,2}/|/)?[\w.@+-]+/[^'"()\s]*)['")]""")
+
+
+def scan_log(host: Host, path: str | None, base: str | None = None) -> dict[str, Any]:
     """Lines of a database log that tell disk-full, corruption, unclean
     shutdown or I/O errors, with their line numbers (order in the file is
-    time order) and timestamps as written."""
+    time order) and timestamps as written.
+
+    A server's log covers all its databases: a disk-full line that names a
+    file (relative paths are relative to *base*, the server's data
+    directory) gets the mountpoint of that file, so the judge can tell a
+    full disk under this database from one under another."""
     out: dict[str, Any] = {"path": path, "read": False, "error": None,
                            **{kind: [] for kind in LOG_PATTERNS}}
     if not path:
@@ -120,7 +129,13 @@ def scan_log(host: Host, path: str | None) -> dict[str, Any]:
         for kind, rx in LOG_PATTERNS.items():
             if rx.search(line):
                 m = _LOG_TIME.match(line)
-                out[kind].append({"line": n, "time": m["t"] if m else None, "text": line.strip()[:400]})
+                hit = {"line": n, "time": m["t"] if m else None, "text": line.strip()[:400]}
+                if kind == "disk_full" and (f := _LOG_PATH.search(line)):
+                    named = f.group(1) if f.group(1).startswith("/") or not base else \
+                        os.path.normpath(os.path.join(base, f.group(1)))
+                    mnt = host.mount_of(named) if named.startswith("/") else None
+                    hit.update(file=named, mount=mnt.mountpoint if mnt else None)
+                out[kind].append(hit)
     for kind in LOG_PATTERNS:  # the first lines say when it began, the last how it ended
         hits = out[kind]
         if len(hits) > KEEP_LINES:
@@ -250,7 +265,8 @@ class DatabaseIntegrity(Check):
                 facts.update(connect={"ok": False, "kind": "error",
                                       "error": scrub(f"{type(exc).__name__}: {exc}", password)})
         loc = facts.setdefault("location", {"mount": None})
-        facts["log"] = scan_log(host, item.get("log") or facts.pop("server_log", None))
+        server_log, base = facts.pop("server_log", None), facts.pop("log_base", None)
+        facts["log"] = scan_log(host, item.get("log") or server_log, base)
         facts["kernel"] = scan_kernel(host, block_names(host, loc.get("device")))
         facts["duration_s"] = round(time.monotonic() - t0, 3)
         return facts
@@ -308,7 +324,9 @@ def _cause(db: dict[str, Any]) -> tuple[Fault, str, dict[str, Any]]:
         hits = log.get(kind, [])
         return [h for h in hits if first_corrupt is None or h["line"] < first_corrupt]
 
-    full = before("disk_full")
+    mount = (db.get("location") or {}).get("mount")
+    # A disk-full line about a file on another filesystem is not about us.
+    full = [h for h in before("disk_full") if not h.get("mount") or h["mount"] == mount]
     if full:
         return (Fault.SITE,
                 f"The log {log.get('path')} shows the disk filling up before the first corruption "
@@ -376,7 +394,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
     }
     if db.get("scope"):
         evidence["scope"] = db["scope"]
-    for key in ("file", "server", "amcheck", "tables"):
+    for key in ("file", "server", "amcheck", "target", "tables"):
         if db.get(key) is not None:
             evidence[key] = db[key]
     conn = db.get("connect") or {"ok": False, "kind": "error", "error": "no facts"}
@@ -390,7 +408,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
                               f"its contents: integrity was not checked.",
                        evidence=evidence, remedy=remedy.format(**fmt))
 
-    problems = db.get("problems") or []
+    problems = (db.get("problems") or []) + mod.extra_problems(db)
     errors = [e for e in db.get("errors") or [] if e.get("kind") != "budget"]
     log, kernel = db.get("log") or {}, db.get("kernel") or {}
     evidence["log"] = {k: log.get(k) for k in ("path", "read", "error") if k in log}
@@ -413,6 +431,10 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         steps += mod.remedy(db, problems)
         detail = (f"{db.get('verified', {}).get('check', 'The integrity check')} found "
                   f"{len(problems)} problem(s); first: {problems[0]['message'][:300]}. {why}")
+        missing = mod.missing_tooling(db)
+        if missing:
+            detail += f" Also: {missing[2]}"
+            steps.insert(1, missing[3])
         return Finding(check, name, Status.FAIL, title, fault=fault, detail=detail,
                        evidence=evidence, remedy=_numbered(steps))
 

@@ -13,6 +13,7 @@ page often SQLITE_CORRUPT: those are results, not probe failures.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import urllib.parse
@@ -81,7 +82,7 @@ def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, A
     import sqlite3
 
     path = path_of(item["url"])
-    facts: dict[str, Any] = {"location": location(host, path), "path": path,
+    facts: dict[str, Any] = {"location": location(host, path), "path": path, "log_base": os.path.dirname(path),
                              "sqlite_version": sqlite3.sqlite_version}
     try:
         st = host.stat(path)
@@ -291,6 +292,10 @@ def _shell_quote(s: str) -> str:
 
     return shlex.quote(s)
 
+
+
+def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:
+    return []
 
 
 def server_check(db: dict[str, Any]) -> str:
