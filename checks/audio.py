@@ -140,7 +140,15 @@ def read_pulse(address: str, cookie: str | None = None, timeout: float = 2.0) ->
     """Defaults and devices of the pulse-protocol server at *address*."""
     import pulsectl
 
-    pulse = pulsectl.Pulse("diagnose", server=address, connect=False)
+    class _Pulse(pulsectl.Pulse):
+        # pulsectl's connect(timeout=) keeps polling until the timeout even
+        # after the context is ready; stopping the loop on READY returns at once.
+        def _pulse_state_cb(self, ctx: Any, userdata: Any) -> None:
+            super()._pulse_state_cb(ctx, userdata)
+            if self.connected:
+                self._loop_stop = True
+
+    pulse = _Pulse("diagnose", server=address, connect=False)
     try:
         if cookie:
             _load_cookie(pulse, cookie)
