@@ -43,8 +43,8 @@ MAX_TRACEBACK = 40
 
 # Lines worth showing from a service log; the judge classifies them.
 ERROR_LINE = re.compile(
-    r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|Exception|Error:|errno|No space left|Disk full"
-    r"|malformed|corrupt|crashed|Segmentation fault|core dumped|Killed)\b", re.IGNORECASE)
+    r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|errno|malformed|corrupt|crashed|Killed)\b|Error:|Exception"
+    r"|No space left|Disk full|Segmentation fault|core dumped", re.IGNORECASE)
 DISK_FULL = re.compile(r"No space left on device|errno[ =:]*28\b|\bENOSPC\b|Disk full|\berror 1021\b",
                        re.IGNORECASE)
 DB_CORRUPT = re.compile(
@@ -60,6 +60,7 @@ OOM_KILL = re.compile(
     r" file-rss:(?P<file>\d+)kB)?")
 OOM_MEMCG = re.compile(r"oom-kill:.*?oom_memcg=(?P<memcg>[^,]*),.*?task=(?P<task>[^,]*),pid=(?P<pid>\d+)")
 MEMCG_USAGE = re.compile(r"memory: usage (?P<usage>\d+)kB, limit (?P<limit>\d+)kB")
+JAVA_FRAME = re.compile(r"^\s+at [\w$.<>/-]+\(")
 SECRET_ARG = re.compile(r"(?i)(pass(word)?|secret|token|key)(=|:)\S+")
 
 
@@ -331,30 +332,35 @@ def read_log(host, path: str) -> dict[str, Any]:
 
 def last_traceback(lines: list[str]) -> list[str]:
     """The last Python traceback (header, frames, exception line) or Java
-    stack trace (exception line, ``at`` frames, ``Caused by``) in *lines*."""
-    start = None
-    for i in range(len(lines) - 1, -1, -1):
-        ln = lines[i]
-        if "Traceback (most recent call last):" in ln:
-            start = i
-            break
-        if ln.lstrip().startswith("at ") and i > 0 and not lines[i - 1].lstrip().startswith(("at ", "...")):
-            start = i - 1
-            break
-    if start is None:
+    stack trace (exception line, ``at`` frames, ``Caused by`` blocks) in
+    *lines*, whichever comes later."""
+    py = max((i for i, ln in enumerate(lines) if "Traceback (most recent call last):" in ln), default=-1)
+    java = max((i for i, ln in enumerate(lines) if _java_frame(ln)), default=-1)
+    if java > py:
+        start = java
+        while start > 0 and _java_continued(lines[start]):
+            start -= 1
+        return lines[start:java + 1][-MAX_TRACEBACK:]
+    if py < 0:
         return []
-    out = [lines[start]]
-    python = "Traceback (most recent call last):" in lines[start]
-    for ln in lines[start + 1:]:
-        if python:
-            out.append(ln)
-            if ln and not ln[0].isspace():
-                break  # the exception line ends a Python traceback
-        elif ln.startswith((" ", "\t")) or ln.startswith("Caused by:"):
-            out.append(ln)
-        else:
-            break
+    out = [lines[py]]
+    for ln in lines[py + 1:]:
+        out.append(ln)
+        if ln and not ln[0].isspace():
+            break  # the exception line ends a Python traceback
     return out[:MAX_TRACEBACK]
+
+
+def _java_frame(ln: str) -> bool:
+    return JAVA_FRAME.match(ln) is not None
+
+
+def _java_continued(ln: str) -> bool:
+    # A Java trace: "Exception in thread ... X: msg", then "\tat" frames,
+    # "\t... 3 more", and "Caused by:" / "Suppressed:" blocks of their own.
+    s = ln.lstrip()
+    return _java_frame(ln) or (ln[:1] in (" ", "\t") and s.startswith("...")) or \
+        s.startswith(("Caused by:", "Suppressed:"))
 
 
 def core_dumps(host, comm: str, workdirs: list[str]) -> list[dict[str, Any]]:
@@ -530,7 +536,9 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         return _judge_running(svc, procs, kills, facts, find, unit_cmds)
 
     # --- not running ---------------------------------------------------------
-    lines = list(log.get("errors") or []) + list(log.get("traceback") or [])
+    # Only what the log said last: an old "disk full" from before a later
+    # restart does not explain today's stop.
+    lines = list(log.get("errors") or [])[-5:] + list(log.get("traceback") or [])
     disk = [ln for ln in lines if DISK_FULL.search(ln)]
     corrupt = [ln for ln in lines if DB_CORRUPT.search(ln)]
     tb = log.get("traceback") or []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -71,6 +72,31 @@ def test_killed_after_a_traceback_is_a_software_crash(services_rig):
     assert f.evidence["exception"] == "KeyError: 'sales'"
     assert f.evidence["traceback"][0] == "Traceback (most recent call last):"
     assert "send this log excerpt" in f.remedy.lower() and str(services_rig.log) in f.remedy
+
+
+JAVA_CRASH = """
+public class Crash {
+    static void route(String queue) { throw new IllegalStateException("queue " + queue + " has no agents"); }
+    public static void main(String[] args) {
+        System.err.println("2026-11-22 10:00:00 INFO ccserver starting");
+        try { route("sales"); } catch (IllegalStateException e) { throw new RuntimeException("dispatcher failed", e); }
+    }
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK (java source launcher)")
+def test_java_stack_trace_names_the_root_cause(services_rig, tmp_path):
+    src = tmp_path / "Crash.java"
+    src.write_text(JAVA_CRASH)
+    with open(services_rig.log, "w") as log:
+        assert subprocess.run(["java", str(src)], stderr=log, timeout=60).returncode == 1
+    _, findings = probe_judge([service(services_rig, free_port())])
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    assert f.title == "callcenter crashed: java.lang.IllegalStateException: queue sales has no agents"
+    assert f.evidence["traceback"][0].startswith('Exception in thread "main" java.lang.RuntimeException')
+    assert any(ln.startswith("Caused by:") for ln in f.evidence["traceback"])
 
 
 def test_listening_on_the_wrong_port_names_both_ports(services_rig):
