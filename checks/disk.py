@@ -177,7 +177,8 @@ class DiskSpace(Check):
             return list(audited.values()), skipped, missing
         # Bind mounts show one filesystem at several places; audit it once.
         seen_dev: dict[str, str] = {}
-        for mp in sorted(top):
+        # Whole filesystems (root "/") before bind mounts of a part of one.
+        for mp in sorted(top, key=lambda k: (top[k].root != "/", k.count("/"), k)):
             m = top[mp]
             reason = _why_not(m, explicit=False)
             if not reason and not host.is_dir(mp):
@@ -189,7 +190,8 @@ class DiskSpace(Check):
                 continue
             seen_dev[m.device] = mp
             audited[mp] = (m, [])
-        return list(audited.values()), skipped, missing
+        return ([audited[k] for k in sorted(audited)],
+                sorted(skipped, key=lambda r: r["mountpoint"]), missing)
 
     # -- judge ----------------------------------------------------------------
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:

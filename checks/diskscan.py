@@ -123,7 +123,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                    key=lambda i: len(apps[i]), default=-1)
 
     tree = _Tree()
-    tree.add(mp, -1, root_app, 0, root_st.st_uid)
+    tree.add(mp, -1, root_app, root_st.st_blocks * 512, root_st.st_uid)
     stack = [0]
     heap: list[tuple[int, int, str]] = []  # (bytes, dir index, name) of the largest files
     heap_min = 0

@@ -1,0 +1,98 @@
+"""The who-is-eating-the-disk walk on plain directory trees (no root needed):
+which directories it names, the app/foreign split, owners, file types, and
+paths reported as system paths when the host is a recorded tree."""
+
+from __future__ import annotations
+
+import os
+
+from checks.diskscan import group_of, read_passwd, scan
+from diagnose.host import Host
+
+
+def write(root, rel: str, size: int) -> None:
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "wb") as fh:
+        fh.write(os.urandom(size))
+
+
+def du(*paths) -> int:
+    """Allocated bytes of files and directories, as du counts them."""
+    total = 0
+    for p in paths:
+        total += os.lstat(p).st_blocks * 512
+        for d, dirs, files in os.walk(p):
+            total += sum(os.lstat(os.path.join(d, n)).st_blocks * 512 for n in dirs + files)
+    return total
+
+
+def by_path(rows):
+    return {r["path"]: r for r in rows}
+
+
+def test_names_the_big_directories_not_their_ancestors(tmp_path):
+    write(tmp_path, "home/ivan/Videos/a.mkv", 400_000)
+    write(tmp_path, "home/ivan/Videos/b.avi", 400_000)
+    write(tmp_path, "home/ivan/Music/c.mp3", 200_000)
+    write(tmp_path, "home/ivan/loose.zip", 150_000)  # files directly in ivan: named as a rest
+    for i in range(30):
+        write(tmp_path, f"etc/conf{i}.txt", 10)  # many tiny files: below the 2% cut-off
+    got = scan(Host("/"), str(tmp_path), [], budget_s=10)
+    rows = by_path(got["top_dirs"])
+    root = str(tmp_path)
+    assert f"{root}/home/ivan/Videos" in rows and f"{root}/home/ivan/Music" in rows
+    assert rows[f"{root}/home/ivan/Videos"]["types"] == {
+        "video": du(f"{root}/home/ivan/Videos/a.mkv", f"{root}/home/ivan/Videos/b.avi")}
+    rest = rows[f"{root}/home/ivan"]
+    assert rest["excluding"] == [f"{root}/home/ivan/Music", f"{root}/home/ivan/Videos"]
+    assert rest["types"] == {"archives": du(f"{root}/home/ivan/loose.zip")}
+    assert f"{root}/home" not in rows and root not in rows
+    assert got["top_dirs"][0]["path"] == f"{root}/home/ivan/Videos"  # largest first
+    assert [f["path"] for f in got["top_files"][:2]] == [f"{root}/home/ivan/Videos/a.mkv",
+                                                         f"{root}/home/ivan/Videos/b.avi"]
+
+
+def test_app_paths_split_nested_and_mount_inside_app_path(tmp_path):
+    write(tmp_path, "cc/recordings/x.wav", 300_000)
+    write(tmp_path, "cc/logs/server.log", 100_000)
+    write(tmp_path, "share/film.mp4", 50_000)
+    root = str(tmp_path)
+    got = scan(Host("/"), root, [f"{root}/cc", f"{root}/cc/logs"], budget_s=10)
+    apps = by_path(got["app_paths"])
+    # The nested app path keeps its own share.
+    assert apps[f"{root}/cc"]["bytes"] == du(f"{root}/cc") - du(f"{root}/cc/logs")
+    assert apps[f"{root}/cc/logs"]["bytes"] == du(f"{root}/cc/logs")
+    assert got["app_bytes"] == du(f"{root}/cc")
+    assert got["foreign_bytes"] == du(root) - du(f"{root}/cc")
+    assert got["top_dirs"][0]["path"] == f"{root}/share"
+    assert got["types"]["foreign"] == {"video": du(f"{root}/share/film.mp4")}
+    # A mountpoint inside an app path: everything on it is the application's.
+    inside = scan(Host("/"), f"{root}/cc/recordings", [root], budget_s=10)
+    assert inside["foreign_bytes"] == 0 and inside["top_dirs"] == []
+    assert inside["app_paths"][0]["path"] == root
+
+
+def test_recorded_tree_reports_system_paths_and_its_own_user_names(tmp_path):
+    os.makedirs(tmp_path / "etc")
+    (tmp_path / "etc/passwd").write_text(f"ivan:x:{os.getuid()}:100::/home/ivan:/bin/sh\n")
+    write(tmp_path, "srv/share/Movies/film.mkv", 100_000)
+    host = Host(str(tmp_path))
+    got = scan(host, "/srv", [], budget_s=10)
+    assert got["top_dirs"][0]["path"] == "/srv/share/Movies"
+    assert got["top_dirs"][0]["owners"][0]["owner"] == "ivan"
+    assert got["top_files"][0]["path"] == "/srv/share/Movies/film.mkv"
+    assert read_passwd(host) == {os.getuid(): "ivan"}
+
+
+def test_file_type_groups_by_extension():
+    assert [group_of(e) for e in ("MKV", "mp4", "wav", "gsm", "tar", "zst", "iso", "qcow2", "log", "")] == [
+        "video", "video", "audio", "audio", "archives", "archives", "disk images", "disk images",
+        "other", "other"]
+
+
+def test_unreadable_directory_is_counted_not_fatal(tmp_path):
+    write(tmp_path, "a/b.txt", 10)
+    os.symlink("/nonexistent", tmp_path / "dangling")  # a symlink is a file entry, never followed
+    got = scan(Host("/"), str(tmp_path), [], budget_s=10)
+    assert got["complete"] and got["unreadable"] == 0 and got["files"] == 2
