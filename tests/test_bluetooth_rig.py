@@ -4,8 +4,9 @@ bluez5 on a private dbus-daemon) and a real PulseAudio.
 Each scenario shapes the mock's radio world the way a site would look, runs
 ``python -m diagnose run`` with DBUS_SYSTEM_BUS_ADDRESS pointing at the
 private bus, and checks what the technician would read: status, fault
-domain, title, evidence and the exit code. The scenario builders are also
-what the recorded facts under tests/data/bluetooth.interference/ came from.
+domain, title, evidence and the exit code. The same radio worlds (built in
+tests/rigs/bluez.py) gave the recorded facts under
+tests/data/bluetooth.interference/.
 """
 
 from __future__ import annotations
@@ -16,39 +17,10 @@ import shutil
 import pytest
 
 from tests.conftest import run_cli
-from tests.rigs.bluez import PHONE_CLASS, bluez, pulse_server, system_bus  # noqa: F401 - fixtures
+from tests.rigs.bluez import (HEADSET, bluez, eight_in_range, healthy, powered_off,  # noqa: F401 - fixtures
+                              pulse_server, system_bus, unapproved, weak)
 
 NAME = "bluetooth.interference"
-HEADSET = "00:1B:66:A1:00:01"
-
-
-def healthy(mock):
-    mock.add_adapter()
-    mock.add_device(HEADSET, "Jabra Evolve2 65", connected=True, paired=True, rssi=-52)
-    mock.add_device("5C:F3:70:00:00:09", "Pixel 7", icon="phone", cls=PHONE_CLASS, rssi=-70)
-
-
-def weak(mock):
-    mock.add_adapter()
-    mock.add_device(HEADSET, "Jabra Evolve2 65", connected=True, paired=True, rssi=-84)
-
-
-def eight_in_range(mock):
-    mock.add_adapter()
-    mock.add_device(HEADSET, "Jabra Evolve2 65", connected=True, paired=True, rssi=-55)
-    for n in range(2, 9):
-        mock.add_device(f"41:42:00:00:00:0{n}", f"BT-H{n} Wireless Headset", rssi=-58 - 3 * n)
-
-
-def powered_off(mock):
-    mock.add_adapter()
-    mock.add_device(HEADSET, "Jabra Evolve2 65", paired=True)
-    mock.set_adapter("hci0", Powered=False)
-
-
-def unapproved(mock):
-    mock.add_adapter()
-    mock.add_device("E8:07:BF:00:00:31", "SoundPEATS Q30", connected=True, paired=True, rssi=-60)
 
 
 def run_check(env: dict[str, str], tmp_path, section: str = "") -> tuple[int, dict, dict]:

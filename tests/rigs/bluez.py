@@ -11,6 +11,7 @@ lives in the test's temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -116,11 +118,11 @@ def _wait_for_socket(path: Path, proc: subprocess.Popen, what: str) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def system_bus(tmp_path):
-    """A private system bus; yields its address. No org.bluez on it yet."""
-    sock = tmp_path / f"dgbt-bus-{os.getpid()}"
-    conf = tmp_path / "bus.conf"
+@contextlib.contextmanager
+def running_system_bus(folder: Path) -> Iterator[SystemBus]:
+    """A private dbus-daemon configured as a system bus, socket in *folder*."""
+    sock = folder / f"dgbt-bus-{os.getpid()}"
+    conf = folder / "bus.conf"
     conf.write_text(BUS_CONFIG.format(socket=sock))
     proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -131,25 +133,73 @@ def system_bus(tmp_path):
         _stop(proc)
 
 
-@pytest.fixture
-def bluez(system_bus):
-    """BlueZ (dbusmock bluez5 template) on the private system bus, no adapters yet."""
+@contextlib.contextmanager
+def running_bluez(bus: SystemBus) -> Iterator[BlueZMock]:
+    """The dbusmock bluez5 template serving org.bluez on *bus*, no adapters yet."""
     import dbus
 
-    env = dict(os.environ, **system_bus.env)
+    env = dict(os.environ, **bus.env)
     proc = subprocess.Popen([sys.executable, "-m", "dbusmock", "--system", "--template", "bluez5"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    conn = dbus.bus.BusConnection(system_bus.address)
+    conn = dbus.bus.BusConnection(bus.address)
     try:
         deadline = time.monotonic() + 10
         while not conn.name_has_owner("org.bluez"):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"dbusmock bluez5 did not start: {proc.stderr.read().decode()[-500:]}")
             time.sleep(0.02)
-        yield BlueZMock(system_bus, proc.pid, conn)
+        yield BlueZMock(bus, proc.pid, conn)
     finally:
         conn.close()
         _stop(proc)
+
+
+@pytest.fixture
+def system_bus(tmp_path):
+    """A private system bus; yields its address. No org.bluez on it yet."""
+    with running_system_bus(tmp_path) as bus:
+        yield bus
+
+
+@pytest.fixture
+def bluez(system_bus):
+    """BlueZ (dbusmock bluez5 template) on the private system bus, no adapters yet."""
+    with running_bluez(system_bus) as mock:
+        yield mock
+
+
+# -- radio worlds the tests and the benchmark build ---------------------------
+
+HEADSET = "00:1B:66:A1:00:01"
+
+
+def healthy(mock: BlueZMock) -> None:
+    mock.add_adapter()
+    mock.add_device(HEADSET, "Jabra Evolve2 65", connected=True, paired=True, rssi=-52)
+    mock.add_device("5C:F3:70:00:00:09", "Pixel 7", icon="phone", cls=PHONE_CLASS, rssi=-70)
+
+
+def weak(mock: BlueZMock) -> None:
+    mock.add_adapter()
+    mock.add_device(HEADSET, "Jabra Evolve2 65", connected=True, paired=True, rssi=-84)
+
+
+def eight_in_range(mock: BlueZMock) -> None:
+    mock.add_adapter()
+    mock.add_device(HEADSET, "Jabra Evolve2 65", connected=True, paired=True, rssi=-55)
+    for n in range(2, 9):
+        mock.add_device(f"41:42:00:00:00:0{n}", f"BT-H{n} Wireless Headset", rssi=-58 - 3 * n)
+
+
+def powered_off(mock: BlueZMock) -> None:
+    mock.add_adapter()
+    mock.add_device(HEADSET, "Jabra Evolve2 65", paired=True)
+    mock.set_adapter("hci0", Powered=False)
+
+
+def unapproved(mock: BlueZMock) -> None:
+    mock.add_adapter()
+    mock.add_device("E8:07:BF:00:00:31", "SoundPEATS Q30", connected=True, paired=True, rssi=-60)
 
 
 @pytest.fixture
