@@ -297,9 +297,9 @@ def judge_gateway(g: dict) -> list[Finding]:
                             f"The routing table has no route towards {addr}, so nothing was sent.",
                             f"Check this server's address and routes (`ip -4 addr`, `ip route get {addr}`)"
                             " and its network cable.")]
-        if link.get("exists") is not None and (link.get("carrier") is False or
-                                               link.get("operstate") in ("down", "lowerlayerdown")
-                                               or link.get("exists") is False):
+        # carrier reads 0 when the cable (or the switch port) is gone; an
+        # administratively down interface has no readable carrier at all.
+        if link.get("carrier") is False or link.get("operstate") in ("down", "lowerlayerdown"):
             iface = link.get("interface")
             local = Finding("gateway.power", f"link:{iface}", Status.FAIL,
                             f"This server's link {iface} is down", Fault.SITE,
