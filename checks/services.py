@@ -365,10 +365,11 @@ def _java_continued(ln: str) -> bool:
 
 def core_dumps(host, comm: str, workdirs: list[str]) -> list[dict[str, Any]]:
     """systemd-coredump files for this program (core.<comm>.<uid>.<boot>.<pid>.<time>[.zst])
-    and ``core``/``core.<pid>`` files in its working directories."""
+    and ``core``/``core.*`` files (kernel.core_pattern "core", core_uses_pid)
+    in its working directories."""
     found = []
     places = [(COREDUMP_DIR, lambda n: n.startswith(f"core.{comm}."))]
-    places += [(d, lambda n: n == "core" or re.fullmatch(r"core\.\d+", n) is not None) for d in workdirs]
+    places += [(d, lambda n: n == "core" or n.startswith("core.")) for d in workdirs]
     for folder, want in places:
         try:
             entries = list(host.scandir(folder))

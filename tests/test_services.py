@@ -99,6 +99,21 @@ def test_java_stack_trace_names_the_root_cause(services_rig, tmp_path):
     assert any(ln.startswith("Caused by:") for ln in f.evidence["traceback"])
 
 
+def test_segfault_with_a_core_dump_is_a_software_crash(services_rig):
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    piped = pattern.startswith("|")
+    if (piped and "systemd-coredump" not in pattern) or (not piped and "/" in pattern):
+        pytest.skip(f"cores go to {pattern}: neither the working directory nor systemd-coredump")
+    proc = services_rig.start("segfault")
+    assert proc.wait(timeout=30) == -11
+    _, findings = probe_judge([service(services_rig, free_port(), workdir=str(services_rig.base))])
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    core = f.evidence["core_dumps"][-1]
+    assert f.title == f"callcenter crashed: core dumped ({core['path']})"
+    assert core["size"] > 0 and core["path"] in f.remedy
+
+
 def test_listening_on_the_wrong_port_names_both_ports(services_rig):
     expected, actual = free_port(), free_port()
     services_rig.start("serve", actual)

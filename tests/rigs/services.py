@@ -3,7 +3,7 @@
 The server is a small Python program started through a symlink to the
 interpreter named ``cc<pytest pid>-<n>``, so the kernel (and ps, and the
 check) see that as its process name. It logs to a file like a real service,
-and can be made to serve, crash with a traceback, listen on the wrong port,
+and can be made to serve, crash with a traceback, dump core, listen on the wrong port,
 fill its data disk (a tiny tmpfs), trip over a corrupt SQLite database, or
 be killed by the OOM killer inside a memory cgroup. Everything it starts or
 mounts is undone by pid, mountpoint and cgroup path, even when a test fails.
@@ -45,6 +45,11 @@ if mode == "dbcorrupt":
     except sqlite3.DatabaseError:
         logging.exception("cannot open the call-center database")
         sys.exit(1)
+if mode == "segfault":
+    import ctypes, resource
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    logging.info("loading the codec plugin")
+    ctypes.string_at(0)
 if mode == "oom":
     logging.info("loading the call history")
     hoard = []
@@ -185,6 +190,9 @@ class ServicesRig:
             proc.wait(timeout=10)
         for mnt in reversed(self.mounts):
             subprocess.run(["umount", str(mnt)], check=False)
+        # A core piped to systemd-coredump lands outside the test's folder.
+        for core in Path("/var/lib/systemd/coredump").glob(f"core.{self.name}.*"):
+            core.unlink()
         for cg in self.cgroups:
             _wait(lambda: not (cg / "cgroup.procs").read_text().strip(), 5)
             cg.rmdir()
