@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from diagnose import __version__
 
 EXIT_USAGE = 3
+DEFAULT_LOCK_FILE = "/run/lock/diagnose.lock"  # diagnose.lock.DEFAULT_LOCK, without importing it
 
 RUN_EXAMPLES = """examples:
   diagnose run                                  audit this machine with built-in defaults
@@ -24,6 +25,7 @@ RUN_EXAMPLES = """examples:
   diagnose run --save-facts site.json           collect on site ...
   diagnose run --from-facts site.json --format text   ... and judge again at the office
   diagnose run --format nagios                  one line for Nagios/Icinga, exit code 0-3
+  diagnose run --email --lock                   save and mail the report as in [email], one run at a time
 """
 LIST_EXAMPLES = """examples:
   diagnose list                     every check, what it needs, whether it applies here
@@ -65,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--from-facts", metavar="FILE", help="judge facts saved earlier instead of probing this machine")
     run.add_argument("--timeout", type=float, metavar="S", help="per-check timeout in seconds (default 10)")
     run.add_argument("--root", metavar="DIR", default="/", help="read the system from a recorded tree at DIR")
-    run.add_argument("--email", action="store_true", help="also mail the report as configured in [email]")
+    run.add_argument("--email", action="append", nargs="?", const="", metavar="ADDRESS",
+                     help="also save the report and mail it as configured in [email]; with ADDRESS "
+                     "(repeatable) mail it there instead of [email] to")
+    run.add_argument("--lock", nargs="?", const=DEFAULT_LOCK_FILE, metavar="FILE",
+                     help=f"refuse to start while another run holds FILE (default {DEFAULT_LOCK_FILE}); "
+                     "exit code 4 then")
     run.add_argument("-v", "--verbose", action="store_true", help="show evidence and the checks that passed")
     run.add_argument("-q", "--quiet", action="store_true", help="only problems and the verdict; no progress")
 
@@ -83,8 +90,62 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+SCHEDULE_EXAMPLES = """examples:
+  diagnose schedule install --at 02:30 --email support@vendor.example --email it@customer.example
+  diagnose schedule install --every 6h --config /etc/diagnose/site.toml   (recipients from [email] to)
+  diagnose schedule show
+  diagnose schedule remove
+
+Installs a systemd timer where systemd runs, else /etc/cron.d/diagnose. The
+scheduled run mails the report (diagnose run --email) and holds the run lock:
+a run that finds the previous one still going exits with code 4.
+"""
+
+
 def _add_schedule(sub: Any) -> None:
-    """`diagnose schedule ...` (issue 7) plugs in here."""
+    """`diagnose schedule install|show|remove` (issue 7, diagnose/schedule.py)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    sched = sub.add_parser("schedule", help="run the audit every night (cron or systemd timer) and mail it",
+                           epilog=SCHEDULE_EXAMPLES, formatter_class=fmt)
+    sched.set_defaults(handler=cmd_schedule)
+    actions = sched.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    install = actions.add_parser("install", help="install or replace the schedule",
+                                 epilog=SCHEDULE_EXAMPLES, formatter_class=fmt)
+    when = install.add_mutually_exclusive_group()
+    when.add_argument("--at", metavar="HH:MM", help="every day at this time (default 02:00)")
+    when.add_argument("--every", metavar="N{m,h,d}", help="repeatedly, e.g. 30m, 6h, 1d")
+    install.add_argument("--email", action="append", default=[], metavar="ADDRESS",
+                         help="mail the report here (repeatable; default: [email] to of the config)")
+    install.add_argument("--config", metavar="FILE", help="config the scheduled run uses "
+                         "(default /etc/diagnose/site.toml)")
+    actions.add_parser("show", help="show the installed schedule")
+    actions.add_parser("remove", help="remove the schedule")
+    for p in actions.choices.values():
+        p.add_argument("--root", metavar="DIR", default="/", help="install into the tree at DIR (image builds, tests)")
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from diagnose import schedule
+
+    if not args.action:
+        return _die("schedule needs an action: install, show or remove (see diagnose schedule --help)")
+    try:
+        if args.action == "install":
+            done = schedule.install(args.root, at=args.at, every=args.every, emails=args.email,
+                                    config=args.config)
+            print(f"installed {done.kind} schedule, {done.when}: {', '.join(done.files)}")
+            for note in done.notes:
+                print(f"note: {note}")
+        elif args.action == "show":
+            sys.stdout.write(schedule.show(args.root))
+        else:
+            removed = schedule.remove(args.root)
+            print("removed " + ", ".join(removed) if removed else "no schedule was installed")
+    except schedule.ScheduleError as exc:
+        return _die(str(exc))
+    except OSError as exc:
+        return _die(f"{exc.filename or 'schedule'}: {exc.strerror}")
+    return 0
 
 
 def _die(message: str, code: int = EXIT_USAGE) -> int:
@@ -153,6 +214,19 @@ class _Spinner:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """`--lock` (issue 7): one run at a time; the run itself is _run."""
+    if not args.lock:
+        return _run(args)
+    from diagnose.lock import EXIT_LOCKED, LockHeld, run_lock
+
+    try:
+        with run_lock(args.lock):
+            return _run(args)
+    except LockHeld as exc:
+        return _die(str(exc), EXIT_LOCKED)
+
+
+def _run(args: argparse.Namespace) -> int:
     from diagnose.config import ConfigError
     from diagnose.fsutil import atomic_write
     from diagnose.host import Host
@@ -196,7 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     report = evaluate(registry, col, config, timeout=args.timeout)
     if args.email:
-        code = _send_email(report, config, args)
+        report, code = _send_email(report, config, args)
         if code:
             return code
 
@@ -218,9 +292,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return report.exit_code()
 
 
-def _send_email(report: Any, config: Any, args: argparse.Namespace) -> int:
-    """`--email` (issue 7) plugs in here; returns an exit code or 0."""
-    return _die("--email is not available in this build")
+def _send_email(report: Any, config: Any, args: argparse.Namespace) -> tuple[Any, int]:
+    """`--email` (issue 7, diagnose/mail.py): save the report, retry spooled
+    mail, mail or spool this one. Returns the report as mailed (it may have
+    gained a report.delivery finding) and an exit code or 0."""
+    from diagnose.mail import deliver
+
+    cfg = dict(config.section("email"))
+    if any(args.email):
+        cfg["to"] = [a for a in args.email if a]
+    try:
+        report, delivery = deliver(report, cfg)
+    except ValueError as exc:
+        return report, _die(str(exc))
+    except OSError as exc:
+        return report, _die(f"cannot save the report in {cfg['reports_dir']}: {exc.strerror or exc}")
+    if delivery.spooled or not args.quiet:
+        print(f"diagnose: {delivery.summary(cfg['to'] + cfg['cc'])}", file=sys.stderr)
+    return report, 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:

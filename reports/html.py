@@ -79,8 +79,10 @@ def _tree(report: Report) -> list[dict[str, Any]]:
     return tree
 
 
-def render(report: Report) -> str:
-    """The report as one HTML document (str)."""
+def render(report: Report, **_options: object) -> str:
+    """The report as one HTML document (str). The text format's layout
+    options (colour, unicode, verbose, quiet) do not apply: the page always
+    holds everything, with evidence and passed findings folded."""
     problems = _tree(report)
     passed = [f for f in report.findings if not f.status.is_problem]
     return _environment().get_template("report.html.j2").render(
