@@ -179,7 +179,7 @@ def test_corrupt_database_stop_is_a_consequence_of_the_database_finding(services
 
 
 @needs_root
-def test_oom_kill_is_undetermined_with_the_memory_figures(services_rig):
+def test_oom_kill_is_undetermined_with_the_memory_figures_and_stays_on_record(services_rig):
     cg = services_rig.memory_cgroup(48)
     proc = services_rig.start("oom", cgroup=cg)
     assert proc.wait(timeout=20) == -9
@@ -193,6 +193,14 @@ def test_oom_kill_is_undetermined_with_the_memory_figures(services_rig):
     mem = f.evidence["memory"]
     assert mem["pid"] == proc.pid and mem["limit_kb"] == 48 * 1024
     assert 0 < mem["anon_rss_kb"] <= 48 * 1024
+
+    port = free_port()  # restarted: it runs, but the kill stays on record
+    services_rig.start("serve", port)
+    _, findings = probe_judge([service(services_rig, port)])
+    f = only(findings)
+    assert (f.status, f.fault) == (Status.WARN, Fault.UNDETERMINED)
+    assert f.title == "callcenter runs but was killed by the OOM killer 1x since boot"
+    assert f.evidence["oom_kills"][0]["pid"] == proc.pid
 
 
 def test_probe_reads_a_recorded_tree_after_the_process_is_gone(services_rig, tmp_path):
