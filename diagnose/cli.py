@@ -217,13 +217,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`--lock` (issue 7): one run at a time; the run itself is _run."""
     if not args.lock:
         return _run(args)
-    from diagnose.lock import EXIT_LOCKED, LockHeld, run_lock
+    from diagnose.lock import EXIT_LOCKED, LockError, LockHeld, run_lock
 
     try:
         with run_lock(args.lock):
             return _run(args)
     except LockHeld as exc:
         return _die(str(exc), EXIT_LOCKED)
+    except LockError as exc:
+        return _die(str(exc))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -21,7 +21,11 @@ DEFAULT_LOCK = "/run/lock/diagnose.lock"
 EXIT_LOCKED = 4
 
 
-class LockHeld(Exception):
+class LockError(Exception):
+    """The lock file cannot be opened at all (a path or permission problem)."""
+
+
+class LockHeld(LockError):
     """Another process holds the lock."""
 
     def __init__(self, path: str, pid: int | None) -> None:
@@ -43,9 +47,11 @@ def _holder(fd: int) -> int | None:
 def run_lock(path: str = DEFAULT_LOCK) -> Iterator[None]:
     """Hold the lock for the body of the ``with``; raise :class:`LockHeld`
     at once (no waiting) when another process has it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise LockError(f"cannot open the lock file {path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

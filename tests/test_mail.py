@@ -9,9 +9,11 @@ import datetime as dt
 import json
 import os
 
+import pytest
+
 from diagnose.mail import deliver
 from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
-from tests.rigs.smtp import free_port, smtp_rig  # noqa: F401  (fixture)
+from tests.rigs.smtp import free_port, self_signed_cert, smtp_rig  # noqa: F401  (fixture)
 from tests.test_html import HOSTILE, sample_report
 
 HEADLINE = "2 site faults, 1 software fault; 1 check could not run"
@@ -223,3 +225,16 @@ def test_cli_email_without_recipients_is_a_usage_error(cli, tmp_path):
     done = cli("run", "--config", str(cfg), "--only", "disk.space", "--email")
     assert done.returncode == 3
     assert "no recipients" in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["starttls", "ssl"])
+def test_tls_modes_deliver_and_an_untrusted_certificate_is_refused(smtp_rig, tmp_path, monkeypatch, mode):
+    cert = self_signed_cert(tmp_path)
+    srv = smtp_rig.start(tls=mode, cert=cert)
+    cfg = email_cfg(tmp_path, srv.port, **{mode: True})
+    _, d = deliver(sample_report(), cfg, env={})  # the system CAs do not know this server
+    assert d.spooled and f"TLS with 127.0.0.1:{srv.port} failed" in d.error
+    assert "CERTIFICATE_VERIFY_FAILED" in d.error
+    monkeypatch.setenv("SSL_CERT_FILE", cert[0])  # OpenSSL's default trust store, now ours
+    report, d = deliver(sample_report(), cfg, env={})
+    assert d.sent and d.retried == 1 and len(srv.received) == 2

@@ -204,3 +204,11 @@ def test_cli_schedule_install_show_remove(cli, tmp_path):
     gone = cli("schedule", "remove", "--root", root)
     assert gone.returncode == 0 and "etc/cron.d/diagnose" in gone.stdout
     assert not (tmp_path / "etc/cron.d/diagnose").exists()
+
+
+def test_unusable_lock_path_is_a_usage_error_not_a_traceback(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = cli("run", "--only", "disk.space", "--lock", str(blocker / "diagnose.lock"))
+    assert done.returncode == 3
+    assert done.stderr.startswith("diagnose: cannot open the lock file") and "Traceback" not in done.stderr

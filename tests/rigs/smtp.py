@@ -9,6 +9,7 @@ A port with nothing listening stands in for an SMTP server that is down.
 from __future__ import annotations
 
 import socket
+import subprocess
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -54,7 +55,10 @@ class SmtpRig:
     def __init__(self) -> None:
         self.servers: list[SmtpServer] = []
 
-    def start(self, port: int | None = None, login: tuple[str, str] | None = None) -> SmtpServer:
+    def start(self, port: int | None = None, login: tuple[str, str] | None = None,
+              tls: str | None = None, cert: tuple[str, str] | None = None) -> SmtpServer:
+        """``tls``: None, "starttls" (required before MAIL) or "ssl"
+        (implicit TLS); ``cert`` is the (certificate, key) files to serve."""
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -73,6 +77,15 @@ class SmtpRig:
             # Plain-text AUTH on loopback; the client logs in because it is
             # configured to, so the server need not insist (which would warn).
             options = {"authenticator": authenticator, "auth_require_tls": False}
+        if tls:
+            import ssl
+
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+            if tls == "starttls":
+                options.update(tls_context=context, require_starttls=True)
+            else:
+                options.update(ssl_context=context)
         srv.controller = Controller(srv, hostname="127.0.0.1", port=srv.port, **options)
         srv.controller.start()
         self.servers.append(srv)
@@ -81,6 +94,15 @@ class SmtpRig:
     def stop_all(self) -> None:
         for srv in self.servers:
             srv.stop()
+
+
+def self_signed_cert(directory) -> tuple[str, str]:
+    """A throw-away certificate for 127.0.0.1 (its own CA) and its key."""
+    cert, key = f"{directory}/smtp-cert.pem", f"{directory}/smtp-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 @pytest.fixture
