@@ -607,7 +607,7 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                     + ", then start the service"
                     + (f": systemctl start {unit['name']}" if unit else "") + ".",
                     reason="crashed", exception=what, traceback=tb, log_errors=(log.get("errors") or [])[-10:],
-                    core_dumps=svc["core_dumps"])
+                    core_dumps=svc["core_dumps"], core_pattern=facts.get("core_pattern"))
     return find(Status.FAIL, f"{name} is not running", Fault.UNDETERMINED,
                 f"No {svc.get('process') or unit.get('name')} process runs and nothing in "
                 + (f"{log_path}" if log_path else "its log") + " says why: it was stopped or never started.",
