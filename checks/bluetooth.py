@@ -30,9 +30,9 @@ DBUS_TIMEOUT_S = 4.0
 # HCI Read RSSI on a BR/EDR link does not return dBm: it returns how far the
 # signal is outside the "golden receive power range" (0 = inside it; Core
 # spec v5.4 Vol 4 Part E 7.5.4). The range's lower limit lies between
-# -56 dBm and 6 dB above the receiver's sensitivity (Vol 2 Part A 4.7), so
-# -56 + value is the highest the real level can be: an estimate that never
-# makes a link look weaker than it is.
+# -56 dBm and 6 dB above the receiver's sensitivity (Vol 2 Part A, the
+# receiver's RSSI section), so -56 + value is the highest the real level can
+# be: an estimate that never makes a link look weaker than it is.
 GOLDEN_RANGE_LOWER_DBM = -56
 # btmgmt reports 127 when the controller gave no valid reading.
 RSSI_INVALID = 127
@@ -483,6 +483,11 @@ def _modalias_id(modalias: str | None) -> str | None:
     return f"{m.group(1)}:{m.group(2)}".lower() if m else None
 
 
+SOURCE_WORDS = {"conn-info": "read from the live link with btmgmt conn-info",
+                "discovery": "seen in this run's discovery scan",
+                "device1": "BlueZ's reading from its last scan"}
+
+
 def _who(dev: dict[str, Any]) -> str:
     return f"{dev.get('name') or 'unnamed device'} ({dev.get('address')})"
 
@@ -614,7 +619,8 @@ class _Judge:
                      f"Weak Bluetooth signal from {dev.get('name')} ({shown}): distance or obstacles "
                      "between the headset and its adapter", ev, fault=Fault.SITE,
                      detail=f"{who} reaches its adapter {dev.get('adapter')} at {shown} "
-                            f"(measured by {dev.get('rssi_source')}), at or below {weak} dBm. Weak links lose "
+                            f"({SOURCE_WORDS.get(dev.get('rssi_source'), dev.get('rssi_source'))}), at or "
+                            f"below {weak} dBm. Weak links lose "
                             "voice packets: audio floats, drops and crackles.",
                      remedy="Keep the headset within a few metres of the PC with nothing metal in between: "
                             "move the Bluetooth adapter from the back of the PC to the desk with a USB "
@@ -634,14 +640,14 @@ class _Judge:
               "wifi_24ghz_channels": sorted({freq_channel(n["freq_mhz"]) for n in wifi24})}
         n = len(in_range)
         if n > limit:
-            names = ", ".join(_who(d) for d in in_range)
+            names = ", ".join(_who(d) for d in in_range[:10]) + (f" and {n - 10} more" if n > 10 else "")
             self.add("radio", Status.FAIL,
                      f"Radio congestion: {n} Bluetooth audio devices in range (more than {limit})", ev,
                      fault=Fault.SITE,
                      detail=f"{n} Bluetooth audio devices are within radio range of this PC: {names}. They "
                             "all hop over the same 79 MHz of the 2.4 GHz band"
                             + (f", shared with {len(wifi24)} 2.4 GHz Wi-Fi networks" if wifi24 else "")
-                            + "; voice links are not retransmitted, so collisions become dropouts and crackle.",
+                            + "; voice links get little or no retransmission, so collisions become dropouts and crackle.",
                      remedy=f"Switch off or unpair the headsets that are not in use and keep at most {limit} "
                             "Bluetooth headsets per area; spread seats with Bluetooth headsets apart, or give "
                             "dense rows wired USB headsets.")
