@@ -217,7 +217,7 @@ def _usb_facts(host: Any, dev: Any) -> dict[str, Any]:
 
 _LOG_RE = re.compile(
     r"^(?P<pre>.*?)\busb (?P<bus>\d+-[\d.]+): (?:"
-    r"New USB device found, idVendor=(?P<vid>[0-9a-fA-F]{4}), idProduct=(?P<pid>[0-9a-fA-F]{4})"
+    r"New USB device found, idVendor=(?P<vid>[0-9a-fA-F]{4}), idProduct=(?P<pid>[0-9a-fA-F]{4})(?:,.*)?"
     r"|Product: (?P<product>.*)|Manufacturer: (?P<manufacturer>.*)"
     r"|(?P<gone>USB disconnect), device number \d+)\s*$")
 
@@ -482,15 +482,22 @@ class HeadsetPresence(Check):
                 remedy=("Check the Bluetooth headset's link with `diagnose run --only "
                         f"bluetooth.interference`; for a steady call, plug in {expected_words}."))]
 
-        return [self._unplugged(facts, kind, vid, pid, vendors, expected_words, context)]
+        return [self._unplugged(facts, kind, vid, pid, vendors,
+                                {k.lower(): v for k, v in (cfg.get("vendors") or {}).items()},
+                                expected_words, context)]
 
     def _unplugged(self, facts: dict[str, Any], kind: str, vid: str | None, pid: str | None,
-                   vendors: dict[str, str], expected_words: str, context: dict[str, Any]) -> Finding:
+                   vendors: dict[str, str], cfg_vendors: dict[str, str], expected_words: str,
+                   context: dict[str, Any]) -> Finding:
         log = facts.get("usb_log") or {}
         last = None
+        # The log does not say what class a device was: count a headset brand's
+        # devices, and others (Logitech mice ...) only when named a headset.
+        site_brands = HEADSET_ONLY | set(cfg_vendors)
         for conn in reversed(log.get("connections", [])):
-            if _matches(conn, kind, vid, pid) and (conn["vendor_id"] in vendors) \
-                    and model_id(conn) not in BLUETOOTH_DONGLES:
+            if not _matches(conn, kind, vid, pid) or model_id(conn) in BLUETOOTH_DONGLES:
+                continue
+            if conn["vendor_id"] in site_brands or "headset" in (conn.get("product") or "").lower():
                 last = conn
                 break
         evidence = dict(context, usb_log_source=log.get("source"), last_seen=last)
@@ -508,6 +515,9 @@ class HeadsetPresence(Check):
             detail = (f"The configuration expects {expected_words}; no USB headset is plugged in"
                       + (", and the kernel log names none." if log.get("source") else "."))
             what = expected_words
+        others = [f"{e['product'] or 'USB device'} ({e['id']})" for e in context["usb_audio"]]
+        if others:
+            detail += f" USB audio that is not a headset: {', '.join(others)}."
         return Finding(
             self.name, "headset", Status.FAIL, title, Fault.SITE, detail=detail, evidence=evidence,
             remedy=(f"Plug {what} into a USB port of this PC. If it is plugged in, try another port "
