@@ -303,9 +303,9 @@ def missing_tooling(db: dict[str, Any]) -> tuple[Any, str, str, str] | None:
     pkg = "" if am.get("available") else \
         " (amcheck is not available on the server: install postgresql-contrib for its version first)"
     return (Status.WARN, "PostgreSQL database {name}: amcheck is not installed, indexes not verified",
-            "Without the amcheck extension PostgreSQL cannot verify index or heap structure; only a "
-            f"sequential read of every table was done ({db.get('verified', {}).get('tables', 0)} tables "
-            "read without error), which misses damaged indexes. This is not a pass.",
+            "amcheck is not installed in this database, so PostgreSQL could not verify index or heap "
+            f"structure; only a sequential read of {db.get('verified', {}).get('tables', 0)} tables was "
+            "done, which misses damaged indexes. This is not a pass.",
             f"As a superuser, once: {fix}{pkg}")
 
 

@@ -157,10 +157,8 @@ def _check(conn: Any, item: dict[str, Any], size: int, budget: float,
             # SQLITE_CORRUPT / SQLITE_NOTADB raised by the pragma itself.
             out["problems"].append({"object": None, "type": "database", "table": None,
                                     "code": _code(exc), "message": str(exc)})
-            if pragma == "integrity_check" and _code(exc) == "SQLITE_CORRUPT":
-                # integrity_check gives up on a page it cannot parse;
-                # quick_check walks on and says which page it was.
-                messages.extend(_quick_messages(conn))
+            if _code(exc) == "SQLITE_CORRUPT":
+                out["problems"].extend(_localize(conn, objects, tables))
             continue
         for (text,) in rows:
             if text != "ok":
@@ -186,6 +184,8 @@ def _fallback_quick(conn: Any, out: dict[str, Any], objects: dict[str, dict],
     except sqlite3.DatabaseError as exc:
         out["problems"].append({"object": None, "type": "database", "table": None,
                                 "code": _code(exc), "message": str(exc)})
+        if _code(exc) == "SQLITE_CORRUPT":
+            out["problems"].extend(_localize(conn, objects, []))
         return out
     msgs = [ln for (t,) in rows if t != "ok" for ln in str(t).splitlines()
             if not ln.startswith("*** in database")]
@@ -193,15 +193,29 @@ def _fallback_quick(conn: Any, out: dict[str, Any], objects: dict[str, dict],
     return out
 
 
-def _quick_messages(conn: Any) -> list[str]:
+def _localize(conn: Any, objects: dict[str, dict], tables: list[str]) -> list[dict[str, Any]]:
+    """The pragma gave up with SQLITE_CORRUPT and no detail: read every
+    b-tree on its own (count(*) walks all its pages) to name the broken ones."""
     import sqlite3
 
-    try:
-        rows = conn.execute(f"PRAGMA quick_check({MAX_ERRORS})").fetchall()
-    except sqlite3.Error:
-        return []
-    return [ln for (t,) in rows if t != "ok" for ln in str(t).splitlines()
-            if not ln.startswith("*** in database")]
+    out = []
+    for name, obj in sorted(objects.items()):
+        if tables and obj["table"] not in tables:
+            continue
+        if obj["rootpage"] in (None, 0):
+            continue  # views, virtual tables
+        q = '"' + obj["table"].replace('"', '""') + '"'
+        if obj["type"] == "table":
+            sql = f"SELECT count(*) FROM {q} NOT INDEXED"
+        else:
+            sql = f'SELECT count(*) FROM {q} INDEXED BY "{name.replace(chr(34), chr(34) * 2)}"'
+        try:
+            conn.execute(sql).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) in ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR"):
+                out.append({"object": name, "type": obj["type"], "table": obj["table"],
+                            "code": _code(exc), "message": f"reading {obj['type']} {name}: {exc}"})
+    return out
 
 
 def _objects(conn: Any) -> dict[str, dict[str, Any]]:
