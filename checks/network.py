@@ -39,6 +39,8 @@ ARPHRD_LOOPBACK = 772
 # Ping spacing: 20 ms is the packet interval of a G.711/G.729 voice stream,
 # so jitter is measured at the rate a call would see it.
 PING_INTERVAL_S = 0.02
+# Kept of probe_timeout_s for the netlink reads after the network steps.
+FINISH_S = 0.05
 
 
 class NetworkConnectivity(Check):
@@ -144,47 +146,51 @@ def _interfaces(host) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _routes(server_ip: str | None) -> dict[str, Any]:
-    """Default routes and the kernel's route to the server, via netlink."""
-    import socket
+class _Netlink:
+    """One rtnetlink socket (pyroute2 IPRoute, this network namespace) for
+    the probe's route and neighbour queries; used from the probe's thread."""
 
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    def __init__(self) -> None:
+        from pyroute2 import IPRoute
 
-    facts: dict[str, Any] = {"default_routes": [], "route_to_server": None}
-    with IPRoute() as ipr:
-        names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
-        for r in ipr.get_default_routes(family=socket.AF_INET):
-            facts["default_routes"].append({"gateway": r.get("gateway"), "dev": names.get(r.get("oif")),
-                                            "metric": r.get("priority") or 0})
-        facts["default_routes"].sort(key=lambda r: r["metric"])
-        if server_ip and ":" not in server_ip:
-            try:
-                got = ipr.route("get", dst=server_ip)
-                if got:
-                    r = got[0]
-                    facts["route_to_server"] = {"dev": names.get(r.get("oif")), "gateway": r.get("gateway"),
-                                                "source": r.get("prefsrc")}
-            except NetlinkError as exc:
-                facts["route_to_server"] = {"error": exc.args[1] if len(exc.args) > 1 else str(exc)}
-    return facts
+        self.ipr = IPRoute()
+        self.names = {link["index"]: link.get("ifname") for link in self.ipr.get_links()}
 
+    def close(self) -> None:
+        self.ipr.close()
 
-def _neighbours(addresses: list[str]) -> dict[str, Any]:
-    """The kernel neighbour (ARP) entries for *addresses*."""
-    import socket
+    def default_routes(self) -> list[dict[str, Any]]:
+        import socket
 
-    from pyroute2 import IPRoute
+        out = [{"gateway": r.get("gateway"), "dev": self.names.get(r.get("oif")), "metric": r.get("priority") or 0}
+               for r in self.ipr.get_default_routes(family=socket.AF_INET)]
+        return sorted(out, key=lambda r: r["metric"])
 
-    out: dict[str, Any] = {}
-    with IPRoute() as ipr:
-        names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
-        for n in ipr.get_neighbours(family=socket.AF_INET):
-            dst = n.get("dst")
-            if dst in addresses:
-                out[dst] = {"state": NUD_STATES.get(n["state"], hex(n["state"])),
-                            "lladdr": n.get("lladdr"), "dev": names.get(n["ifindex"])}
-    return out
+    def route_to(self, ip: str) -> dict[str, Any] | None:
+        """The route the kernel would use for *ip* (``ip route get``)."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        if ":" in ip:
+            return None
+        try:
+            got = self.ipr.route("get", dst=ip)
+        except NetlinkError as exc:
+            return {"error": exc.args[1] if len(exc.args) > 1 else str(exc)}
+        if not got:
+            return None
+        r = got[0]
+        return {"dev": self.names.get(r.get("oif")), "gateway": r.get("gateway"), "source": r.get("prefsrc")}
+
+    def neighbours(self, addresses: list[str]) -> dict[str, Any]:
+        """The kernel neighbour (ARP) entries for *addresses*."""
+        import socket
+
+        out: dict[str, Any] = {}
+        for n in self.ipr.get_neighbours(family=socket.AF_INET):
+            if n.get("dst") in addresses:
+                out[n.get("dst")] = {"state": NUD_STATES.get(n["state"], hex(n["state"])),
+                                     "lladdr": n.get("lladdr"), "dev": self.names.get(n["ifindex"])}
+        return out
 
 
 def _pick_interface(cfg: dict[str, Any], interfaces: dict[str, Any], routes: dict[str, Any]) -> dict[str, Any]:
@@ -204,77 +210,89 @@ def _pick_interface(cfg: dict[str, Any], interfaces: dict[str, Any], routes: dic
 
 def probe(host, cfg: dict[str, Any]) -> dict[str, Any]:
     host.require_live("network probing")
-    t0 = time.monotonic()
-    deadline = t0 + float(cfg["probe_timeout_s"])
-    count = int(cfg["ping_count"])
-    server = cfg["server"].strip()
-    facts: dict[str, Any] = {"server": None, "ports": [], "ping": {}}
+    return _Prober(host, cfg).run()
 
-    def remaining() -> float:
-        return max(0.05, deadline - time.monotonic())
 
-    def echo_series(address: str) -> dict[str, Any]:
+class _Prober:
+    """One probe run. The server path (DNS, then TCP ports and an echo
+    series at once) starts first in its own thread; local facts, routes and
+    the gateway's echo series follow meanwhile. Every network step is given
+    only what is left until one common deadline, so timeouts never add up."""
+
+    def __init__(self, host, cfg: dict[str, Any]) -> None:
+        self.host, self.cfg = host, cfg
+        self.t0 = time.monotonic()
+        # The network steps end a little before probe_timeout_s so that
+        # reading the ARP entries afterwards still fits in it.
+        self.deadline = self.t0 + float(cfg["probe_timeout_s"]) - FINISH_S
+        self.count = int(cfg["ping_count"])
+        self.server = cfg["server"].strip()
+
+    def remaining(self) -> float:
+        return round(max(0.05, self.deadline - time.monotonic()), 2)
+
+    def echo_series(self, address: str) -> dict[str, Any]:
         # Wait for the last reply only as long as the deadline allows.
-        budget = max(0.05, remaining() - count * PING_INTERVAL_S)
-        return host.ping(address, count=count, interval=PING_INTERVAL_S, timeout=round(budget, 2))
+        budget = max(0.05, self.remaining() - self.count * PING_INTERVAL_S)
+        return self.host.ping(address, count=self.count, interval=PING_INTERVAL_S, timeout=round(budget, 2))
 
-    # The server path starts first: it needs no local facts, and DNS, TCP
-    # and ICMP then overlap with reading sysfs and netlink below.
-    def server_path() -> dict[str, Any]:
-        out: dict[str, Any] = {"name": server, "addresses": [], "error": None, "literal": False}
-        try:
-            ipaddress.ip_address(server)
-            out["addresses"], out["literal"] = [server], True
-        except ValueError:
+    def server_path(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.server, "addresses": [], "error": None, "literal": _is_ip(self.server)}
+        if out["literal"]:
+            out["addresses"] = [self.server]
+        else:
             r0 = time.monotonic()
             try:
-                out["addresses"] = host.resolve(server, timeout=round(remaining(), 2))
+                out["addresses"] = self.host.resolve(self.server, timeout=self.remaining())
             except OSError as exc:
                 out["error"] = exc.strerror or str(exc)
             out["resolve_ms"] = round((time.monotonic() - r0) * 1000, 2)
         if not out["addresses"]:
             return {"server": out, "ports": [], "ping": None}
         v4 = [a for a in out["addresses"] if ":" not in a]
-        addr = v4[0] if v4 else out["addresses"][0]
-        out["address"] = addr
-        steps = [_Step(lambda p=p: host.tcp_connect(addr, p, timeout=round(remaining(), 2)))
-                 for p in cfg["ports"]]
-        pinger = _Step(lambda: echo_series(addr)) if v4 else None
-        ports = []
-        for p, s in zip(cfg["ports"], steps):
-            got = s.result(deadline + 0.2)
-            ports.append(got or {"address": addr, "port": p, "state": "error", "error": s.error})
-        ping = pinger.result(deadline + 0.2) if pinger else None
-        if pinger and ping is None:
-            ping = {"address": addr, "error": pinger.error}
-        return {"server": out, "ports": ports, "ping": ping}
+        addr = out["address"] = v4[0] if v4 else out["addresses"][0]
+        ports = self.cfg["ports"]
+        steps = [_Step(lambda p=p: self.host.tcp_connect(addr, p, timeout=self.remaining())) for p in ports]
+        pinger = _Step(lambda: self.echo_series(addr)) if v4 else None
+        got_ports = [s.result(self.deadline + 0.2) or {"address": addr, "port": p, "state": "error", "error": s.error}
+                     for p, s in zip(ports, steps)]
+        ping = None
+        if pinger:
+            ping = pinger.result(self.deadline + 0.2) or {"address": addr, "error": pinger.error}
+        return {"server": out, "ports": got_ports, "ping": ping}
 
-    server_step = _Step(server_path) if server else None
-
-    facts["interfaces"] = _interfaces(host)
-    server_ip = server if server and _is_ip(server) else None
-    facts.update(_routes(server_ip))
-    facts["interface"] = _pick_interface(cfg, facts["interfaces"], facts)
-    gateway = _path_gateway(facts)
-    facts["gateway"] = gateway
-    if gateway:
-        gw_step = _Step(lambda: echo_series(gateway))
-        facts["ping"]["gateway"] = gw_step.result(deadline + 0.2) or {"address": gateway, "error": gw_step.error}
-    if server_step:
-        got = server_step.result(deadline + 0.5) or {}
-        facts["server"] = got.get("server") or {"name": server, "addresses": [], "error": server_step.error}
-        facts["ports"] = got.get("ports") or []
-        if got.get("ping") is not None:
-            facts["ping"]["server"] = got["ping"]
-        if server_ip is None and facts["server"].get("address"):
-            # The name resolved meanwhile: ask the kernel for its route now.
-            facts["route_to_server"] = _routes(facts["server"]["address"])["route_to_server"]
-    # Read ARP after the pings: they made the kernel resolve the gateway
-    # and the server, so the states now say whether they answered.
-    targets = [a for a in (gateway, (facts["server"] or {}).get("address")) if a]
-    facts["neighbours"] = _neighbours(targets) if targets else {}
-    facts["duration_ms"] = round((time.monotonic() - t0) * 1000, 1)
-    return facts
+    def run(self) -> dict[str, Any]:
+        server_step = _Step(self.server_path) if self.server else None
+        facts: dict[str, Any] = {"interfaces": _interfaces(self.host), "server": None, "ports": [], "ping": {}}
+        nl = _Netlink()
+        try:
+            server_ip = self.server if _is_ip(self.server) else None
+            facts["default_routes"] = nl.default_routes()
+            facts["route_to_server"] = nl.route_to(server_ip) if server_ip else None
+            facts["interface"] = _pick_interface(self.cfg, facts["interfaces"], facts)
+            gateway = facts["gateway"] = _path_gateway(facts)
+            if gateway:
+                step = _Step(lambda: self.echo_series(gateway))
+                facts["ping"]["gateway"] = step.result(self.deadline + 0.2) or {"address": gateway,
+                                                                                 "error": step.error}
+            if server_step:
+                got = server_step.result(self.deadline + 0.5) or {}
+                facts["server"] = got.get("server") or {"name": self.server, "addresses": [],
+                                                        "error": server_step.error}
+                facts["ports"] = got.get("ports") or []
+                if got.get("ping") is not None:
+                    facts["ping"]["server"] = got["ping"]
+                if server_ip is None and facts["server"].get("address"):
+                    # The name resolved meanwhile: ask the kernel for its route now.
+                    facts["route_to_server"] = nl.route_to(facts["server"]["address"])
+            # Read ARP after the pings: they made the kernel resolve the
+            # gateway and the server, so the states say whether they answered.
+            targets = [a for a in (gateway, (facts["server"] or {}).get("address")) if a]
+            facts["neighbours"] = nl.neighbours(targets) if targets else {}
+        finally:
+            nl.close()
+        facts["duration_ms"] = round((time.monotonic() - self.t0) * 1000, 1)
+        return facts
 
 
 def _is_ip(s: str) -> bool:
@@ -531,8 +549,8 @@ def _judge_port(x: dict[str, Any], name: str, addr: str | None, server_f: Findin
         return _finding(subject, Status.FAIL, f"Call-center service on the server is not listening on port {port}",
                         ev, fault=Fault.SOFTWARE,
                         detail=f"{_named(name, addr)} is up and answered, but refused the connection to TCP "
-                               f"port {port}: no program listens there, so the call-center service on the server is stopped "
-                               "or crashed.",
+                               f"port {port}: no program listens there, so the call-center service on the server "
+                               "is stopped or crashed.",
                         remedy=f"On the server, check the service (`diagnose run --only application.services`, "
                                f"`ss -ltnp 'sport = :{port}'`) and start it; the vendor's support must look at why "
                                "it stopped.")
