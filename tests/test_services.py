@@ -299,6 +299,36 @@ def test_cli_reports_the_crash_as_json_with_exit_code_2(services_rig, tmp_path):
     assert report["verdict"]["software_faults"] == 1 and report["verdict"]["site_faults"] == 0
 
 
+def test_cli_nests_the_stopped_service_under_its_corrupt_database(services_rig, tmp_path):
+    """Both real checks through the CLI: the database.integrity finding is the
+    root cause and the service that stopped on it is its consequence."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "cc.db") as db:
+        db.execute("CREATE TABLE agents (name TEXT)")
+    with open(data / "cc.db", "r+b") as fh:
+        fh.write(b"this is not a database header")
+    assert services_rig.start("dbcorrupt", data=str(data)).wait(timeout=10) == 1
+    conf = tmp_path / "site.toml"
+    conf.write_text(
+        '[site]\nrole = "server"\n\n'
+        f'[[database]]\nname = "callcenter"\nurl = "sqlite:///{data}/cc.db"\n\n'
+        f'[[service]]\nname = "callcenter"\nprocess = "{services_rig.name}"\n'
+        f'executable = "{services_rig.program}"\nlog = "{services_rig.log}"\n'
+        f'databases = ["callcenter"]\ndata_paths = ["{data}"]\n')
+    res = run_cli("run", "--config", str(conf), "--only", "application.services",
+                  "--only", "database.integrity", "--format", "json")
+    assert res.returncode == 2, res.stderr
+    report = json.loads(res.stdout)
+    by_id = {f["id"]: f for f in report["findings"]}
+    svc = by_id["application.services:callcenter"]
+    assert svc["caused_by"] == ["database.integrity:callcenter"]
+    assert by_id["database.integrity:callcenter"]["consequences"] == ["application.services:callcenter"]
+    assert svc["fault"] == by_id["database.integrity:callcenter"]["fault"]
+    v = report["verdict"]
+    assert v["site_faults"] + v["software_faults"] + v["undetermined"] == 1
+
+
 SCENARIOS = load_scenarios("application.services")
 
 
