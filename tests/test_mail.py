@@ -238,3 +238,18 @@ def test_tls_modes_deliver_and_an_untrusted_certificate_is_refused(smtp_rig, tmp
     monkeypatch.setenv("SSL_CERT_FILE", cert[0])  # OpenSSL's default trust store, now ours
     report, d = deliver(sample_report(), cfg, env={})
     assert d.sent and d.retried == 1 and len(srv.received) == 2
+
+
+def test_spool_beyond_keep_is_dropped_and_reported(smtp_rig, tmp_path):
+    port = free_port()
+    cfg = email_cfg(tmp_path, port, keep=1)
+    t0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc)
+    for day in range(2):  # two nights with the SMTP server down
+        deliver(sample_report(), cfg, env={}, now=t0 + dt.timedelta(days=day))
+    srv = smtp_rig.start(port=port)
+    report, d = deliver(all_ok_report(), cfg, env={}, now=t0 + dt.timedelta(days=2))
+    assert d.sent and d.retried == 1 and len(srv.received) == 2
+    f = report.finding(f"report.delivery:127.0.0.1:{port}")
+    assert [m["first_failed"] for m in f.evidence["dropped_unsent"]] == ["2026-11-20T02:00:00+00:00"]
+    assert [m["first_failed"] for m in f.evidence["delivered_late"]] == ["2026-11-21T02:00:00+00:00"]
+    assert len(saved_reports(cfg)) == 1  # keep = 1 applies to saved reports too
