@@ -83,10 +83,11 @@ def link_state(host, iface: str) -> dict:
             "carrier": None if carrier is None else carrier == "1", "mac": read("address")}
 
 
-def can_use_raw() -> bool:
+def can_use_raw(host) -> bool:
     """Whether this process may open packet sockets (CAP_NET_RAW): the one
     honest test, it holds for root, for a capability-stripped root and for a
     user granted the capability alike."""
+    host.require_live("a packet socket")
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
         return True

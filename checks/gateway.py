@@ -119,10 +119,10 @@ def probe_gateway(host, item: dict[str, Any], pool: cf.Executor) -> dict[str, An
     iface = item.get("interface") or route.get("interface")
     link = arp.link_state(host, iface) if iface else None
     facts["link"] = link
-    privileged = arp.can_use_raw()
+    privileged = arp.can_use_raw(host)
     facts["privileged"] = privileged
     try:
-        facts["source"] = sip.source_address(address, item["sip_port"]) if route["found"] else None
+        facts["source"] = sip.source_address(host, address, item["sip_port"]) if route["found"] else None
     except OSError:
         facts["source"] = None
 
@@ -140,9 +140,9 @@ def probe_gateway(host, item: dict[str, Any], pool: cf.Executor) -> dict[str, An
     jobs["icmp"] = pool.submit(_ping, host, address, deadline)
     port = item["sip_port"]
     if item["sip_transport"] in ("udp", "both"):
-        jobs["sip_udp"] = pool.submit(sip.options_udp, address, port, deadline)
+        jobs["sip_udp"] = pool.submit(sip.options_udp, host, address, port, deadline)
     if item["sip_transport"] in ("tcp", "both"):
-        jobs["sip_tcp"] = pool.submit(sip.options_tcp, address, port, deadline)
+        jobs["sip_tcp"] = pool.submit(sip.options_tcp, host, address, port, deadline)
     if item.get("http_port"):
         jobs["http"] = pool.submit(_http_head, host, address, item["http_port"], deadline)
     for rung, fut in jobs.items():
@@ -366,7 +366,7 @@ def _judge_answer(g, name, addr, port, answered, sips, note, finding) -> Finding
     resp = first["response"]
     code, reason = resp["code"], resp.get("reason", "")
     transport = first["transport"].upper()
-    rtt = first.get("time_ms")
+    rtt = resp.get("rtt_ms", first.get("time_ms"))
     server = f" ({resp['server']})" if resp.get("server") else ""
     src = f"this server ({g['source']})" if g.get("source") else "this server"
     test = f"`sipsak -vv -s sip:{addr}:{port}`"
@@ -414,7 +414,7 @@ class GatewayPower(Check):
     summary = "FXO/VoIP gateway: ARP -> ICMP -> SIP OPTIONS -> HTTP tells no power from misconfigured"
     section = "gateway"
     multi = True
-    needs = Needs(section=True, role="server")
+    needs = Needs(section=True, role="server", live=True)
     schema = {
         "name": Key(str, None, "gateway name, the finding's subject"),
         "address": Key(str, None, "IPv4 address or host name of the gateway"),

@@ -10,7 +10,9 @@ unreachable" to a UDP socket only as a soft error that is never surfaced, so
 a dead host would look exactly like a silent one. With it every ICMP error
 lands on the socket's error queue (MSG_ERRQUEUE) with its type and code.
 
-Functions return plain dicts of facts (JSON-serialisable); they never judge.
+These are system primitives in the sense of diagnose.host: they take the
+host and call ``host.require_live``. They return plain dicts of facts
+(JSON-serialisable) and never judge.
 """
 
 from __future__ import annotations
@@ -85,10 +87,12 @@ def parse_response(data: bytes) -> dict | None:
         name, value = line.split(":", 1)
         name = compact.get(name.strip().lower(), name.strip().lower())
         headers.setdefault(name, value.strip())
+    server = headers.get("server") or headers.get("user-agent")
+    # Shown in titles and reports: keep what a device sends short.
     return {
         "code": int(parts[1]),
-        "reason": parts[2] if len(parts) > 2 else "",
-        "server": headers.get("server") or headers.get("user-agent"),
+        "reason": (parts[2] if len(parts) > 2 else "")[:80],
+        "server": server[:120] if server else None,
         "allow": headers.get("allow"),
         "call_id": headers.get("call-id"),
         "via": headers.get("via"),
@@ -124,9 +128,10 @@ def _read_errqueue(sock: socket.socket) -> dict | None:
     return None
 
 
-def source_address(address: str, port: int) -> str:
+def source_address(host, address: str, port: int) -> str:
     """The local address the kernel would use towards *address* (a UDP
     connect sends nothing)."""
+    host.require_live("a route lookup")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.connect((address, port))
@@ -135,13 +140,14 @@ def source_address(address: str, port: int) -> str:
         s.close()
 
 
-def options_udp(address: str, port: int, deadline: float) -> dict:
+def options_udp(host, address: str, port: int, deadline: float) -> dict:
     """Send OPTIONS over UDP (one retransmission at T1) until a final
     response, an ICMP error or *deadline* (a time.monotonic() value).
 
     Facts: state answered | unreachable | refused | silent | error, the
     response (code, reason, server), the ICMP error, sends and time_ms.
     """
+    host.require_live("SIP OPTIONS over UDP")
     t0 = time.monotonic()
     out: dict = {"transport": "udp", "port": port, "state": "silent", "response": None,
                  "icmp": None, "sent": 0, "error": None, "time_ms": None}
@@ -149,14 +155,14 @@ def options_udp(address: str, port: int, deadline: float) -> dict:
     try:
         sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
         sock.bind(("0.0.0.0", 0))
-        local_ip = source_address(address, port)
+        local_ip = source_address(host, address, port)
         local_port = sock.getsockname()[1]
         branch, tag, call_id = _token(), _token()[:8], _token()
         msg = build_options(address, port, "udp", local_ip, local_port,
                             branch=branch, tag=tag, call_id=call_id)
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLERR)
-        next_send = t0
+        next_send = last_sent = t0
         interval = T1
         provisional = None
         while True:
@@ -166,6 +172,7 @@ def options_udp(address: str, port: int, deadline: float) -> dict:
             if now >= next_send:
                 try:
                     sock.sendto(msg, (address, port))
+                    last_sent = time.monotonic()
                     out["sent"] += 1
                 except OSError as exc:
                     # A pending ICMP error surfaces on the next send too.
@@ -195,6 +202,10 @@ def options_udp(address: str, port: int, deadline: float) -> dict:
             if resp is None or not _matches(resp, branch, call_id):
                 continue
             resp["from"] = f"{src[0]}:{src[1]}"
+            # From the latest transmission: a retransmission's answer is
+            # indistinguishable from the first one's (RFC 3261 has no
+            # per-transmission id), so this errs on the short side.
+            resp["rtt_ms"] = round((time.monotonic() - last_sent) * 1000, 3)
             if resp["code"] < 200:
                 provisional = resp  # 1xx: keep waiting for the final answer
                 next_send = deadline
@@ -217,12 +228,13 @@ def _icmp_state(icmp: dict) -> str:
     return "unreachable"
 
 
-def options_tcp(address: str, port: int, deadline: float) -> dict:
+def options_tcp(host, address: str, port: int, deadline: float) -> dict:
     """Send OPTIONS over a TCP connection and read one response.
 
     Facts as :func:`options_udp`; ``refused`` here is a TCP reset, which,
     like an ICMP port unreachable, proves the host itself is up.
     """
+    host.require_live("SIP OPTIONS over TCP")
     t0 = time.monotonic()
     out: dict = {"transport": "tcp", "port": port, "state": "silent", "response": None,
                  "icmp": None, "sent": 0, "error": None, "time_ms": None}
@@ -245,6 +257,7 @@ def options_tcp(address: str, port: int, deadline: float) -> dict:
         branch, tag, call_id = _token(), _token()[:8], _token()
         sock.sendall(build_options(address, port, "tcp", local_ip, local_port,
                                    branch=branch, tag=tag, call_id=call_id))
+        sent_at = time.monotonic()
         out["sent"] = 1
         buf = b""
         while time.monotonic() < deadline:
@@ -270,6 +283,7 @@ def options_tcp(address: str, port: int, deadline: float) -> dict:
                 buf = buf[length:]
                 if resp and _matches(resp, branch, call_id) and resp["code"] >= 200:
                     resp["from"] = f"{address}:{port}"
+                    resp["rtt_ms"] = round((time.monotonic() - sent_at) * 1000, 3)
                     out.update(state="answered", response=resp)
                     return out
     except OSError as exc:

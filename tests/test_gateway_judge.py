@@ -14,6 +14,7 @@ from checks import sip
 from checks.gateway import GatewayPower
 from diagnose.attribution import attribute
 from diagnose.check import section_config
+from diagnose.host import Host
 from diagnose.model import Finding, Status
 from tests.conftest import load_scenarios
 
@@ -138,7 +139,7 @@ def loopback_uas():
 
 
 def test_udp_options_gets_its_200(loopback_uas):
-    out = sip.options_udp("127.0.0.1", loopback_uas, time.monotonic() + 1.0)
+    out = sip.options_udp(Host(), "127.0.0.1", loopback_uas, time.monotonic() + 1.0)
     assert out["state"] == "answered"
     assert out["response"]["code"] == 200
 
@@ -148,7 +149,7 @@ def test_closed_udp_port_is_seen_through_ip_recverr():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now: the kernel answers port unreachable
-    out = sip.options_udp("127.0.0.1", port, time.monotonic() + 1.0)
+    out = sip.options_udp(Host(), "127.0.0.1", port, time.monotonic() + 1.0)
     assert out["state"] == "refused"
     assert out["icmp"]["meaning"] == "port unreachable"
     assert out["icmp"]["errno"] == "ECONNREFUSED"

@@ -3,6 +3,8 @@ a bridge, diagnose run through the CLI in the server's namespace."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import needs_root
@@ -157,3 +159,14 @@ def test_text_report_names_the_gateway_and_the_fix(gateway_rig):
     assert proc.returncode == 2
     assert "Gateway fxo-office-pbx powered off or disconnected" in proc.stdout
     assert "power supply and power LED" in proc.stdout
+
+
+def test_facts_saved_on_site_judge_the_same_at_the_office(gateway_rig, tmp_path, cli):
+    gateway_rig.start_sipp("options_503.xml")
+    facts = tmp_path / "site-facts.json"
+    on_site = gateway_rig.run("--format", "json", "--save-facts", str(facts))
+    # The office has no namespace and no gateway: only the saved facts.
+    office = cli("run", "--from-facts", str(facts), "--format", "json")
+    assert office.returncode == on_site.returncode == 1
+    a, b = json.loads(on_site.stdout)["findings"], json.loads(office.stdout)["findings"]
+    assert [(f["id"], f["status"], f["title"]) for f in a] == [(f["id"], f["status"], f["title"]) for f in b]
