@@ -16,9 +16,11 @@ import shutil
 
 import pytest
 
+from checks.bluetooth import BluetoothInterference
+from diagnose.host import Host
 from tests.conftest import run_cli
 from tests.rigs.bluez import (HEADSET, bluez, eight_in_range, healthy, powered_off,  # noqa: F401 - fixtures
-                              pulse_server, system_bus, unapproved, weak)
+                              pulse_server, running_bluez, system_bus, unapproved, weak)
 
 NAME = "bluetooth.interference"
 
@@ -129,6 +131,28 @@ def test_no_bluez_on_the_bus_skips_with_why(system_bus, tmp_path):
     assert result["status"] == "skip"
     assert "BlueZ is not running" in result["skipped"] and "systemctl start bluetooth" in result["skipped"]
     assert report["findings"] == []
+
+
+class _HostWithoutDbusSend(Host):
+    """This machine, as one where dbus-send is not installed."""
+
+    def which(self, cmd):
+        return None if cmd == "dbus-send" else super().which(cmd)
+
+
+@pytest.mark.parametrize("host", [Host(), _HostWithoutDbusSend()], ids=["dbus-send", "dbus-fast"])
+def test_applicability_asks_the_bus_whether_bluez_runs(system_bus, monkeypatch, host):
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", system_bus.address)
+    check = BluetoothInterference()
+    assert "BlueZ is not running" in check.applies(host, {})
+    with running_bluez(system_bus):
+        assert check.applies(host, {}) is None
+
+
+def test_no_system_bus_at_all_skips_with_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+    reason = BluetoothInterference().applies(Host(), {})
+    assert reason.startswith("there is no D-Bus system bus here") and "no-bus" in reason
 
 
 @pytest.mark.skipif(not shutil.which("pulseaudio"), reason="needs pulseaudio (scripts/test-packages.txt)")
