@@ -409,14 +409,18 @@ def _judge_local(name: str, facts: dict[str, Any], cfg: dict[str, Any]) -> Findi
     return _finding(name, Status.OK, f"{name} is up{speed}{duplex} with {', '.join(usable)}", ev)
 
 
+def _ms(v: float) -> str:
+    return f"{v:.2f} ms" if v < 1 else f"{v:.1f} ms"
+
+
 def _ping_summary(p: dict[str, Any] | None) -> str:
     if not p or p.get("received") is None or not p.get("sent"):
         return "no ICMP series"
     s = f"{p['received']}/{p['sent']} echo replies"
     if p.get("avg_ms") is not None:
-        s += f", RTT {p['avg_ms']:.1f} ms"
+        s += f", RTT {_ms(p['avg_ms'])}"
     if p.get("jitter_ms") is not None:
-        s += f", jitter {p['jitter_ms']:.1f} ms"
+        s += f", jitter {_ms(p['jitter_ms'])}"
     return s
 
 
@@ -429,9 +433,9 @@ def _quality_problems(p: dict[str, Any] | None, cfg: dict[str, Any]) -> list[str
     if p.get("loss_percent") is not None and p["loss_percent"] > cfg["loss_percent"]:
         out.append(f"{p['loss_percent']:g}% loss (limit {cfg['loss_percent']:g}%)")
     if p.get("jitter_ms") is not None and p["jitter_ms"] > cfg["jitter_ms"]:
-        out.append(f"jitter {p['jitter_ms']:.1f} ms (limit {cfg['jitter_ms']:g} ms)")
+        out.append(f"jitter {_ms(p['jitter_ms'])} (limit {cfg['jitter_ms']:g} ms)")
     if p.get("avg_ms") is not None and p["avg_ms"] > cfg["rtt_ms"]:
-        out.append(f"RTT {p['avg_ms']:.1f} ms (limit {cfg['rtt_ms']:g} ms)")
+        out.append(f"RTT {_ms(p['avg_ms'])} (limit {cfg['rtt_ms']:g} ms)")
     return out
 
 
@@ -544,7 +548,7 @@ def _judge_port(x: dict[str, Any], name: str, addr: str | None, server_f: Findin
     state = x.get("state")
     if state == "open":
         return _finding(subject, Status.OK, f"Port {port} on {name} accepts connections "
-                        f"({x.get('time_ms', 0):.1f} ms)", ev)
+                        f"({_ms(x.get('time_ms') or 0)})", ev)
     if state == "refused":
         return _finding(subject, Status.FAIL, f"Call-center service on the server is not listening on port {port}",
                         ev, fault=Fault.SOFTWARE,
