@@ -12,8 +12,9 @@ Evidence keys the rules rely on (the judges' side of the contract):
 - ``database.integrity``: ``evidence.mount``, the mountpoint holding the
   database files.
 - ``application.services``: ``evidence.mounts`` (mountpoints of its data and
-  log paths) and ``evidence.databases`` (names of [[database]] entries it
-  depends on).
+  log paths), ``evidence.databases`` (names of [[database]] entries it
+  depends on) and ``evidence.reason`` (ok, crashed, stopped, not-listening,
+  disk-full, database-corrupt, wrong-port, port-taken, oom-killed, ...).
 - network-dependent findings carry ``evidence.scope``: ``"local"`` for this
   host's own link (``network.connectivity``), ``"remote"`` for a target
   reached over the network (the server, a gateway).
@@ -54,9 +55,13 @@ RULES: tuple[Rule, ...] = (
     Rule("disk-full-stops-service", cause="disk.space", effect="application.services",
          join=(("evidence.mounts", "subject"),),
          cause_when={"status": "fail"},
+         # Only a service that is down or deaf: a wrong port or a missing
+         # program is not explained by a full disk.
+         effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening")},
          why="the service writes to the filesystem that is full"),
     Rule("corrupt-database-stops-service", cause="database.integrity", effect="application.services",
          join=(("evidence.databases", "subject"),),
+         effect_when={"evidence.reason": ("database-corrupt", "crashed", "stopped", "not-listening")},
          why="the service depends on the corrupt database"),
     Rule("local-link-down-hides-remote", cause="network.connectivity", effect="*",
          cause_when={"evidence.scope": "local"},

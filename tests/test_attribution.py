@@ -15,8 +15,8 @@ def F(check, subject, status="fail", fault="software", **evidence):
 def test_full_disk_is_root_of_database_and_service_chain():
     disk = F("disk.space", "/srv", fault="site", mount="/srv")
     db = F("database.integrity", "callcenter", mount="/srv")
-    svc = F("application.services", "ccserver", databases=["callcenter"], mounts=["/srv"])
-    other = F("application.services", "reporter", databases=[], mounts=["/"])
+    svc = F("application.services", "ccserver", databases=["callcenter"], mounts=["/srv"], reason="stopped")
+    other = F("application.services", "reporter", databases=[], mounts=["/"], reason="crashed")
     out = attribute([svc, other, db, disk])
     assert db.caused_by == ["disk.space:/srv"]
     # The service depends on the database and writes to the disk: the nearer cause wins.
@@ -75,3 +75,10 @@ def test_links_set_by_a_judge_are_kept_and_cycles_never_made():
     assert b.caused_by == ["x.check:a"]
     assert a.caused_by == []  # b -> a would close a cycle
     assert a.consequences == ["x.check:b"] and b.fault is Fault.SITE
+
+
+def test_a_wrong_port_is_not_blamed_on_a_full_disk():
+    disk = F("disk.space", "/", fault="site")
+    svc = F("application.services", "ccserver", databases=[], mounts=["/"], reason="wrong-port")
+    attribute([disk, svc])
+    assert svc.caused_by == [] and svc.fault is Fault.SOFTWARE
