@@ -64,6 +64,17 @@ def read_passwd(host: "Host") -> dict[int, str]:
     return names
 
 
+def _show(path: str) -> str:
+    """A path fit for a report: file names are bytes, and one that is not
+    valid UTF-8 comes back from scandir with surrogate escapes that no
+    renderer can print; show the undecodable bytes as U+FFFD instead."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "replace")
+
+
 def _under(path: str, top: str) -> bool:
     return path == top or top == "/" or path.startswith(top.rstrip("/") + "/")
 
@@ -144,7 +155,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
         try:
             fd = os.open(real, _DIR_FLAGS)
         except OSError as exc:
-            unreadable.append(f"{path}: {exc.strerror}")
+            unreadable.append(f"{_show(path)}: {exc.strerror}")
             continue
         nbytes = nfiles = 0
         owners: dict[int, int] = {}
@@ -192,7 +203,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                         if len(heap) >= top:
                             heap_min = heap[0][0]
         except OSError as exc:
-            unreadable.append(f"{path}: {exc.strerror}")
+            unreadable.append(f"{_show(path)}: {exc.strerror}")
         finally:
             os.close(fd)
         tree.own_bytes[idx] += nbytes
@@ -208,7 +219,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
         "budget_s": budget_s,
         "elapsed_s": round(elapsed, 3),
         "unscanned_dirs": len(stack),
-        "other_mounts": sorted(other_mounts),
+        "other_mounts": sorted(_show(p) for p in other_mounts),
         "unreadable": len(unreadable),
         "unreadable_sample": unreadable[:5],
     })
@@ -285,13 +296,13 @@ def _summarise(tree: _Tree, heap: list, apps: list[str], names: dict[int, str], 
         for d, big in picks:
             owners, groups = _breakdown(members[d], tree, names)
             rows.append({
-                "path": tree.path[d],
+                "path": _show(tree.path[d]),
                 "dir_owner": _owner(tree.dir_uid[d], names),
                 "bytes": sum(tree.own_bytes[i] for i in members[d]),
                 "files": sum(tree.own_files[i] for i in members[d]),
                 "owners": owners[:5],
                 "types": groups,
-                "excluding": sorted(tree.path[c] for c in big),
+                "excluding": sorted(_show(tree.path[c]) for c in big),
             })
         rows.sort(key=lambda r: (-r[key], r["path"]))
         return rows[:top]
@@ -320,7 +331,7 @@ def _summarise(tree: _Tree, heap: list, apps: list[str], names: dict[int, str], 
     out["app_paths"] = app_rows
 
     out["top_files"] = [{
-        "path": (tree.path[d].rstrip("/") + "/" + name),
+        "path": _show(tree.path[d].rstrip("/") + "/" + name),
         "bytes": size,
         "owner": _owner(uid, names),
         "type": group_of(name.rpartition(".")[2]) if "." in name else "other",

@@ -185,3 +185,18 @@ def test_save_facts_then_from_facts_gives_the_same_findings(small_fs, tmp_path):
     again = run_cli("run", "--from-facts", str(facts), "--only", "disk.space", "--format", "json")
     assert again.returncode == live.returncode == 2
     assert json.loads(again.stdout)["findings"] == json.loads(live.stdout)["findings"]
+
+
+def test_hostile_and_undecodable_directory_names_reach_reports_safely(small_fs):
+    fs = small_fs()
+    fs.fill("share/<script>alert(1)</script>/film.mkv", 5_300_000, "nobody")
+    bad = os.path.join(os.fsencode(fs.path("share")), b"M\xfcsik")  # Latin-1, not UTF-8
+    os.makedirs(bad)
+    with open(os.path.join(bad, b"song.mp3"), "wb") as fh:
+        fh.write(os.urandom(2_800_000))
+    html = _cli_report(fs, "html")
+    assert html.returncode == 2, html.stderr
+    assert "<script>alert(1)" not in html.stdout and "&lt;script&gt;alert(1)" in html.stdout
+    text = _cli_report(fs, "text")
+    assert text.returncode == 2, text.stderr
+    assert f"{fs.path('share')}/M\ufffdsik" in text.stdout
