@@ -535,6 +535,15 @@ class _Judge:
 
     def add(self, subject: str, status: Status, title: str, evidence: dict[str, Any],
             detail: str = "", remedy: str = "", fault: Fault | None = None) -> None:
+        # evidence.kind names the question (adapter, headset, signal, radio,
+        # profile, model, wifi) so attribution rules can select findings.
+        if subject in ("adapter", "headset", "radio", "wifi"):
+            kind = subject
+        elif "/" in subject:
+            kind = subject.rsplit("/", 1)[1]
+        else:
+            kind = "adapter" if any(a.get("name") == subject for a in self.adapters) else "signal"
+        evidence = {"kind": kind, **evidence}
         self.out.append(Finding(check=BluetoothInterference.name, subject=subject, status=status,
                                 title=title, fault=fault, detail=detail, evidence=evidence, remedy=remedy))
 

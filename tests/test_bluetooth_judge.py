@@ -171,3 +171,9 @@ def test_parse_iw_output():
         ("Office", 6, True, -48.0), ("Office-5G", None, False, -61.0)]
     assert parse_iw_link(IW_LINK) == {"ssid": "Office", "freq_mhz": 2437.0, "channel": 6}
     assert parse_iw_link("Not connected.\n") is None
+
+
+def test_every_finding_names_its_kind_for_attribution():
+    kinds = {s: f.evidence["kind"] for s, f in judge(scenario("headset_head_unit_cvsd")["facts"]).items()}
+    assert kinds == {"hci0": "adapter", "headset": "headset", HEADSET: "signal", "radio": "radio",
+                     f"{HEADSET}/profile": "profile", "wifi": "wifi"}
