@@ -16,6 +16,7 @@ one site fault ("cable unplugged") instead of a list of unreachable targets.
 from __future__ import annotations
 
 import ipaddress
+import json
 import threading
 import time
 from typing import Any, Callable
@@ -64,6 +65,25 @@ class NetworkConnectivity(Check):
 
     def probe(self, host, cfg: dict[str, Any]) -> dict[str, Any]:
         return probe(host, cfg)
+
+    def init_section(self, host) -> str | None:
+        """``[network]`` naming the interface that holds the default route."""
+        if not host.live:
+            return None
+        nl = _Netlink()
+        try:
+            routes = nl.default_routes()
+        finally:
+            nl.close()
+        if not routes or not routes[0]["dev"]:
+            return None
+        lines = [f"# {self.name}: {self.summary}", "[network]",
+                 f'interface = "{routes[0]["dev"]}"  # holds the default route (gateway {routes[0]["gateway"]})']
+        for key, spec in self.schema.items():
+            if key != "interface":
+                value = json.dumps(spec.default)
+                lines.append(f"# {key} = {value}  # {spec.doc}")
+        return "\n".join(lines)
 
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         return judge(facts, cfg)

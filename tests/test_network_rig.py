@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
-from tests.conftest import DATA, needs_root, run_cli
+from tests.conftest import DATA, ROOT, needs_root, run_cli
 from tests.rigs.netns import GW_ADDR, SRV_ADDR, SRV_NAME, WS_IF, netrig  # noqa: F401 - fixture
 
 pytestmark = needs_root
@@ -224,3 +226,23 @@ def test_interface_switched_off(netrig, tmp_path):
     assert f[WS_IF]["evidence"]["carrier_error"] == "EINVAL"
     assert f"ip link set {WS_IF} up" in f[WS_IF]["remedy"]
     assert f[SRV_ADDR]["caused_by"] == [f[WS_IF]["id"]]
+
+
+def test_init_names_the_default_route_interface(netrig, tmp_path):
+    # The check's own snippet for `diagnose init`, detected inside the namespace.
+    snippet = ("from checks.network import NetworkConnectivity\nfrom diagnose.host import Host\n"
+               "print(NetworkConnectivity().init_section(Host()))")
+    got = subprocess.run(netrig.prefix + [sys.executable, "-c", snippet], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, check=True)
+    text = got.stdout
+    out = tmp_path / "site.toml"
+    out.write_text('[site]\nrole = "workstation"\n' + text)
+    assert f'[network]\ninterface = "{WS_IF}"' in text
+    assert f"gateway {GW_ADDR}" in text
+    # The written file is valid as it stands: the link is judged on that interface.
+    netrig.pull_cable()
+    got = run_cli("run", "--config", str(out), "--only", CHECK, "--format", "json", prefix=netrig.prefix,
+                  timeout=60)
+    link = by_subject(json.loads(got.stdout))[WS_IF]
+    assert link["evidence"]["selected_by"] == "config"
+    assert "Network cable unplugged" in link["title"]
