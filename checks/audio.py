@@ -152,7 +152,14 @@ def read_pulse(address: str, cookie: str | None = None, timeout: float = 2.0) ->
     try:
         if cookie:
             _load_cookie(pulse, cookie)
-        pulse.connect(timeout=timeout)  # never autospawn: a check starts nothing
+        try:
+            pulse.connect(timeout=timeout)  # never autospawn: a check starts nothing
+        except pulsectl.PulseError:
+            # pulsectl says "Timed-out" for every failure; libpulse knows why.
+            from pulsectl import _pulsectl
+
+            why = _pulsectl.pa.strerror(_pulsectl.pa.context_errno(pulse._ctx))
+            raise ConnectionError(f"cannot connect to {address}: {why}") from None
         info = pulse.server_info()
         cards = {c.index: {k: c.proplist[k] for k in PROPS if k in c.proplist}
                  for c in pulse.card_list()}
@@ -294,6 +301,16 @@ class AudioSettings(Check):
         if facts.get("backend") == "alsa":
             return self._judge_alsa(facts, cfg)
         tried = facts.get("tried", [])
+        if tried and all("Access denied" in t["error"] for t in tried):
+            return [Finding(
+                self.name, "sound-server", Status.WARN,
+                "Sound settings not readable: the sound server refused diagnose", Fault.UNDETERMINED,
+                detail=("The desktop's sound server runs but refused this process (PulseAudio lets "
+                        "another user in only with the session's cookie, and none was found): "
+                        + "; ".join(f"{t['address']}: {t['error']}" for t in tried)),
+                evidence={"tried": tried},
+                remedy=("Run `diagnose run --only audio.settings` as the desktop user, or as root "
+                        "with the user's home readable (~/.config/pulse/cookie), or set [audio] user."))]
         return [Finding(
             self.name, "sound-server", Status.FAIL,
             "Sound server not answering on this workstation", Fault.UNDETERMINED,
@@ -335,8 +352,9 @@ class AudioSettings(Check):
             target = headsets[0]
             was = (f"the monitor of {monitor['monitor_of']}" if monitor else
                    default["description"] if default else "not set")
-            problems.append(("not the default", f"the default {role} is {was}, not the headset "
-                             f"{target['description']}", f"pactl set-default-{kind} {_q(target['name'])}"))
+            problems.append((f"moved off the headset to {was}", f"the default {role} is {was}, "
+                             f"not the headset {target['description']}",
+                             f"pactl set-default-{kind} {_q(target['name'])}"))
         if target is None:
             return self._no_device(role, kind, devices, default_name, monitor, server)
         if target["mute"]:
@@ -365,7 +383,8 @@ class AudioSettings(Check):
         return Finding(
             self.name, role, Status.FAIL,
             f"Sound settings changed on this workstation: {role} "
-            f"{', '.join(t for t, _, _ in problems)} ({target['description']})", Fault.SITE,
+            f"{', '.join(t for t, _, _ in problems)}"
+            + ("" if target is not default else f" ({target['description']})"), Fault.SITE,
             detail=("Someone changed the sound settings: " + "; ".join(w for _, w, _ in problems)
                     + ". The softphone plays and records through these defaults."),
             evidence=evidence,

@@ -208,6 +208,7 @@ def _usb_facts(host: Any, dev: Any) -> dict[str, Any]:
         "manufacturer": dev.attr("manufacturer"),
         "product": dev.attr("product"),
         "serial": dev.attr("serial"),
+        "vendor_db": dev.prop("ID_VENDOR_FROM_DATABASE"),
         "model_db": dev.prop("ID_MODEL_FROM_DATABASE"),
         "interfaces": interfaces,
         "hid_telephony": telephony,
@@ -335,9 +336,10 @@ def model_id(dev: dict[str, Any]) -> str:
 def model_name(dev: dict[str, Any], vendors: dict[str, str]) -> str:
     """What a technician reads on the device: product string, else the hwdb
     name, else vendor and id."""
-    name = dev.get("product") or dev.get("model_db")
-    if name:
-        return name
+    if dev.get("product"):
+        return dev["product"]
+    if dev.get("model_db"):  # the udev hwdb's name (usb.ids), when the device has no string
+        return " ".join(filter(None, (dev.get("vendor_db"), dev["model_db"])))
     return f"{vendors.get(dev['vendor_id'], 'USB device')} {model_id(dev)}"
 
 

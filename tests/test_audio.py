@@ -90,7 +90,7 @@ def test_default_moved_off_the_headset(tmp_path, pulse_rig):
     assert rc == 2
     spk = found["speaker"]
     assert (spk["status"], spk["fault"]) == ("fail", "site")
-    assert "not the default" in spk["title"]
+    assert f"moved off the headset to {BUILTIN_DESC}" in spk["title"]
     assert BUILTIN_DESC in spk["detail"]
     assert f"`pactl set-default-sink {pulse_rig.names['headset_sink']}`" in spk["remedy"]
     assert spk["evidence"]["default"] == pulse_rig.names["builtin_sink"]
@@ -124,7 +124,7 @@ def test_dead_sound_server_is_reported_not_skipped(tmp_path, pulse_rig):
     assert rc == 2
     f = found["sound-server"]
     assert (f["status"], f["fault"]) == ("fail", "undetermined")
-    assert "restart" in f["remedy"]
+    assert "restart" in f["remedy"] and "Connection refused" in f["detail"]
     assert f["evidence"]["tried"][0]["address"] == f"unix:{pulse_rig.socket}"
 
 
@@ -152,6 +152,17 @@ def test_root_finds_the_desktop_users_server_and_cookie(tmp_path, desktop_pulse_
     assert mic["evidence"]["address"] == f"unix:/run/user/{rig.uid}/pulse/native"
     assert rc == 2 and "muted" in mic["title"]
     assert found["speaker"]["status"] == "ok"
+
+
+@needs_root
+def test_server_refusing_root_without_the_users_cookie_is_not_a_site_fault(tmp_path, desktop_pulse_rig):
+    rig = desktop_pulse_rig
+    # The uid has no passwd entry here, so there is no home and no cookie to find.
+    prefix = _private_run_user(rig.uid, rig.dir, "/etc/passwd")
+    rc, _, found = run_audio(tmp_path, {"XDG_RUNTIME_DIR": "", "PULSE_SERVER": ""}, prefix=prefix)
+    f = found["sound-server"]
+    assert rc == 1 and (f["status"], f["fault"]) == ("warn", "undetermined")
+    assert "Access denied" in f["detail"] and "cookie" in f["remedy"]
 
 
 @needs_root
