@@ -105,24 +105,33 @@ class DiskSpace(Check):
         app_paths = [self._resolve(host, p) for p in cfg["app_paths"]]
         names = diskscan.read_passwd(host)
         mounts = []
+        todo = []
         for mount, configured in audited:
-            st = host.statvfs(mount.mountpoint)
-            facts = {
+            facts: dict[str, Any] = {
                 "mountpoint": mount.mountpoint, "fstype": mount.fstype, "source": mount.source,
-                "device": mount.device, "configured": configured,
-                "frsize": st.f_frsize, "blocks": st.f_blocks, "bfree": st.f_bfree,
-                "bavail": st.f_bavail, "files": st.f_files, "ffree": st.f_ffree,
-                "scan": None, "scan_reason": None,
+                "device": mount.device, "configured": configured, "scan": None,
             }
-            facts["scan_reason"] = self._scan_reason(facts, cfg)
             mounts.append(facts)
-        todo = [m for m in mounts if m["scan_reason"].startswith("walked")]
+            try:
+                st = host.statvfs(mount.mountpoint)
+            except OSError as exc:
+                facts["error"] = f"statvfs failed: {exc.strerror or exc}"
+                continue
+            facts.update(frsize=st.f_frsize, blocks=st.f_blocks, bfree=st.f_bfree,
+                         bavail=st.f_bavail, files=st.f_files, ffree=st.f_ffree)
+            walk, facts["scan_reason"] = self._scan_reason(facts, cfg)
+            if walk:
+                todo.append(facts)
         budget = float(cfg["scan_budget_s"])
         for n, m in enumerate(todo):
             # Share what is left of the budget among the filesystems still to walk.
             share = max(0.0, budget) / (len(todo) - n)
             mine = [p for p in app_paths if _on_mount(p, m["mountpoint"], mounts)]
-            m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names)
+            try:
+                m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names)
+            except OSError as exc:
+                m["scan_reason"] = f"not walked: {m['mountpoint']}: {exc.strerror or exc}"
+                continue
             budget -= m["scan"]["elapsed_s"]
         return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths}
 
@@ -131,24 +140,26 @@ class DiskSpace(Check):
         return host.realpath(p) if host.exists(p) else p.rstrip("/") or "/"
 
     @staticmethod
-    def _scan_reason(m: dict[str, Any], cfg: dict[str, Any]) -> str:
-        """Why the filesystem is walked or not: a collection setting, stated."""
+    def _scan_reason(m: dict[str, Any], cfg: dict[str, Any]) -> tuple[bool, str]:
+        """Whether to walk the filesystem, and why: a collection setting, stated."""
         mode = cfg["scan"]
         if mode == "never":
-            return "not walked: scan = never"
+            return False, "not walked: scan = never"
         if mode == "always":
-            return "walked: scan = always"
+            return True, "walked: scan = always"
         s = space(m)
         below = cfg["scan_below_free_percent"]
         if s["free_percent"] < below:
-            return f"walked: free space {s['free_percent']:g}% below scan_below_free_percent {below:g}"
+            return True, (f"walked: free space {s['free_percent']:g}% below "
+                          f"scan_below_free_percent {below:g}")
         if s["inodes_free_percent"] is not None and s["inodes_free_percent"] < below:
-            return (f"walked: free inodes {s['inodes_free_percent']:g}% below "
-                    f"scan_below_free_percent {below:g}")
+            return True, (f"walked: free inodes {s['inodes_free_percent']:g}% below "
+                          f"scan_below_free_percent {below:g}")
         mb = cfg["scan_below_free_mb"]
         if mb and s["free_bytes"] < mb * 1024 * 1024:
-            return f"walked: free space {human(s['free_bytes'])} below scan_below_free_mb {mb:g}"
-        return f"not walked: free space and inodes above scan_below_free_percent {below:g}"
+            return True, (f"walked: free space {human(s['free_bytes'])} below "
+                          f"scan_below_free_mb {mb:g}")
+        return False, f"not walked: free space and inodes above scan_below_free_percent {below:g}"
 
     def _select(self, host: "Host", cfg: dict[str, Any]):
         """Mounts to audit [(mount, configured paths)], mounts skipped with
@@ -196,6 +207,10 @@ class DiskSpace(Check):
     # -- judge ----------------------------------------------------------------
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         out = [self._judge_mount(m, cfg) for m in facts["mounts"]]
+        if not out and not facts.get("missing") and not any(s["configured"] for s in facts["skipped"]):
+            out.append(Finding(
+                self.name, "disk", Status.SKIP, "No local filesystem to audit",
+                evidence={"mount": None, "skipped": facts["skipped"]}))
         for p in facts.get("missing", []):
             out.append(Finding(
                 self.name, p, Status.WARN, f"Configured disk {p} does not exist",
@@ -215,6 +230,15 @@ class DiskSpace(Check):
 
     def _judge_mount(self, m: dict[str, Any], cfg: dict[str, Any]) -> Finding:
         mp = m["mountpoint"]
+        if "error" in m:
+            return Finding(
+                self.name, mp, Status.WARN, f"Disk {mp} cannot be measured: {m['error']}",
+                Fault.UNDETERMINED,
+                detail=f"statvfs on {mp} failed ({m['error']}), so its free space is unknown.",
+                evidence={"mount": mp, "fstype": m["fstype"], "source": m["source"],
+                          "error": m["error"]},
+                remedy=f"Check the mount by hand: `df -h {mp}` and `dmesg | tail -50` for "
+                       "I/O errors; remount or repair the filesystem.")
         s = space(m)
         space_st = _level(s["free_percent"], s["free_bytes"], cfg["warn_free_percent"],
                           cfg["fail_free_percent"], cfg["warn_free_mb"], cfg["fail_free_mb"])

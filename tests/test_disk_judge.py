@@ -122,3 +122,17 @@ def test_configured_path_is_audited_on_the_mount_holding_it(tmp_path):
     assert [(m["mountpoint"], m["configured"]) for m in facts["mounts"]] == [("/srv", ["/srv/callcenter"])]
     assert facts["missing"] == ["/nowhere"]
     assert [s["mountpoint"] for s in facts["skipped"]] == ["/mnt/nas"]
+
+
+def test_unmeasurable_mount_and_nothing_to_audit():
+    facts = {"mounts": [{"mountpoint": "/srv", "fstype": "ext4", "source": "/dev/vdb", "device": "254:1",
+                         "configured": [], "scan": None, "error": "statvfs failed: Input/output error"}],
+             "skipped": [], "missing": [], "app_paths": []}
+    [f] = CHECK.judge(facts, section_config(CHECK, {}))
+    assert (str(f.status), str(f.fault)) == ("warn", "undetermined")
+    assert "Input/output error" in f.title and "dmesg" in f.remedy and f.evidence["mount"] == "/srv"
+    only_pseudo = {"mounts": [], "missing": [], "app_paths": [],
+                   "skipped": [{"mountpoint": "/proc", "fstype": "proc", "kind": "pseudo",
+                                "reason": "a pseudo filesystem (proc) holds no data", "configured": []}]}
+    [f] = CHECK.judge(only_pseudo, section_config(CHECK, {}))
+    assert str(f.status) == "skip" and f.evidence["skipped"][0]["mountpoint"] == "/proc"
