@@ -70,7 +70,8 @@ class BluetoothInterference(Check):
                                          "vendor:product ids from the modalias (e.g. \"0b0e:24c8\")",
                                item=str),
         "expected": Key((bool, str), "auto", "a Bluetooth headset is expected: true, false, or \"auto\" "
-                                             "(expected when a Bluetooth headset is paired)"),
+                                             "(expected when a Bluetooth headset is paired)",
+                             choices=("auto",)),
         "discovery_s": Key((int, float), 0, "seconds of discovery to count devices in range; 0 = off "
                                             "(discovery disturbs running audio links; keep below timeout_s)"),
     }

@@ -279,7 +279,8 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
                     raise ConfigError(
                         f"[{section}] {key} must be a list of {_type_name(spec.item)}s; "
                         f"{json.dumps(v, default=str)} is not", path, line)
-        if spec.choices and value not in spec.choices:
+        # choices constrain string values; a (bool, str) key may also be true/false.
+        if spec.choices and isinstance(value, str) and value not in spec.choices:
             hint = nearest(str(value), spec.choices)
             raise ConfigError(
                 f"[{section}] {key} = {json.dumps(value)} is not one of {', '.join(spec.choices)}" +

@@ -130,3 +130,14 @@ def test_bad_arguments_exit_3():
     proc = run_cli("run", "--format", "yaml")
     assert proc.returncode == 3
     assert "invalid choice: 'yaml'" in proc.stderr
+
+
+def test_choices_constrain_strings_of_a_bool_or_string_key():
+    class C(Check):
+        name, section = "x.y", "x"
+        schema = {"expected": Key((bool, str), "auto", "doc", choices=("auto",))}
+
+    assert section_config(C(), {"expected": True})["expected"] is True
+    assert section_config(C(), {"expected": "auto"})["expected"] == "auto"
+    with pytest.raises(ConfigError, match='expected = "yes" is not one of auto'):
+        section_config(C(), {"expected": "yes"})
