@@ -414,6 +414,21 @@ class HeadsetPresence(Check):
     def probe(self, host: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         return collect(host, cfg.get("vendors"))
 
+    def init_section(self, host: Any) -> str:
+        """Expect the headset plugged in now, by model, when there is one."""
+        vendors = vendor_table()
+        found = [d for d in collect(host)["usb_devices"] if classify(d, vendors) == "headset"]
+        lines = [f"# {self.name}: {self.summary}", "[headset]"]
+        if found:
+            d = found[0]
+            lines.append(f'expected = "{model_id(d)}"  # {model_name(d, vendors)}, detected on '
+                         f'USB port {d["bus_path"]}; "any" accepts every headset')
+        else:
+            lines.append('expected = "any"  # no USB headset detected now; or a vendor id ("0b0e") '
+                         'or model ("0b0e:0311")')
+        lines.append('# vendors = { "0d8c" = "C-Media" }  # extra headset brands by USB vendor id')
+        return "\n".join(lines)
+
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         kind, vid, pid = parse_expected(cfg.get("expected") or "any")
         vendors = vendor_table(cfg.get("vendors"))

@@ -4,6 +4,7 @@ the real CLI, on recorded /sys trees (--root), and its parsers."""
 from __future__ import annotations
 
 import json
+import tomllib
 
 from checks.headset import has_telephony_page, parse_usb_log
 from tests.conftest import run_cli
@@ -155,3 +156,12 @@ def test_usb_log_tracks_ports_and_reconnects():
         ("1-2", "Nov 22 10:42:57"), ("1-3", None)]
     assert conns[1]["connected_at"] == "2026-11-22T11:05:00,123456+00:00"
     assert conns[1]["product"] == "Jabra EVOLVE 65"
+
+
+def test_init_writes_the_detected_model_as_expected(tmp_path, umockdev):
+    out = tmp_path / "site.toml"
+    proc = run_cli("init", "--output", str(out), prefix=umockdev.prefix("jabra-evolve65"))
+    assert proc.returncode == 0, proc.stderr
+    cfg = tomllib.loads(out.read_text())
+    assert cfg["headset"]["expected"] == "0b0e:0311"
+    assert "Jabra EVOLVE 65" in out.read_text()
