@@ -21,11 +21,12 @@ the thresholds) it says so and gives the command to look by hand.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
 from checks import diskscan
-from diagnose.check import Check, Key, Needs
+from diagnose.check import Check, Key, Needs, section_config
 from diagnose.model import Fault, Finding, Status
 
 if TYPE_CHECKING:
@@ -98,6 +99,29 @@ class DiskSpace(Check):
                              "filesystems walked in one run"),
         "top": Key(int, 10, "how many directories and files to name"),
     }
+
+    # Where telephony and call-center software commonly keep growing data;
+    # ``diagnose init`` proposes those present as app_paths.
+    KNOWN_APP_PATHS = ("/var/spool/asterisk/monitor", "/var/spool/asterisk/voicemail",
+                       "/var/lib/asterisk", "/var/log/asterisk", "/var/lib/callcenter",
+                       "/var/log/callcenter", "/var/spool/freeswitch", "/var/lib/freeswitch")
+
+    def init_section(self, host: "Host") -> str | None:
+        """[disk] with the filesystems found here and any known call-center data paths."""
+        audited, _, _ = self._select(host, section_config(self, {}))
+        found = [p for p in self.KNOWN_APP_PATHS if host.exists(p)]
+        lines = [f"# {self.name}: {self.summary}", "[disk]",
+                 f"# mounts = []  # default: every real local filesystem; here: "
+                 f"{', '.join(m.mountpoint for m, _ in audited) or 'none found'}"]
+        if found:
+            lines.append(f"app_paths = {json.dumps(found)}  # found here; add the application's other data paths")
+        else:
+            lines.append('# app_paths = ["/var/lib/callcenter", "/var/spool/asterisk/monitor"]  '
+                         "# where the application keeps its data")
+        for key, spec in self.schema.items():
+            if key not in ("mounts", "app_paths"):
+                lines.append(f"# {key} = {json.dumps(spec.default)}  # {spec.doc}")
+        return "\n".join(lines)
 
     # -- probe ----------------------------------------------------------------
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
