@@ -68,6 +68,7 @@ _KERNEL_IO = re.compile(
     r"I/O error|critical medium error|Medium Error|Buffer I/O error|EXT4-fs error|"
     r"EXT4-fs \(.*\): (?:I/O error|Remounting filesystem read-only)|XFS .*(?:I/O error|Corruption|corruption)|"
     r"BTRFS (?:error|critical)|Remounting filesystem read-only|blk_update_request|FAT-fs .*error|"
+    r"critical (?:space allocation|target|nexus) error|Aborting journal|"
     r"failed command: (?:READ|WRITE)", re.I)
 
 
@@ -198,12 +199,16 @@ def scan_kernel(host: Host, names: list[str]) -> dict[str, Any]:
 
 def location(host: Host, path: str | None) -> dict[str, Any]:
     """Where database files live: the mount holding *path* and its device."""
-    loc: dict[str, Any] = {"path": path, "mount": None, "fstype": None, "source": None, "device": None}
+    loc: dict[str, Any] = {"path": path, "mount": None, "fstype": None, "source": None, "device": None,
+                           "read_only": None}
     if not path or not host.exists(path):
         return loc
     m = host.mount_of(path)
     if m is not None:
-        loc.update(mount=m.mountpoint, fstype=m.fstype, source=m.source, device=m.device)
+        # statvfs sees the superblock's state: ext4 that remounted itself
+        # read-only after errors still says "rw" in the mount's own options.
+        loc.update(mount=m.mountpoint, fstype=m.fstype, source=m.source, device=m.device,
+                   read_only=m.read_only or bool(host.statvfs(path).f_flag & os.ST_RDONLY))
     return loc
 
 
@@ -353,8 +358,8 @@ def _cause(db: dict[str, Any]) -> tuple[Fault, str, dict[str, Any]]:
     looked.append(f"the kernel log via {kernel['source']}" if kernel.get("source") else
                   f"no kernel log ({kernel.get('error') or 'unavailable'})")
     return (Fault.SOFTWARE,
-            "Nothing points at the site: no disk-full, I/O error or unclean-shutdown evidence was found "
-            f"(looked at {' and '.join(looked)}), so the software wrote inconsistent data.", {})
+            "On what this check sees alone it is a software fault: no disk-full, I/O error or "
+            f"unclean-shutdown evidence was found (looked at {' and '.join(looked)}).", {})
 
 
 _CONNECT = {
@@ -436,7 +441,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         if missing:
             detail += f" Also: {missing[2]}"
             steps.insert(1, missing[3])
-        return Finding(check, name, Status.FAIL, title, fault=fault, detail=detail,
+        return Finding(check, name, mod.severity(db, problems), title, fault=fault, detail=detail,
                        evidence=evidence, remedy=_numbered(steps))
 
     missing = mod.missing_tooling(db)

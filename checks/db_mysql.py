@@ -23,6 +23,7 @@ from typing import Any
 
 from checks.database import location, plural, scrub
 from diagnose.host import Host
+from diagnose.model import Status
 
 DEFAULT_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/tmp/mysql.sock")
 _BAD = re.compile(r"corrupt|crashed|Size of datafile is|should be repaired|wrong checksum|"
@@ -165,6 +166,10 @@ def _client(db: dict[str, Any], tool: str) -> str:
 
 def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:
     return None
+
+
+def severity(db: dict[str, Any], problems: list[dict[str, Any]]) -> Status:
+    return Status.FAIL
 
 
 def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:

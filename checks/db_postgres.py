@@ -23,6 +23,7 @@ from typing import Any
 
 from checks.database import location, scrub
 from diagnose.host import Host
+from diagnose.model import Status
 
 # SQLSTATEs that mean damaged data: data_corrupted, index_corrupted,
 # internal_error (what garbage in a tuple usually raises), io_error,
@@ -263,6 +264,10 @@ def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def severity(db: dict[str, Any], problems: list[dict[str, Any]]) -> Status:
+    return Status.FAIL
+
+
 def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:
     """Checksum failures the server itself counted (pg_stat_database)."""
     server = db.get("server") or {}
@@ -294,8 +299,6 @@ def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
 
 
 def missing_tooling(db: dict[str, Any]) -> tuple[Any, str, str, str] | None:
-    from diagnose.model import Status
-
     am = db.get("amcheck") or {}
     if am.get("installed") or not db.get("connect", {}).get("ok"):
         return None

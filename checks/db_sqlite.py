@@ -21,6 +21,7 @@ from typing import Any
 
 from checks.database import location, plural
 from diagnose.host import Host
+from diagnose.model import Status
 
 # Bytes per second integrity_check gets through on a modest server disk,
 # measured by bench/bench_database.py and rounded down: a file larger than
@@ -150,6 +151,13 @@ def _check(conn: Any, item: dict[str, Any], size: int, budget: float,
                 if pragma == "integrity_check":
                     return _fallback_quick(conn, out, objects, budget)
                 break
+            if _code(exc) in ("SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"):
+                # A hot journal (or WAL needing recovery): a write was cut
+                # off half-way, and only a read-write open can undo it.
+                out["problems"].append({"object": None, "type": "journal", "table": None,
+                                        "code": _code(exc), "message": f"{exc}: an interrupted write left "
+                                        f"a journal that must be rolled back before the file can be read"})
+                break
             out["errors"].append({"kind": "busy" if "locked" in str(exc) else "error",
                                   "error": f"{_code(exc)}: {exc}"})
             continue
@@ -275,6 +283,12 @@ def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
     indexes = sorted({p["object"] for p in problems if p.get("type") == "index" and p.get("object")})
     whole = any(p.get("type") == "database" or p.get("object") is None for p in problems)
     header_gone = not db.get("file", {}).get("header", {}).get("magic_ok", True)
+    if _hot_journal(problems):
+        steps[0] = (f"Do not delete {path}-journal: it holds what undoes the half-done write. Copy the file "
+                    f"together with its journal to another disk: cp -a {q}* /mnt/backup/")
+        steps.append(f"Once the filesystem is writable and healthy again, let SQLite roll the write back by "
+                     f"opening it read-write: sqlite3 {q} 'PRAGMA integrity_check;'")
+        return steps
     if header_gone or any(p.get("code") == "SQLITE_NOTADB" for p in problems):
         steps.append(f"The header is destroyed, so SQLite cannot open the file: restore {path} "
                      f"from the last backup")
@@ -290,11 +304,35 @@ def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
     return steps
 
 
+def _hot_journal(problems: list[dict[str, Any]]) -> bool:
+    return any(p.get("type") == "journal" for p in problems)
+
+
 def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:
-    """A title for damage that names no table: the header is gone."""
+    """A title for damage that names no table: the header is gone, or a
+    write was cut off and its journal is still there."""
     if any(p.get("code") == "SQLITE_NOTADB" for p in problems):
         return "SQLite database {name} is unreadable: the file header is destroyed (SQLITE_NOTADB)"
+    if _hot_journal(problems):
+        if (db.get("kernel") or {}).get("io_errors"):
+            where = "and its disk reports I/O errors"
+        elif (db.get("location") or {}).get("read_only"):
+            where = "on a read-only filesystem"
+        else:
+            where = "not rolled back yet"
+        return "SQLite database {name} has a half-done write (hot journal) " + where
     return None
+
+
+def severity(db: dict[str, Any], problems: list[dict[str, Any]]) -> Status:
+    """A hot journal on a healthy writable filesystem is undone the next
+    time the application opens the file: a warning. On a failing or
+    read-only disk it cannot be, and everything else is damage."""
+    healthy_disk = not (db.get("kernel") or {}).get("io_errors") and \
+        not (db.get("location") or {}).get("read_only")
+    if _hot_journal(problems) and len(problems) == 1 and healthy_disk:
+        return Status.WARN
+    return Status.FAIL
 
 
 def manual_check(db: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 
 import pytest
 
@@ -16,6 +17,7 @@ from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Status
 from tests.rigs import databases as rig
+from tests.rigs.databases import thin_disk  # noqa: F401  (fixture)
 
 CHECK = DatabaseIntegrity()
 
@@ -134,3 +136,37 @@ def test_disk_full_after_the_corruption_does_not_explain_it(db, tmp_path):
     _, f = one(db, log=str(log))
     assert f.fault is Fault.SOFTWARE
     assert "log_disk_full" not in f.evidence
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices, mounts)")
+def test_kernel_io_errors_on_the_database_device_are_a_site_fault(thin_disk):
+    disk = thin_disk("io")
+    db = disk.path("cc.db")
+    with pytest.raises(sqlite3.OperationalError):  # the storage runs out under SQLite
+        rig.make_sqlite(db, rows=40000)
+    facts, f = one(db)
+    loop = os.path.basename(disk.loop)
+    assert f.status is Status.FAIL and f.fault is Fault.SITE
+    assert facts["kernel"]["devices"] == [loop] and facts["kernel"]["source"] == "dmesg"
+    assert f.evidence["kernel_io_errors"] and all(loop in ln for ln in f.evidence["kernel_io_errors"])
+    assert f"I/O errors on {loop}" in f.detail
+    assert f.evidence["mount"] == disk.mountpoint
+    assert f.title == "SQLite database callcenter has a half-done write (hot journal) and its disk reports I/O errors"
+    assert "Do not delete" in f.remedy
+
+
+def test_hot_journal_on_a_healthy_disk_is_a_warning(db):
+    # A writer killed mid-transaction leaves cc.db-journal behind; a
+    # read-only open cannot roll it back, the application's next open will.
+    import subprocess
+    import sys
+
+    code = (f"import sqlite3, os; c = sqlite3.connect({db!r}); c.execute('BEGIN'); "
+            "c.execute(\"UPDATE calls SET note = 'y'\"); c.execute('PRAGMA cache_size = 1'); "
+            "c.execute(\"UPDATE agents SET name = name || '.'\"); os._exit(9)")
+    subprocess.run([sys.executable, "-c", code])
+    if not os.path.exists(db + "-journal"):
+        pytest.skip("SQLite kept the whole transaction in memory")
+    facts, f = one(db)
+    assert f.status is Status.WARN, f.title
+    assert f.title == "SQLite database callcenter has a half-done write (hot journal) not rolled back yet"

@@ -472,3 +472,47 @@ def mariadb_diskfull():
     finally:
         my.cleanup()
         fs.cleanup()
+
+
+class ThinDisk:
+    """An ext4 filesystem on a loop device whose backing file is sparse and
+    lives on a tmpfs much smaller than the filesystem: thin-provisioned
+    storage that runs out. Writes past the tmpfs's end fail in the block
+    layer, so the kernel logs real I/O errors for the loop device and ext4
+    aborts its journal and remounts read-only."""
+
+    def __init__(self, tag: str, backing: str = "6m", size: str = "64M") -> None:
+        self.backing = Tmpfs(tag + "-backing", backing)
+        self.image = self.backing.path("disk.img")
+        subprocess.run(["truncate", "-s", size, self.image], check=True)
+        self.loop = subprocess.run(["losetup", "-f", "--show", self.image], check=True, capture_output=True,
+                                   text=True).stdout.strip()
+        subprocess.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=1,lazy_journal_init=1", self.loop],
+                       check=True)
+        self.mountpoint = tempfile.mkdtemp(prefix=f"dgdb-thin-{tag}-{os.getpid()}-")
+        subprocess.run(["mount", self.loop, self.mountpoint], check=True)
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.mountpoint, rel)
+
+    def cleanup(self) -> None:
+        subprocess.run(["umount", "-l", self.mountpoint], capture_output=True)
+        subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+        self.backing.cleanup()
+        try:
+            os.rmdir(self.mountpoint)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def thin_disk():
+    made: list[ThinDisk] = []
+
+    def make(tag: str = "t") -> ThinDisk:
+        made.append(ThinDisk(tag))
+        return made[-1]
+
+    yield make
+    for d in made:
+        d.cleanup()
