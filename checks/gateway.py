@@ -40,36 +40,49 @@ TEARDOWN_S = 0.03
 
 
 def _http_head(host, address: str, port: int, deadline: float) -> dict:
-    """TCP connect to the admin port, then ``HEAD /``: the status line and
-    Server header. A refused connection still proves the host is up."""
+    """One TCP connection to the admin port and a ``HEAD /`` on it: the
+    status line and Server header. A refused connection still proves the
+    host is up (its kernel sent the reset)."""
+    host.require_live("an HTTP request")
     t0 = time.monotonic()
-    conn = host.tcp_connect(address, port, timeout=max(0.05, deadline - t0))
-    out = {"port": port, "state": conn["state"], "error": conn["error"], "status": None,
-           "server": None, "connect_ms": conn["time_ms"], "time_ms": None}
-    if conn["state"] == "open":
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    out = {"port": port, "state": "timeout", "error": None, "status": None, "server": None,
+           "connect_ms": None, "time_ms": None}
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.settimeout(max(0.05, deadline - t0))
         try:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
             s.connect((address, port))
-            s.sendall(f"HEAD / HTTP/1.0\r\nHost: {address}\r\nUser-Agent: diagnose\r\n\r\n".encode())
-            data = b""
-            while b"\r\n\r\n" not in data and len(data) < 16384:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            lines = data.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            if len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit():
-                out["status"] = int(parts[1])
-            for line in lines[1:]:
-                if line.lower().startswith("server:"):
-                    out["server"] = line.split(":", 1)[1].strip()
-        except OSError as exc:
-            out["error"] = f"HEAD request: {exc.strerror or exc}"
-        finally:
-            s.close()
-    out["time_ms"] = round((time.monotonic() - t0) * 1000, 2)
+        except ConnectionRefusedError:
+            out.update(state="refused", error="connection refused")
+            return out
+        except (socket.timeout, TimeoutError):
+            out["error"] = "no answer to the TCP connection"
+            return out
+        out.update(state="open", connect_ms=round((time.monotonic() - t0) * 1000, 2))
+        s.sendall(f"HEAD / HTTP/1.0\r\nHost: {address}\r\nUser-Agent: diagnose\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 16384:
+            s.settimeout(max(0.05, deadline - time.monotonic()))
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        lines = data.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit():
+            out["status"] = int(parts[1])
+        for line in lines[1:]:
+            if line.lower().startswith("server:"):
+                out["server"] = line.split(":", 1)[1].strip()[:120]
+    except (socket.timeout, TimeoutError):
+        out["error"] = "connected, but no HTTP answer to HEAD"
+    except OSError as exc:
+        if out["state"] == "timeout":
+            out["state"] = "unreachable" if exc.errno in (101, 113) else "error"
+        out["error"] = exc.strerror or str(exc)
+    finally:
+        s.close()
+        out["time_ms"] = round((time.monotonic() - t0) * 1000, 2)
     return out
 
 
