@@ -15,8 +15,10 @@ one site fault ("cable unplugged") instead of a list of unreachable targets.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
+import socket
 import threading
 import time
 from typing import Any, Callable
@@ -123,8 +125,6 @@ def _sysfs(host, name: str, attr: str) -> tuple[str | None, str | None]:
     try:
         return host.read_text(f"/sys/class/net/{name}/{attr}").strip(), None
     except OSError as exc:
-        import errno
-
         return None, errno.errorcode.get(exc.errno or 0, str(exc))
 
 
@@ -135,6 +135,8 @@ def _interfaces(host) -> dict[str, dict[str, Any]]:
     counters = psutil.net_io_counters(pernic=True)
     out: dict[str, dict[str, Any]] = {}
     for name in host.listdir("/sys/class/net"):
+        if not host.is_dir(f"/sys/class/net/{name}"):
+            continue  # bonding_masters: a control file, not an interface
         info: dict[str, Any] = {}
         for attr in ("operstate", "carrier", "speed", "duplex", "address", "mtu", "flags", "type", "ifindex"):
             value, err = _sysfs(host, name, attr)
@@ -154,7 +156,7 @@ def _interfaces(host) -> dict[str, dict[str, Any]]:
         info["wireless"] = host.exists(f"/sys/class/net/{name}/wireless")
         info["addresses"] = []
         for a in addrs.get(name, []):
-            fam = {2: "ipv4", 10: "ipv6"}.get(int(a.family))
+            fam = {socket.AF_INET: "ipv4", socket.AF_INET6: "ipv6"}.get(a.family)
             if fam:
                 info["addresses"].append({"family": fam, "address": a.address.split("%")[0],
                                           "netmask": a.netmask})
@@ -180,8 +182,6 @@ class _Netlink:
         self.ipr.close()
 
     def default_routes(self) -> list[dict[str, Any]]:
-        import socket
-
         out = [{"gateway": r.get("gateway"), "dev": self.names.get(r.get("oif")), "metric": r.get("priority") or 0}
                for r in self.ipr.get_default_routes(family=socket.AF_INET)]
         return sorted(out, key=lambda r: r["metric"])
@@ -203,8 +203,6 @@ class _Netlink:
 
     def neighbours(self, addresses: list[str]) -> dict[str, Any]:
         """The kernel neighbour (ARP) entries for *addresses*."""
-        import socket
-
         out: dict[str, Any] = {}
         for n in self.ipr.get_neighbours(family=socket.AF_INET):
             if n.get("dst") in addresses:
@@ -346,14 +344,7 @@ def _finding(subject: str, status: Status, title: str, evidence: dict[str, Any],
 def _usable_addresses(info: dict[str, Any]) -> list[str]:
     """IPv4 addresses and global IPv6 ones; a link-local fe80:: address
     exists on every up link and proves nothing about DHCP."""
-    out = []
-    for a in info.get("addresses", []):
-        ip = ipaddress.ip_address(a["address"])
-        if ip.version == 4 and not ip.is_link_local:
-            out.append(a["address"])
-        elif ip.version == 6 and not ip.is_link_local:
-            out.append(a["address"])
-    return out
+    return [a["address"] for a in info.get("addresses", []) if not ipaddress.ip_address(a["address"]).is_link_local]
 
 
 def _link_evidence(name: str, info: dict[str, Any] | None) -> dict[str, Any]:
@@ -380,26 +371,27 @@ def _judge_local(name: str, facts: dict[str, Any], cfg: dict[str, Any]) -> Findi
                                "removed, disabled in the firmware, or renamed.",
                         remedy="List the interfaces with `ip -br link`; reseat or replace the network card, or set "
                                "[network] interface to the right name.")
-    kind = "Wi-Fi" if info.get("wireless") else "network"
     if not info.get("admin_up"):
         return _finding(name, Status.FAIL, f"Network interface {name} is switched off", ev, fault=Fault.SITE,
                         detail=f"{name} is administratively down (operstate {info.get('operstate')}): "
                                "someone disabled it, so this PC has no network at all.",
                         remedy=f"Enable it: `ip link set {name} up` (or `nmcli device connect {name}`).")
     if info.get("carrier") != 1:
+        state = f"operstate {info.get('operstate')}, carrier {info.get('carrier')}"
         if info.get("wireless"):
-            title = f"Wi-Fi {name} is not connected to any network"
-            remedy = f"Connect to the office Wi-Fi (`nmcli device wifi list`, `nmcli device connect {name}`)."
-        else:
-            title = f"Network cable unplugged or switch port dead on {name}"
-            remedy = ("Check the cable from this PC to the wall socket or switch: both ends clicked in, the port "
-                      "LED lit; try another cable and another switch port. `ip link show "
-                      f"{name}` must show LOWER_UP.")
-        return _finding(name, Status.FAIL, title, ev, fault=Fault.SITE,
-                        detail=f"{name} is enabled but the kernel sees no {kind} carrier "
-                               f"(operstate {info.get('operstate')}, carrier {info.get('carrier')}): "
-                               "nothing electrically alive is at the other end of the cable.",
-                        remedy=remedy)
+            return _finding(name, Status.FAIL, f"Wi-Fi {name} is not connected to any network", ev,
+                            fault=Fault.SITE,
+                            detail=f"{name} is enabled but not associated with an access point ({state}): out of "
+                                   "range, wrong password, or the access point is off.",
+                            remedy=f"Connect to the office Wi-Fi (`nmcli device wifi list`, "
+                                   f"`nmcli device connect {name}`).")
+        return _finding(name, Status.FAIL, f"Network cable unplugged or switch port dead on {name}", ev,
+                        fault=Fault.SITE,
+                        detail=f"{name} is enabled but the kernel sees no carrier ({state}): nothing electrically "
+                               "alive is at the other end of the cable.",
+                        remedy="Check the cable from this PC to the wall socket or switch: both ends clicked in, the "
+                               "port LED lit; try another cable and another switch port. "
+                               f"`ip link show {name}` must show LOWER_UP.")
     usable = _usable_addresses(info)
     if not usable:
         return _finding(name, Status.FAIL, f"Link up but no IP address on {name} (DHCP or network)", ev,
@@ -608,7 +600,9 @@ def judge(facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
     iface_info = facts["interfaces"].get(iface)
     remote: list[Finding] = []
     gw_f = None
-    if facts.get("gateway"):
+    server_addr = (facts.get("server") or {}).get("address")
+    # A server that is itself the router gets one finding, as the server.
+    if facts.get("gateway") and facts["gateway"] not in (cfg["server"], server_addr):
         gw_f = _judge_gateway(facts["gateway"], facts, cfg, iface, iface_info)
         remote.append(gw_f)
     if cfg["server"]:

@@ -144,3 +144,13 @@ def test_no_interface_at_all():
     assert found["network"].status is Status.FAIL and found["network"].fault is Fault.SITE
     server = found[scenario["config"]["server"]]
     assert server.caused_by == [found["network"].id]
+
+
+def test_server_that_is_the_gateway_gets_one_finding():
+    scenario = load("healthy")
+    facts = scenario["facts"]
+    facts["server"]["address"] = facts["gateway"]
+    found = CHECK.judge(copy.deepcopy(facts), section_config(CHECK, scenario["config"]))
+    assert [f.subject for f in found].count(facts["gateway"]) == 0
+    assert len({f.id for f in found}) == len(found)
+    assert {f.subject for f in found} >= {scenario["config"]["server"]}
