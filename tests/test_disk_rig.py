@@ -200,3 +200,28 @@ def test_hostile_and_undecodable_directory_names_reach_reports_safely(small_fs):
     text = _cli_report(fs, "text")
     assert text.returncode == 2, text.stderr
     assert f"{fs.path('share')}/M\ufffdsik" in text.stdout
+
+
+def test_ext4_figures_match_df_and_count_root_reserved_blocks_as_unusable(small_fs):
+    import subprocess
+
+    fs = small_fs("32m", 4096, ext4=True)
+    st = os.statvfs(fs.mountpoint)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    avail = st.f_bavail * st.f_frsize
+    # Leave 3% of the usable space free: below fail_free_percent 5, while the
+    # free blocks including the 5% reserved for root would still look fine.
+    fs.fill("share/Movies/a.mkv", avail - int(0.03 * (used + avail)) - 64 * 1024, "nobody")
+    out = subprocess.run(["df", "-B1", "--output=avail,pcent,iavail,ipcent", fs.mountpoint],
+                         capture_output=True, text=True, check=True).stdout.split("\n")[1].split()
+    df_avail, used_pct, iavail, iused_pct = int(out[0]), int(out[1].rstrip("%")), int(out[2]), int(out[3].rstrip("%"))
+    facts, [f] = probe_and_judge({"mounts": [fs.mountpoint]})
+    ev = f.evidence
+    assert ev["free_bytes"] == df_avail and ev["inodes_free"] == iavail
+    # df rounds the used share up; ours is the exact free share.
+    assert used_pct - 1 < 100 - ev["free_percent"] <= used_pct
+    assert iused_pct - 1 < 100 - ev["inodes_free_percent"] <= iused_pct
+    m = facts["mounts"][0]
+    assert m["bfree"] / m["blocks"] > 0.05  # counting root's reserve as free would pass
+    assert (ev["fstype"], str(f.status), str(f.fault)) == ("ext4", "fail", "site")
+    assert f.evidence["scan"]["top_dirs"][0]["path"] == fs.path("share/Movies")

@@ -1,6 +1,7 @@
 """Real small filesystems for disk.space tests.
 
-``small_fs`` mounts a fresh tmpfs (8 MB, a limited inode table) under a
+``small_fs`` mounts a fresh tmpfs (8 MB, a limited inode table), or a
+loop-mounted ext4 image, under a
 temporary directory named after this area and the pid, so parallel test runs
 of other engineers never meet it; the finalizer unmounts it (lazily if a
 process still holds it) and removes the directory, even when a test fails.
@@ -84,14 +85,22 @@ def small_filesystems():
     mounted is unmounted and removed on exit."""
     made: list[SmallFs] = []
 
-    def make(size: str = "8m", inodes: int = 2048) -> SmallFs:
+    def make(size: str = "8m", inodes: int = 2048, ext4: bool = False) -> SmallFs:
         base = tempfile.mkdtemp(prefix=f"dgdisk-{os.getpid()}-{next(_counter)}-")
         mp = os.path.join(base, "srv")
         os.mkdir(mp)
         fs = SmallFs(base, mp)
         made.append(fs)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes},mode=755",
-                        f"dgdisk-{os.getpid()}", mp], check=True)
+        if ext4:
+            # A loop-mounted ext4 image: root-reserved blocks and real inode tables.
+            image = os.path.join(base, "disk.img")
+            with open(image, "wb") as fh:
+                fh.truncate(int(size.rstrip("m")) * 1024 * 1024)
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(inodes), image], check=True)
+            subprocess.run(["mount", "-o", "loop", image, mp], check=True)
+        else:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes},mode=755",
+                            f"dgdisk-{os.getpid()}", mp], check=True)
         return fs
 
     try:
