@@ -280,6 +280,8 @@ class DiskSpace(Check):
         }
         inode_text = ("" if s["inodes_free_percent"] is None
                       else f", inodes {pct(s['inodes_free_percent'])} free")
+        if m.get("scan") is not None:
+            evidence["scan"] = _scan_evidence(m["scan"])
         if status is Status.OK:
             return Finding(self.name, mp, Status.OK,
                            f"Disk {mp}: {human(s['free_bytes'])} free "
@@ -290,10 +292,10 @@ class DiskSpace(Check):
         if by_files:
             what = (f"out of inodes: {s['inodes_free']} of {s['inodes_total']} free "
                     f"({pct(s['inodes_free_percent'])})")
-            why = (f"Free inodes {s['inodes_free_percent']:g}% are below "
-                   f"{'fail' if inode_st is Status.FAIL else 'warn'}_free_inodes_percent "
-                   f"{cfg['fail_free_inodes_percent' if inode_st is Status.FAIL else 'warn_free_inodes_percent']:g}: "
-                   "no new file can be created once they run out, whatever the free space.")
+            lvl = "fail" if inode_st is Status.FAIL else "warn"
+            why = (f"Free inodes {s['inodes_free_percent']:g}% are below {lvl}_free_inodes_percent "
+                   f"{cfg[f'{lvl}_free_inodes_percent']:g}: no new file can be created once they "
+                   "run out, whatever the free space.")
         else:
             what = f"{used_pct}% full ({human(s['free_bytes'])} free of {human(s['size_bytes'])})"
             why = _space_why(s, space_st, cfg)
@@ -301,16 +303,16 @@ class DiskSpace(Check):
                 why += f" Free inodes are low too ({s['inodes_free_percent']:g}%)."
         scan = m.get("scan")
         if scan is None:
+            reason = (m.get("scan_reason") or "").removeprefix("not walked: ")
             evidence["scan"] = None
             evidence["scan_reason"] = m.get("scan_reason")
             return Finding(
                 self.name, mp, status, f"Disk {mp} is {what}", Fault.UNDETERMINED,
-                detail=f"{why} The filesystem was not walked ({m.get('scan_reason')}), so it is "
+                detail=f"{why} The filesystem was not walked ({reason}), so it is "
                        "not known whose data fills it.",
                 evidence=evidence,
                 remedy=f"Find what fills it: `du -xh --max-depth=3 {mp} | sort -h | tail -20`; "
                        "or set [disk] scan = \"always\" and run diagnose again.")
-        evidence["scan"] = _scan_evidence(scan)
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
 
 
