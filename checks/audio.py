@@ -65,7 +65,7 @@ def server_candidates(host: Any, cfg: dict[str, Any], env: dict[str, str] | None
             sock = f"/run/user/{uid}/pulse/native"
             if host.exists(sock):
                 out.append({"via": f"desktop user {name or uid}", "address": f"unix:{sock}",
-                            "uid": int(uid), "cookie": _cookie_path(host, int(uid))})
+                            "uid": int(uid), "user": name, "cookie": _cookie_path(host, int(uid))})
     for sock in ("/run/pulse/native", "/var/run/pulse/native"):  # PulseAudio --system
         if host.exists(sock):
             out.append({"via": "system-wide server", "address": f"unix:{sock}"})
@@ -289,6 +289,7 @@ class AudioSettings(Check):
                               "error": f"{type(exc).__name__}: {exc}"})
                 continue
             return {"backend": "pulse", "via": cand["via"], "address": cand["address"],
+                    "desktop_user": cand.get("user"), "desktop_uid": cand.get("uid"),
                     "tried": tried, **state}
         facts: dict[str, Any] = {"backend": None, "tried": tried}
         if _has_alsa(host):
@@ -322,6 +323,17 @@ class AudioSettings(Check):
                     "pipewire-pulse` (PipeWire) or `pulseaudio -k; pulseaudio --start` (PulseAudio), "
                     "or log out and in again."))]
 
+    @staticmethod
+    def _pactl(facts: dict[str, Any]) -> str:
+        """How to run pactl against the server that was read, from a shell
+        like the one diagnose ran in (root from cron, or the user)."""
+        if facts.get("desktop_user") and facts.get("desktop_uid") is not None:
+            return (f"runuser -u {_q(facts['desktop_user'])} -- env "
+                    f"XDG_RUNTIME_DIR=/run/user/{facts['desktop_uid']} pactl")
+        if facts.get("via") == "[audio] server":
+            return f"PULSE_SERVER={_q(facts['address'])} pactl"
+        return "pactl"
+
     def _judge_pulse(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         vendors = vendor_table()
         match = cfg.get("headset") or ""
@@ -341,6 +353,7 @@ class AudioSettings(Check):
     def _judge_role(self, role: str, kind: str, devices: list[dict], default_name: str | None,
                     facts: dict[str, Any], vendors: dict[str, str], match: str, low: int,
                     server: dict[str, Any]) -> Finding:
+        pactl = self._pactl(facts)
         default = next((d for d in devices if d["name"] == default_name), None)
         # A default source that is a sink's monitor records what the speakers play.
         monitor = next((s for s in facts.get("sources", [])
@@ -354,16 +367,16 @@ class AudioSettings(Check):
                    default["description"] if default else "not set")
             problems.append((f"moved off the headset to {was}", f"the default {role} is {was}, "
                              f"not the headset {target['description']}",
-                             f"pactl set-default-{kind} {_q(target['name'])}"))
+                             f"{pactl} set-default-{kind} {_q(target['name'])}"))
         if target is None:
-            return self._no_device(role, kind, devices, default_name, monitor, server)
+            return self._no_device(role, kind, devices, default_name, monitor, server, facts)
         if target["mute"]:
             problems.append(("muted", f"{target['description']} is muted",
-                             f"pactl set-{kind}-mute {_q(target['name'])} 0"))
+                             f"{pactl} set-{kind}-mute {_q(target['name'])} 0"))
         loudest = max(target["volume"], default=0)
         if loudest <= low:
             problems.append((f"volume {loudest}%", f"the {role} volume of {target['description']} "
-                             f"is {loudest}%", f"pactl set-{kind}-volume {_q(target['name'])} 100%"))
+                             f"is {loudest}%", f"{pactl} set-{kind}-volume {_q(target['name'])} 100%"))
         port = target.get("port") or {}
         jack = port.get("description") or port.get("name")
         if port.get("available") == "no":
@@ -388,10 +401,10 @@ class AudioSettings(Check):
             detail=("Someone changed the sound settings: " + "; ".join(w for _, w, _ in problems)
                     + ". The softphone plays and records through these defaults."),
             evidence=evidence,
-            remedy="Put the settings back, as the desktop user: " + "; ".join(steps) + ".")
+            remedy="Put the settings back: " + "; ".join(steps) + ".")
 
     def _no_device(self, role: str, kind: str, devices: list[dict], default_name: str | None,
-                   monitor: dict | None, server: dict[str, Any]) -> Finding:
+                   monitor: dict | None, server: dict[str, Any], facts: dict[str, Any]) -> Finding:
         evidence = dict(server, default=default_name, devices=[_brief(d) for d in devices],
                         missing_device=not devices)
         if monitor and devices:
@@ -402,7 +415,8 @@ class AudioSettings(Check):
                 detail=(f"The default {role} records what the speakers play ({default_name}), "
                         "not a microphone, so callers hear the call itself."),
                 evidence=evidence,
-                remedy=f"Put the setting back: `pactl set-default-{kind} {_q(devices[0]['name'])}`.")
+                remedy=f"Put the setting back: `{self._pactl(facts)} set-default-{kind} "
+                       f"{_q(devices[0]['name'])}`.")
         return Finding(
             self.name, role, Status.FAIL, f"No {role} on this workstation", Fault.SITE,
             detail=(f"The sound server has no {role} device to use (default: "

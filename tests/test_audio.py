@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 
 import pytest
 
@@ -152,6 +153,15 @@ def test_root_finds_the_desktop_users_server_and_cookie(tmp_path, desktop_pulse_
     assert mic["evidence"]["address"] == f"unix:/run/user/{rig.uid}/pulse/native"
     assert rc == 2 and "muted" in mic["title"]
     assert found["speaker"]["status"] == "ok"
+
+    # The remedy is written for the shell diagnose ran in (root): run it there.
+    command = (f"runuser -u {user} -- env XDG_RUNTIME_DIR=/run/user/{rig.uid} "
+               f"pactl set-source-mute {rig.names['headset_source']} 0")
+    assert f"`{command}`" in mic["remedy"]
+    fixed = subprocess.run(prefix + shlex.split(command), capture_output=True, text=True, timeout=30)
+    assert fixed.returncode == 0, fixed.stderr
+    rc, _, found = run_audio(tmp_path, env, prefix=prefix)
+    assert rc == 0 and found["microphone"]["status"] == "ok"
 
 
 @needs_root
