@@ -13,6 +13,7 @@ or a bad disk would leave it.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -516,3 +517,151 @@ def thin_disk():
     yield make
     for d in made:
         d.cleanup()
+
+
+# -- recording judge scenarios -------------------------------------------------
+
+def _probe(items: list[dict]) -> tuple[dict, dict]:
+    from checks.database import DatabaseIntegrity
+    from diagnose.check import section_config
+    from diagnose.host import Host
+
+    check = DatabaseIntegrity()
+    config = {"items": items}
+    facts = check.probe(Host("/"), section_config(check, config))
+    return config, json.loads(json.dumps(facts))
+
+
+def record(out_dir: str) -> None:
+    """Probe every rig and write tests/data/database.integrity/*.json, so
+    the judge is tested on facts real databases produced:
+    ``python3 -m tests.rigs.databases tests/data/database.integrity``."""
+    os.makedirs(out_dir, exist_ok=True)
+
+    def save(name: str, description: str, items: list[dict], expect: list[dict]) -> None:
+        config, facts = _probe(items)
+        with open(os.path.join(out_dir, name + ".json"), "w") as fh:
+            json.dump({"description": description, "config": config, "facts": facts, "expect": expect},
+                      fh, indent=1)
+            fh.write("\n")
+
+    def ok(subject: str, title: str) -> list[dict]:
+        return [{"subject": subject, "status": "ok", "title_contains": title}]
+
+    def bad(subject: str, status: str, fault: str, title: str) -> list[dict]:
+        return [{"subject": subject, "status": status, "fault": fault, "title_contains": title}]
+
+    work = tempfile.mkdtemp(prefix=f"dgdb-rec-{os.getpid()}-")
+    try:
+        db = os.path.join(work, "cc.db")
+        make_sqlite(db)
+        item = {"name": "callcenter", "url": f"sqlite:///{db}"}
+        save("sqlite-healthy", "A healthy SQLite file, integrity_check", [item],
+             ok("callcenter", "is intact (integrity_check"))
+        save("sqlite-over-budget", "A file larger than budget_s allows: quick_check, and the finding says so",
+             [dict(item, budget_s=0.001)], ok("callcenter", "partial check only"))
+        sqlite_change_index_key(db)
+        save("sqlite-index-key-changed-quick", "One index key changed on disk; mode quick (quick_check) "
+             "cannot see it", [dict(item, mode="quick")], ok("callcenter", "quick_check"))
+        save("sqlite-index-key-changed", "One index key changed on disk; integrity_check finds the row "
+             "missing from index agents_name", [item],
+             bad("callcenter", "fail", "software", "index agents_name on agents"))
+        os.unlink(db)
+        make_sqlite(db)
+        sqlite_garbage_page(db, "calls")
+        save("sqlite-garbage-page", "A leaf page of table calls overwritten with random bytes", [item],
+             bad("callcenter", "fail", "software", "table calls"))
+        log = os.path.join(work, "server.log")
+        with open(log, "w") as fh:
+            fh.write("2026-11-21 09:00:00 INFO callcenter started\n"
+                     f"2026-11-21 18:02:11 ERROR saving call 88121: database or disk is full ({db})\n"
+                     "2026-11-21 18:02:12 ERROR sqlite3.DatabaseError: database disk image is malformed\n")
+        save("sqlite-disk-full-in-log", "The same damage, and the application's log shows the disk full "
+             "one second before the first corruption error", [dict(item, log=log)],
+             bad("callcenter", "fail", "site", "table calls"))
+        sqlite_clobber_header(db)
+        save("sqlite-header-clobbered", "The 100-byte header overwritten: the pragma raises SQLITE_NOTADB",
+             [item], bad("callcenter", "fail", "software", "header is destroyed"))
+        save("sqlite-missing-file", "The configured file does not exist",
+             [{"name": "callcenter", "url": f"sqlite:///{work}/gone.db"}],
+             bad("callcenter", "fail", "undetermined", "file is missing"))
+        thin = ThinDisk("rec")
+        try:
+            try:
+                make_sqlite(thin.path("cc.db"), rows=40000)
+            except sqlite3.Error:
+                pass
+            save("sqlite-kernel-io-errors", "SQLite on thin-provisioned storage that ran out: the kernel "
+                 "logged I/O errors for the loop device and a hot journal was left",
+                 [{"name": "callcenter", "url": f"sqlite:///{thin.path('cc.db')}"}],
+                 bad("callcenter", "fail", "site", "hot journal"))
+        finally:
+            thin.cleanup()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    pg = PgCluster("rec")
+    try:
+        pg.start()
+        dbs = ["healthy", "broken", "noam"]
+        pg.sql("postgres", *[f"CREATE DATABASE {d}" for d in dbs], f"CREATE ROLE diag LOGIN PASSWORD '{PG_PASSWORD}'")
+        for d in dbs:
+            pg.sql(d, *PG_SCHEMA)
+        pg.sql("healthy", "CREATE EXTENSION amcheck")
+        pg.sql("broken", "CREATE EXTENSION amcheck")
+        files = (pg.relpath("broken", "agents_name"), pg.relpath("broken", "calls"))
+        pg.stop()
+        pg_corrupt_index_key(files[0])
+        pg_garbage_page_header(files[1])
+        pg.start()
+        save("postgres-healthy", "A healthy PostgreSQL 15 database with amcheck",
+             [{"name": "callcenter", "url": pg.url("healthy")}], ok("callcenter", "is intact (amcheck"))
+        save("postgres-index-and-heap-corrupt", "An index key and a heap page header changed on disk while "
+             "the cluster was stopped", [{"name": "callcenter", "url": pg.url("broken"), "log": pg.log}],
+             bad("callcenter", "fail", "software", "table calls, index agents_name on agents"))
+        save("postgres-no-amcheck", "A healthy database without the amcheck extension: not a pass",
+             [{"name": "callcenter", "url": pg.url("noam")}],
+             bad("callcenter", "warn", "undetermined", "amcheck is not installed"))
+        os.environ["DG_REC_PW"] = "not-" + PG_PASSWORD
+        save("postgres-wrong-password", "The password in password_env is wrong",
+             [{"name": "callcenter", "url": pg.tcp_url("healthy", "diag"), "password_env": "DG_REC_PW"}],
+             bad("callcenter", "error", "undetermined", "authentication failed"))
+        save("postgres-server-down", "Nothing listens on the configured port",
+             [{"name": "callcenter", "url": f"postgresql://postgres@127.0.0.1:{free_port()}/callcenter"}],
+             bad("callcenter", "fail", "undetermined", "not accepting connections"))
+    finally:
+        pg.cleanup()
+
+    my = MariaDB("rec")
+    try:
+        my.start()
+        for d in ("healthy", "cc"):
+            my.sql(None, f"CREATE DATABASE {d}")
+            my.sql(d, *MY_SCHEMA)
+        my.stop()
+        d = os.path.join(my.data, "cc")
+        os.truncate(os.path.join(d, "agents.MYD"), os.path.getsize(os.path.join(d, "agents.MYD")) - 500)
+        overwrite(os.path.join(d, "calls.MAI"), 2 * 8192 + 100, os.urandom(64))
+        my.start()
+        save("mariadb-healthy", "A healthy MariaDB database: MyISAM, Aria and InnoDB tables",
+             [{"name": "callcenter", "url": my.url("healthy")}], ok("callcenter", "CHECK TABLE MEDIUM"))
+        save("mariadb-myisam-aria-corrupt", "MyISAM data file truncated and an Aria index page garbled on "
+             "disk while the server was stopped cleanly", [{"name": "callcenter", "url": my.url("cc")}],
+             bad("callcenter", "fail", "software", "table agents, table calls"))
+    finally:
+        my.cleanup()
+    gen = mariadb_diskfull.__wrapped__()  # the fixture's body, outside pytest
+    try:
+        server, _fs = next(gen)
+        save("mariadb-disk-full-then-crash", "The database's filesystem filled up with a film while "
+             "recordings were written (Errcode 28 in the error log), then the server was killed",
+             [{"name": "callcenter", "url": server.url("cc")}],
+             bad("callcenter", "fail", "site", "table recordings"))
+    finally:
+        gen.close()
+
+
+if __name__ == "__main__":
+    import sys
+
+    record(sys.argv[1] if len(sys.argv) > 1 else "tests/data/database.integrity")
