@@ -48,7 +48,7 @@ def test_power_off_is_a_site_fault(gateway_rig):
     assert "powered off or disconnected" in f["title"]
     assert rung(f, "arp")["result"] == "no ARP reply"
     assert rung(f, "icmp")["result"] == "0/3 echo replies"
-    assert rung(f, "sip/udp")["result"].startswith("no answer to 2 request(s)")
+    assert rung(f, "sip/udp")["result"].startswith("no answer to ")
     assert f"ip neigh show {GW_ADDR}" in f["remedy"]
     assert report["verdict"]["site_faults"] == 1
 
