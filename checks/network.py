@@ -421,6 +421,18 @@ def _judge_local(name: str, facts: dict[str, Any], cfg: dict[str, Any]) -> Findi
     return _finding(name, Status.OK, f"{name} is up{speed}{duplex} with {', '.join(usable)}", ev)
 
 
+def _sent(p: dict[str, Any] | None) -> bool:
+    return bool(p and p.get("sent"))
+
+
+def _no_icmp_why(p: dict[str, Any] | None) -> str:
+    """Why no echo request went out: no ICMP socket for this user (root, or
+    the user's group in sysctl net.ipv4.ping_group_range), or IPv6 only."""
+    if p and p.get("error"):
+        return f"{p['error']} (run as root, or allow ping sockets: sysctl net.ipv4.ping_group_range)"
+    return "no IPv4 address to send ICMP echo to"
+
+
 def _ms(v: float) -> str:
     return f"{v:.2f} ms" if v < 1 else f"{v:.1f} ms"
 
@@ -477,8 +489,15 @@ def _judge_gateway(gw: str, facts: dict[str, Any], cfg: dict[str, Any], iface: s
                                    f"{', '.join(problems)} ({_ping_summary(p)}): calls through it crackle and drop "
                                    "words; the fault is in the local cabling, switch or Wi-Fi.",
                             remedy=_quality_remedy(iface_info, gw))
-        how = _ping_summary(p) if p and p.get("received") else f"ARP {state}, no echo replies (ICMP filtered)"
+        if p and p.get("received"):
+            how = _ping_summary(p)
+        else:
+            how = f"ARP {state}, " + ("no echo replies (ICMP filtered)" if _sent(p) else "no ICMP echo sent")
         return _finding(gw, Status.OK, f"Default gateway {gw} answers: {how}", ev)
+    if not _sent(p) and state not in ("incomplete", "failed"):
+        # Nothing was sent, so the ARP table only remembers older traffic.
+        return _finding(gw, Status.SKIP, f"Default gateway {gw} not tested: no ICMP echo could be sent", ev,
+                        detail=_no_icmp_why(p))
     if state in ANSWERED_BEFORE:
         return _finding(gw, Status.FAIL, f"Default gateway {gw} does not answer", ev, fault=Fault.SITE,
                         detail=f"The gateway did not answer {_ping_summary(p)}; its ARP entry ({neigh['lladdr']}) is "
@@ -529,6 +548,9 @@ def _judge_server(facts: dict[str, Any], cfg: dict[str, Any], iface: str, iface_
             how = _ping_summary(p) if p and p.get("received") else \
                 f"TCP answers on {', '.join(map(str, answered_tcp))}, ICMP filtered"
             server_f = _finding(name, Status.OK, f"Server {name} answers: {how}", ev)
+    elif not _sent(p) and not ports:
+        server_f = _finding(name, Status.SKIP, f"Server {name} not tested: no ICMP echo could be sent", ev,
+                            detail=_no_icmp_why(p))
     else:
         gw_ok = gw_finding is not None and not gw_finding.status.is_problem
         caused = [gw_finding.id] if gw_finding and gw_finding.status.is_problem else []

@@ -154,3 +154,24 @@ def test_server_that_is_the_gateway_gets_one_finding():
     assert [f.subject for f in found].count(facts["gateway"]) == 0
     assert len({f.id for f in found}) == len(found)
     assert {f.subject for f in found} >= {scenario["config"]["server"]}
+
+
+def test_without_an_icmp_socket_nothing_is_blamed():
+    """An unprivileged user whose group may not open ping sockets sends no
+    echo at all: with no port to try either, the server is not tested."""
+    scenario = load("healthy")
+    facts = scenario["facts"]
+    no_socket = {"mode": None, "error": "no ICMP socket: Permission denied", "sent": 0, "received": 0,
+                 "loss_percent": None, "rtt_ms": [], "avg_ms": None, "max_ms": None, "jitter_ms": None,
+                 "unreachable": 0}
+    facts["ping"] = {"gateway": dict(no_socket, address=facts["gateway"]),
+                     "server": dict(no_socket, address=facts["server"]["address"])}
+    facts["ports"] = []
+    found = judge(scenario, ports=[])
+    server = found[scenario["config"]["server"]]
+    assert server.status is Status.SKIP and "ping_group_range" in server.detail
+    # The ARP entry the kernel still holds proves the gateway answered.
+    assert found[facts["gateway"]].status is Status.OK
+    assert "no ICMP echo sent" in found[facts["gateway"]].title
+    del facts["neighbours"][facts["gateway"]]
+    assert judge(scenario, ports=[])[facts["gateway"]].status is Status.SKIP
