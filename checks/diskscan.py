@@ -32,17 +32,16 @@ if TYPE_CHECKING:
     from diagnose.host import Host
 
 GROUPS = ("video", "audio", "archives", "disk images", "other")
-_EXT_GROUP = {}
-for _group, _exts in (
+_EXT_GROUP = {ext: group for group, exts in (
     ("video", "mp4 m4v mkv avi mov wmv flv webm mpg mpeg m2ts mts vob 3gp ogv divx rm rmvb"),
     # gsm/ulaw/alaw/sln/g722/g729 are the raw formats telephony servers record calls in.
     ("audio", "mp3 wav flac ogg oga opus m4a aac wma aif aiff ape mka gsm ulaw alaw sln "
               "sln16 g722 g729 au"),
-    ("archives", "zip rar 7z tar gz tgz bz2 tbz tbz2 xz txz zst tzst lz lz4 lzma cab arj z cpio"),
+    # Packages (deb, rpm, whl, jar) are archives too, and as easy to move away.
+    ("archives", "zip rar 7z tar gz tgz bz2 tbz tbz2 xz txz zst tzst lz lz4 lzma cab arj z cpio "
+                 "deb rpm whl jar apk"),
     ("disk images", "iso img vmdk vdi qcow qcow2 vhd vhdx dmg ova raw wim"),
-):
-    for _ext in _exts.split():
-        _EXT_GROUP[_ext] = _group
+) for ext in exts.split()}
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _S_IFMT, _S_IFDIR = 0o170000, 0o040000
