@@ -147,12 +147,14 @@ class DiskSpace(Check):
             if walk:
                 todo.append(facts)
         budget = float(cfg["scan_budget_s"])
+        points = {m.mountpoint for m in host.mounts()}
         for n, m in enumerate(todo):
             # Share what is left of the budget among the filesystems still to walk.
             share = max(0.0, budget) / (len(todo) - n)
             mine = [p for p in app_paths if _on_mount(p, m["mountpoint"], mounts)]
             try:
-                m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names)
+                m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names,
+                                          points - {m["mountpoint"]})
             except OSError as exc:
                 m["scan_reason"] = f"not walked: {m['mountpoint']}: {exc.strerror or exc}"
                 continue

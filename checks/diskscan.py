@@ -2,7 +2,8 @@
 
 :func:`scan` walks a mountpoint depth-first with an explicit stack and
 ``os.scandir``, never crossing into another filesystem (a directory whose
-``st_dev`` differs from the mountpoint's is listed, not entered). It adds up
+``st_dev`` differs from the mountpoint's, or that is another mountpoint, is
+listed, not entered). It adds up
 allocated space (``st_blocks``, like ``du``) and file counts per directory,
 per owner and per file extension, keeps the largest files in a small heap,
 and afterwards picks the directories a technician should look at, split into
@@ -115,9 +116,14 @@ class _Tree:
 
 
 def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
-         top: int = 10, names: dict[int, str] | None = None) -> dict[str, Any]:
+         top: int = 10, names: dict[int, str] | None = None,
+         mountpoints: "set[str] | frozenset[str]" = frozenset()) -> dict[str, Any]:
     """Walk the filesystem mounted at *mountpoint* for at most *budget_s*
-    seconds; return JSON-serialisable facts (see the module docstring)."""
+    seconds; return JSON-serialisable facts (see the module docstring).
+
+    *mountpoints* are the host's other mountpoints: a bind mount of a part of
+    this same filesystem has the same ``st_dev``, so only its name tells that
+    walking into it would count its files twice."""
     t0 = time.monotonic()
     stop_at = t0 + budget_s
     names = read_passwd(host) if names is None else names
@@ -170,7 +176,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                     size = st.st_blocks * 512
                     if st.st_mode & _S_IFMT == _S_IFDIR:
                         child = prefix + entry.name
-                        if st.st_dev != root_dev:
+                        if st.st_dev != root_dev or child in mountpoints:
                             other_mounts.append(child)
                             continue
                         stack.append(tree.add(child, idx, app_index.get(child, app), size,

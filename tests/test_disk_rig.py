@@ -225,3 +225,17 @@ def test_ext4_figures_match_df_and_count_root_reserved_blocks_as_unusable(small_
     assert m["bfree"] / m["blocks"] > 0.05  # counting root's reserve as free would pass
     assert (ev["fstype"], str(f.status), str(f.fault)) == ("ext4", "fail", "site")
     assert f.evidence["scan"]["top_dirs"][0]["path"] == fs.path("share/Movies")
+
+
+def test_bind_mount_of_the_same_filesystem_is_not_counted_twice(small_fs):
+    import subprocess
+
+    fs = small_fs()
+    fs.fill("share/Movies/a.mkv", 3_000_000, "nobody")
+    os.makedirs(fs.path("export/movies"))
+    subprocess.run(["mount", "--bind", fs.path("share/Movies"), fs.path("export/movies")], check=True)
+    fs.inner.append(fs.path("export/movies"))  # unmounted by the fixture
+    facts, [f] = probe_and_judge({"mounts": [fs.mountpoint], "scan": "always"})
+    scan = facts["mounts"][0]["scan"]
+    assert scan["other_mounts"] == [fs.path("export/movies")]
+    assert scan["files"] == 1 and scan["bytes"] == os.lstat(fs.path("share/Movies/a.mkv")).st_blocks * 512
