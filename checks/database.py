@@ -431,7 +431,8 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         elif objects:
             title = f"{label} database {name} is corrupt: {objects}"
         else:
-            title = f"{label} database {name} is corrupt: {problems[0]['message'][:80]}"
+            first = problems[0]
+            title = f"{label} database {name} is corrupt: {first.get('summary') or first['message'][:80]}"
         steps = [f"Stop the application and make sure {loc.get('mount') or 'the disk holding the database'} "
                  f"has free space (df -h {loc.get('mount') or '<data directory>'}); free it first if it is full"]
         steps += mod.remedy(db, problems)

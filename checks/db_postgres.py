@@ -21,7 +21,7 @@ import re
 import time
 from typing import Any
 
-from checks.database import location, scrub
+from checks.database import location, plural, scrub
 from diagnose.host import Host
 from diagnose.model import Status
 
@@ -275,6 +275,7 @@ def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:
     if n:
         when = server.get("checksum_last_failure")
         return [{"object": None, "type": "database", "table": None, "sqlstate": None,
+                 "summary": plural(n, "data checksum failure"),
                  "message": f"the server counted {n} data checksum failure(s)"
                             + (f", the last at {when}" if when else "")}]
     return []
@@ -338,8 +339,6 @@ def manual_check(db: dict[str, Any]) -> str:
 
 
 def verified_phrase(db: dict[str, Any]) -> str:
-    from checks.database import plural
-
     v = db.get("verified") or {}
     return (f"{v.get('check', 'amcheck')}: {plural(v.get('tables', 0), 'table')}, "
             f"{plural(v.get('indexes', 0), 'index', 'indexes')}")
