@@ -114,7 +114,8 @@ class DiskSpace(Check):
                  f"# mounts = []  # default: every real local filesystem; here: "
                  f"{', '.join(m.mountpoint for m, _ in audited) or 'none found'}"]
         if found:
-            lines.append(f"app_paths = {json.dumps(found)}  # found here; add the application's other data paths")
+            lines.append(f"app_paths = {json.dumps(found)}  "
+                         "# found here; add the application's other data paths")
         else:
             lines.append('# app_paths = ["/var/lib/callcenter", "/var/spool/asterisk/monitor"]  '
                          "# where the application keeps its data")

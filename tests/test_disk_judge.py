@@ -71,7 +71,8 @@ def test_missing_configured_mount_and_configured_network_fs():
                           "reason": "a network filesystem (nfs4): audit it on the server that exports it",
                           "configured": ["/mnt/nas"]}]}
     missing, nas = CHECK.judge(facts, section_config(CHECK, {}))
-    assert (missing.subject, str(missing.status), str(missing.fault)) == ("/srv/recordings", "warn", "undetermined")
+    assert (missing.subject, str(missing.status), str(missing.fault)) == (
+        "/srv/recordings", "warn", "undetermined")
     assert "mount /srv/recordings" in missing.remedy
     assert (nas.subject, str(nas.status)) == ("/mnt/nas", "skip") and "network" in nas.title
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-
-import pytest
+import subprocess
 
 from checks.disk import DiskSpace
 from checks.diskscan import scan
@@ -203,8 +202,6 @@ def test_hostile_and_undecodable_directory_names_reach_reports_safely(small_fs):
 
 
 def test_ext4_figures_match_df_and_count_root_reserved_blocks_as_unusable(small_fs):
-    import subprocess
-
     fs = small_fs("32m", 4096, ext4=True)
     st = os.statvfs(fs.mountpoint)
     used = (st.f_blocks - st.f_bfree) * st.f_frsize
@@ -214,7 +211,7 @@ def test_ext4_figures_match_df_and_count_root_reserved_blocks_as_unusable(small_
     fs.fill("share/Movies/a.mkv", avail - int(0.03 * (used + avail)) - 64 * 1024, "nobody")
     out = subprocess.run(["df", "-B1", "--output=avail,pcent,iavail,ipcent", fs.mountpoint],
                          capture_output=True, text=True, check=True).stdout.split("\n")[1].split()
-    df_avail, used_pct, iavail, iused_pct = int(out[0]), int(out[1].rstrip("%")), int(out[2]), int(out[3].rstrip("%"))
+    df_avail, used_pct, iavail, iused_pct = (int(v.rstrip("%")) for v in out)
     facts, [f] = probe_and_judge({"mounts": [fs.mountpoint]})
     ev = f.evidence
     assert ev["free_bytes"] == df_avail and ev["inodes_free"] == iavail
@@ -228,8 +225,6 @@ def test_ext4_figures_match_df_and_count_root_reserved_blocks_as_unusable(small_
 
 
 def test_bind_mount_of_the_same_filesystem_is_not_counted_twice(small_fs):
-    import subprocess
-
     fs = small_fs()
     fs.fill("share/Movies/a.mkv", 3_000_000, "nobody")
     os.makedirs(fs.path("export/movies"))
