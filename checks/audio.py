@@ -12,8 +12,6 @@ or ``amixer`` command that puts each one back.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import pwd
 import re
@@ -99,6 +97,9 @@ def _cookie_path(host: Any, uid: int) -> str | None:
 def _load_cookie(pulse: Any, path: str) -> None:
     # pulsectl does not wrap pa_context_load_cookie_from_file (libpulse >= 5);
     # it must run on the context before connecting.
+    import ctypes
+    import ctypes.util
+
     lib = ctypes.CDLL(ctypes.util.find_library("pulse") or "libpulse.so.0")
     fn = lib.pa_context_load_cookie_from_file
     fn.argtypes = [ctypes.c_void_p, ctypes.c_char_p]

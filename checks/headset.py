@@ -279,10 +279,8 @@ def _usb_log(host: Any, vendors: set[str]) -> dict[str, Any]:
 
 
 def collect(host: Any, extra_vendors: dict[str, str] | None = None) -> dict[str, Any]:
-    """USB audio / telephony / Bluetooth devices and their sound cards.
-
-    Shared with audio.settings, which needs to know which device is the headset.
-    """
+    """USB audio / telephony / Bluetooth devices, their sound cards, the
+    other sound cards, Bluetooth controllers and the kernel's USB log."""
     source, error = "sysfs", None
     if host.live:
         try:
@@ -343,8 +341,9 @@ def model_name(dev: dict[str, Any], vendors: dict[str, str]) -> str:
     return f"{vendors.get(dev['vendor_id'], 'USB device')} {model_id(dev)}"
 
 
-def classify(dev: dict[str, Any], vendors: dict[str, str]) -> str:
-    """headset | dongle | bluetooth | other, for one USB device's facts."""
+def classify(dev: dict[str, Any], brands: set[str] | frozenset[str] = HEADSET_ONLY) -> str:
+    """headset | dongle | bluetooth | other, for one USB device's facts;
+    *brands* are vendor ids whose every USB audio device is a headset."""
     if model_id(dev) in BLUETOOTH_DONGLES:
         return "dongle"
     classes = {i["class"] for i in dev["interfaces"]}
@@ -357,7 +356,7 @@ def classify(dev: dict[str, Any], vendors: dict[str, str]) -> str:
     records = any(c["capture"] for c in cards)
     if any(c.get("form_factor") in ("headset", "handset") for c in cards) or dev["hid_telephony"]:
         return "headset"
-    if dev["vendor_id"] in HEADSET_ONLY and cards:
+    if dev["vendor_id"] in brands and cards:
         return "headset"
     # Webcams record only, USB speakers only play: neither is a headset.
     if plays and records:
@@ -417,7 +416,7 @@ class HeadsetPresence(Check):
     def init_section(self, host: Any) -> str:
         """Expect the headset plugged in now, by model, when there is one."""
         vendors = vendor_table()
-        found = [d for d in collect(host)["usb_devices"] if classify(d, vendors) == "headset"]
+        found = [d for d in collect(host)["usb_devices"] if classify(d) == "headset"]
         lines = [f"# {self.name}: {self.summary}", "[headset]"]
         if found:
             d = found[0]
@@ -432,7 +431,9 @@ class HeadsetPresence(Check):
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         kind, vid, pid = parse_expected(cfg.get("expected") or "any")
         vendors = vendor_table(cfg.get("vendors"))
-        devices = [(d, classify(d, vendors)) for d in facts.get("usb_devices", [])]
+        # A brand the site adds is a headset maker: its USB audio devices count.
+        brands = HEADSET_ONLY | {k.lower() for k in (cfg.get("vendors") or {})}
+        devices = [(d, classify(d, brands)) for d in facts.get("usb_devices", [])]
         headsets = [d for d, k in devices if k == "headset"]
         dongles = [d for d, k in devices if k == "dongle"]
         bt_usb = [d for d, k in devices if k == "bluetooth"]
@@ -499,22 +500,19 @@ class HeadsetPresence(Check):
                 remedy=("Check the Bluetooth headset's link with `diagnose run --only "
                         f"bluetooth.interference`; for a steady call, plug in {expected_words}."))]
 
-        return [self._unplugged(facts, kind, vid, pid, vendors,
-                                {k.lower(): v for k, v in (cfg.get("vendors") or {}).items()},
-                                expected_words, context)]
+        return [self._unplugged(facts, kind, vid, pid, vendors, brands, expected_words, context)]
 
     def _unplugged(self, facts: dict[str, Any], kind: str, vid: str | None, pid: str | None,
-                   vendors: dict[str, str], cfg_vendors: dict[str, str], expected_words: str,
+                   vendors: dict[str, str], brands: frozenset[str], expected_words: str,
                    context: dict[str, Any]) -> Finding:
         log = facts.get("usb_log") or {}
         last = None
         # The log does not say what class a device was: count a headset brand's
         # devices, and others (Logitech mice ...) only when named a headset.
-        site_brands = HEADSET_ONLY | set(cfg_vendors)
         for conn in reversed(log.get("connections", [])):
             if not _matches(conn, kind, vid, pid) or model_id(conn) in BLUETOOTH_DONGLES:
                 continue
-            if conn["vendor_id"] in site_brands or "headset" in (conn.get("product") or "").lower():
+            if conn["vendor_id"] in brands or "headset" in (conn.get("product") or "").lower():
                 last = conn
                 break
         evidence = dict(context, usb_log_source=log.get("source"), last_seen=last)
