@@ -214,10 +214,33 @@ Simple mixer control 'Mic Boost',0
 """
 
 
+SWITCH_ONLY = """\
+Simple mixer control 'Headphone',0
+  Capabilities: pswitch
+  Playback channels: Front Left - Front Right
+  Mono:
+  Front Left: Playback [off]
+  Front Right: Playback [off]
+Simple mixer control 'Mic',0
+  Capabilities: cvolume cvolume-joined cswitch cswitch-joined
+  Capture channels: Mono
+  Limits: Capture 0 - 16
+  Mono: Capture 0 [0%] [on]
+Simple mixer control 'Auto-Mute Mode',0
+  Capabilities: enum
+  Items: 'Disabled' 'Enabled'
+  Item0: 'Enabled'
+"""
+
+
 def test_amixer_output_is_parsed_into_switches_and_percent():
     controls = {c["name"]: c for c in parse_amixer(AMIXER)}
     assert controls["Master"]["playback"] == {"percent": 0, "switch": "off"}
     assert controls["Capture"]["capture"] == {"percent": 62, "switch": "off"}
+    controls = {c["name"]: c for c in parse_amixer(SWITCH_ONLY)}
+    assert controls["Headphone"]["playback"] == {"percent": None, "switch": "off"}
+    assert controls["Mic"]["capture"] == {"percent": 0, "switch": "on"}
+    assert "Auto-Mute Mode" not in controls  # an enum is no volume or switch
 
 
 def test_alsa_fallback_judge_gives_the_amixer_commands():
