@@ -478,9 +478,10 @@ def _judge_gateway(gw: str, facts: dict[str, Any], cfg: dict[str, Any], iface: s
     p = (facts.get("ping") or {}).get("gateway")
     neigh = (facts.get("neighbours") or {}).get(gw)
     state = neigh["state"] if neigh else None
-    ev = {"scope": "remote", "role": "default gateway", "address": gw, "interface": iface,
+    answers = bool((p and p.get("received")) or state in ANSWERED_NOW)
+    ev = {"scope": "remote", "role": "default gateway", "address": gw, "interface": iface, "answers": answers,
           "arp": neigh, "ping": p}
-    if (p and p.get("received")) or state in ANSWERED_NOW:
+    if answers:
         problems = _quality_problems(p, cfg)
         if problems:
             return _finding(gw, Status.FAIL, f"Network quality too poor for voice to the gateway {gw}: "
@@ -552,8 +553,9 @@ def _judge_server(facts: dict[str, Any], cfg: dict[str, Any], iface: str, iface_
         server_f = _finding(name, Status.SKIP, f"Server {name} not tested: no ICMP echo could be sent", ev,
                             detail=_no_icmp_why(p))
     else:
-        gw_ok = gw_finding is not None and not gw_finding.status.is_problem
-        caused = [gw_finding.id] if gw_finding and gw_finding.status.is_problem else []
+        # A silent gateway explains a silent server; a lossy one does not.
+        gw_ok = gw_finding is not None and gw_finding.evidence.get("answers") is True
+        caused = [gw_finding.id] if gw_finding and gw_finding.status.is_problem and not gw_ok else []
         tried = ", ".join(f"TCP {x['port']} {x.get('state')}" for x in ports) or "no ports configured"
         if gw_ok:
             title = f"Server {name} does not answer while the gateway {gw_finding.subject} does"

@@ -175,3 +175,14 @@ def test_without_an_icmp_socket_nothing_is_blamed():
     assert "no ICMP echo sent" in found[facts["gateway"]].title
     del facts["neighbours"][facts["gateway"]]
     assert judge(scenario, ports=[])[facts["gateway"]].status is Status.SKIP
+
+
+def test_silent_server_behind_a_lossy_gateway_is_its_own_finding():
+    scenario = load("server-gone")
+    facts = scenario["facts"]
+    facts["ping"]["gateway"].update(received=12, loss_percent=40.0)
+    found = judge(scenario)
+    gw, server = found[facts["gateway"]], found[scenario["config"]["server"]]
+    assert "too poor for voice" in gw.title
+    assert server.caused_by == [] and server.fault is Fault.UNDETERMINED
+    assert "while the gateway" in server.title
