@@ -26,7 +26,7 @@ from diagnose.model import Status
 # Bytes per second integrity_check gets through on a modest server disk,
 # measured by bench/bench_database.py and rounded down: a file larger than
 # budget_s * this rate gets quick_check instead.
-FULL_CHECK_BYTES_PER_S = 100 * 1024 * 1024
+FULL_CHECK_BYTES_PER_S = 30 * 1000 * 1000
 MAX_ERRORS = 100  # integrity_check(N): stop after N problems
 MAGIC = b"SQLite format 3\x00"
 
