@@ -82,3 +82,21 @@ def test_a_wrong_port_is_not_blamed_on_a_full_disk():
     svc = F("application.services", "ccserver", databases=[], mounts=["/"], reason="wrong-port")
     attribute([disk, svc])
     assert svc.caused_by == [] and svc.fault is Fault.SOFTWARE
+
+
+def test_one_pulled_cable_is_one_fault_when_two_checks_see_it():
+    link = F("network.connectivity", "eth0", fault="site", scope="local", interface="eth0")
+    gw_link = F("gateway.power", "link:eth0", fault="site", scope="local", interface="eth0")
+    gw = F("gateway.power", "fxo", fault="site", scope="remote")
+    gw.caused_by = ["gateway.power:link:eth0"]  # linked by the gateway judge itself
+    out = attribute([gw, gw_link, link])
+    assert gw_link.caused_by == ["network.connectivity:eth0"]
+    assert gw.caused_by == ["gateway.power:link:eth0"]  # the nearer cause only
+    assert make_verdict(out, []).site_faults == 1
+
+
+def test_a_poor_quality_warning_does_not_swallow_remote_faults():
+    quality = F("network.connectivity", "eth0", status="warn", fault="site", scope="local")
+    gw = F("gateway.power", "fxo", fault="site", scope="remote")
+    attribute([quality, gw])
+    assert gw.caused_by == []
