@@ -15,6 +15,8 @@ Evidence keys the rules rely on (the judges' side of the contract):
   log paths), ``evidence.databases`` (names of [[database]] entries it
   depends on) and ``evidence.reason`` (ok, crashed, stopped, not-listening,
   disk-full, database-corrupt, wrong-port, port-taken, oom-killed, ...).
+- ``audio.settings`` findings carry ``evidence.missing_device`` when the
+  sound server has no device at all for the headset.
 - network-dependent findings carry ``evidence.scope``: ``"local"`` for this
   host's own link (``network.connectivity``), ``"remote"`` for a target
   reached over the network (the server, a gateway).
@@ -63,6 +65,10 @@ RULES: tuple[Rule, ...] = (
          join=(("evidence.databases", "subject"),),
          effect_when={"evidence.reason": ("database-corrupt", "crashed", "stopped", "not-listening")},
          why="the service depends on the corrupt database"),
+    Rule("unplugged-headset-silences-audio", cause="headset.presence", effect="audio.settings",
+         cause_when={"status": "fail"},
+         effect_when={"evidence.missing_device": True},
+         why="the headset is unplugged, so the sound server has no headset device"),
     Rule("local-link-seen-by-gateway", cause="network.connectivity", effect="gateway.power",
          cause_when={"evidence.scope": "local", "status": "fail"},
          effect_when={"evidence.scope": "local"},

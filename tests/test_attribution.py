@@ -100,3 +100,12 @@ def test_a_poor_quality_warning_does_not_swallow_remote_faults():
     gw = F("gateway.power", "fxo", fault="site", scope="remote")
     attribute([quality, gw])
     assert gw.caused_by == []
+
+
+def test_unplugged_headset_explains_missing_audio_device():
+    headset = F("headset.presence", "headset", fault="site")
+    mic = F("audio.settings", "microphone", fault="site", missing_device=True)
+    muted = F("audio.settings", "speaker", fault="site", missing_device=False)
+    attribute([mic, muted, headset])
+    assert mic.caused_by == ["headset.presence:headset"]
+    assert muted.caused_by == []
