@@ -4,8 +4,11 @@ rig cleans up what it started even when a test fails."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +26,12 @@ def is_root() -> bool:
 needs_root = pytest.mark.skipif(not is_root(), reason="needs root (namespaces, mounts, servers)")
 
 
+# The CLI looks for ./diagnose.toml: run it from an empty directory so that
+# a stray file in the checkout never changes what a test sees.
+_CWD = tempfile.mkdtemp(prefix="dg-cwd-")
+atexit.register(shutil.rmtree, _CWD, True)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = None,
             timeout: float = 120, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
     """Run the real ``diagnose`` CLI as a user would (python -m diagnose)."""
@@ -31,7 +40,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = Non
     if env:
         full_env.update(env)
     argv = (prefix or []) + [sys.executable, "-m", "diagnose", *args]
-    return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd or str(ROOT),
+    return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd or _CWD,
                           timeout=timeout)
 
 
