@@ -18,6 +18,7 @@ and nothing else: facts carry the redacted URL and error texts are scrubbed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -164,37 +165,52 @@ def block_names(host: Host, device: str | None) -> list[str]:
     return names
 
 
-def scan_kernel(host: Host, names: list[str]) -> dict[str, Any]:
-    """Kernel messages about I/O errors on the devices *names*. dmesg can be
-    restricted (kernel.dmesg_restrict) or absent; then /var/log/kern.log is
-    read, and when neither is available the facts say so."""
-    out: dict[str, Any] = {"devices": names, "source": None, "error": None, "io_errors": []}
-    if not names:
-        out["error"] = "the database files are not on a block device"
-        return out
-    text, errors = None, []
-    if host.live:
-        res = host.run(["dmesg"], timeout=5)
-        if res.ok:
-            text, out["source"] = res.stdout, "dmesg"
-        else:
+class KernelLog:
+    """The kernel's messages, read once per probe and only when a database
+    sits on a block device. dmesg can be restricted (kernel.dmesg_restrict)
+    or absent; then /var/log/kern.log or /var/log/messages is read, and when
+    none is available the facts say so."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.loaded = False
+        self.text: str | None = None
+        self.source: str | None = None
+        self.error: str | None = None
+
+    def _load(self) -> None:
+        self.loaded = True
+        errors = []
+        if self.host.live:
+            res = self.host.run(["dmesg"], timeout=5)
+            if res.ok:
+                self.text, self.source = res.stdout, "dmesg"
+                return
             errors.append("dmesg: " + ((res.stderr or "").strip() or f"exit {res.rc}"))
-    if text is None:
         for p in ("/var/log/kern.log", "/var/log/messages"):
             try:
-                text = "\n".join(host.tail(p, LOG_TAIL_BYTES))
-                out["source"] = p
-                break
+                self.text, self.source = "\n".join(self.host.tail(p, LOG_TAIL_BYTES)), p
+                return
             except OSError as exc:
                 errors.append(f"{p}: {exc.strerror or exc}")
-    if text is None:
-        out["error"] = "; ".join(errors) or "no kernel log available"
+        self.error = "; ".join(errors) or "no kernel log available"
+
+    def scan(self, names: list[str]) -> dict[str, Any]:
+        """I/O error messages about the devices *names*."""
+        out: dict[str, Any] = {"devices": names, "source": None, "error": None, "io_errors": []}
+        if not names:
+            out["error"] = "the database files are not on a block device"
+            return out
+        if not self.loaded:
+            self._load()
+        out.update(source=self.source, error=self.error)
+        if self.text is None:
+            return out
+        dev = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(n) for n in names))
+        hits = [ln.strip() for ln in self.text.splitlines() if _KERNEL_IO.search(ln) and dev.search(ln)]
+        out["io_errors"] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:] if len(hits) > KEEP_LINES else hits
+        out["io_error_count"] = len(hits)
         return out
-    dev = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(n) for n in names))
-    hits = [ln.strip() for ln in text.splitlines() if _KERNEL_IO.search(ln) and dev.search(ln)]
-    out["io_errors"] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:] if len(hits) > KEEP_LINES else hits
-    out["io_error_count"] = len(hits)
-    return out
 
 
 def location(host: Host, path: str | None) -> dict[str, Any]:
@@ -244,13 +260,50 @@ class DatabaseIntegrity(Check):
                         f"mysql:// or mariadb://")
         return None
 
-    def probe(self, host: Host, cfg: dict[str, Any]) -> dict[str, Any]:
-        out = []
-        for item in cfg.get("items", []):
-            out.append(self._probe_one(host, item))
-        return {"databases": out}
+    # Where call-center SQLite files and database server sockets usually are.
+    SQLITE_DIRS = ("/var/lib/callcenter", "/var/lib/asterisk", "/srv/callcenter")
+    SOCKETS = (("postgresql", "/run/postgresql"), ("mariadb", "/run/mysqld/mysqld.sock"))
 
-    def _probe_one(self, host: Host, item: dict[str, Any]) -> dict[str, Any]:
+    def init_section(self, host: Host) -> str | None:
+        """[[database]] tables for the SQLite files found in the usual
+        places; database servers found here are proposed commented out,
+        because only the site knows the database's name and user."""
+        lines = [f"# {self.name}: {self.summary}"]
+        for d in self.SQLITE_DIRS:
+            try:
+                names = [n for n in host.listdir(d) if n.endswith((".db", ".sqlite", ".sqlite3"))]
+            except OSError:
+                continue
+            for n in names:
+                stem = n.rsplit(".", 1)[0]
+                lines += ["[[database]]", f'name = "{stem}"', f'url = "sqlite:///{d}/{n}"  # found here', ""]
+        for engine, where in self.SOCKETS:
+            if engine == "postgresql":
+                try:
+                    ports = [n.rsplit(".", 1)[1] for n in host.listdir(where) if n.startswith(".s.PGSQL.")
+                             and not n.endswith(".lock")]
+                except OSError:
+                    ports = []
+                urls = [f"postgresql://postgres@/CALLCENTER_DB?host={where}&port={p}" for p in ports]
+            else:
+                urls = [f"mariadb://root@localhost/CALLCENTER_DB?unix_socket={where}"] if host.exists(where) else []
+            for url in urls:
+                lines += ["# a database server runs here: set the database name and user", "# [[database]]",
+                          '# name = "callcenter"', f'# url = "{url}"', '# password_env = "CALLCENTER_DB_PASSWORD"',
+                          ""]
+        if len(lines) == 1:
+            lines += ["# [[database]]", '# name = "callcenter"',
+                      '# url = "sqlite:////var/lib/callcenter/cc.db"  # or postgresql://, mysql://, mariadb://']
+        for key in ("log", "mode", "budget_s", "tables", "password_env"):
+            spec = self.schema[key]
+            lines.append(f"# {key} = {json.dumps(spec.default)}  # {spec.doc}")
+        return "\n".join(lines)
+
+    def probe(self, host: Host, cfg: dict[str, Any]) -> dict[str, Any]:
+        kernel = KernelLog(host)
+        return {"databases": [self._probe_one(host, item, kernel) for item in cfg.get("items", [])]}
+
+    def _probe_one(self, host: Host, item: dict[str, Any], kernel: KernelLog) -> dict[str, Any]:
         t0 = time.monotonic()
         engine = engine_of(item["url"])
         facts: dict[str, Any] = {"name": item["name"], "engine": engine, "url": redact(item["url"]),
@@ -273,7 +326,7 @@ class DatabaseIntegrity(Check):
         loc = facts.setdefault("location", {"mount": None})
         server_log, base = facts.pop("server_log", None), facts.pop("log_base", None)
         facts["log"] = scan_log(host, item.get("log") or server_log, base)
-        facts["kernel"] = scan_kernel(host, block_names(host, loc.get("device")))
+        facts["kernel"] = kernel.scan(block_names(host, loc.get("device")))
         facts["duration_s"] = round(time.monotonic() - t0, 3)
         return facts
 
@@ -398,8 +451,8 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         "engine": engine, "url": db.get("url"), "mount": loc.get("mount"), "location": loc,
         "mode": db.get("mode"), "verified": db.get("verified"), "complete": db.get("complete"),
     }
-    if db.get("scope"):
-        evidence["scope"] = db["scope"]
+    if db.get("scope") == "remote":  # the engine's rule for "this host's link is down"
+        evidence["scope"] = "remote"
     for key in ("file", "server", "amcheck", "target", "tables"):
         if db.get(key) is not None:
             evidence[key] = db[key]

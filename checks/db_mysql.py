@@ -43,6 +43,7 @@ def target_of(url: str) -> dict[str, Any]:
 
 
 def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, Any]:
+    host.require_live("connecting to MariaDB/MySQL")
     import pymysql
 
     t = target_of(item["url"])

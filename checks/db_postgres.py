@@ -54,6 +54,7 @@ def _is_local(host: str | None) -> bool:
 
 
 def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, Any]:
+    host.require_live("connecting to PostgreSQL")
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
