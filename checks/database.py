@@ -312,14 +312,8 @@ class DatabaseIntegrity(Check):
         if problem:
             facts.update(connect={"ok": False, "kind": "config", "error": problem})
         else:
-            if engine == "sqlite":
-                from checks import db_sqlite as mod
-            elif engine == "postgresql":
-                from checks import db_postgres as mod
-            else:
-                from checks import db_mysql as mod
             try:
-                facts.update(mod.probe(host, item, password))
+                facts.update(_engine_module(engine).probe(host, item, password))
             except Exception as exc:  # a driver failure is a fact about this database only
                 facts.update(connect={"ok": False, "kind": "error",
                                       "error": scrub(f"{type(exc).__name__}: {exc}", password)})
@@ -336,9 +330,9 @@ class DatabaseIntegrity(Check):
 
 # -- the judge -------------------------------------------------------------
 
-def _engine_module(engine: str) -> Any:
+def _engine_module(engine: str | None) -> Any:
     # Engine modules import their drivers only inside probe(): importing
-    # them here for their remedy texts stays cheap.
+    # one for its remedy texts stays cheap.
     if engine == "sqlite":
         from checks import db_sqlite as mod
     elif engine == "postgresql":

@@ -49,3 +49,21 @@ url = "sqlite:///{db}"
     assert dbf["evidence"]["mount"] == fs.mountpoint
     assert "table calls" in dbf["title"]
     assert roots[0]["consequences"] == ["database.integrity:callcenter"]
+
+
+def test_facts_saved_on_site_judge_the_same_at_the_office(tmpfs, tmp_path):
+    fs = tmpfs("facts", "8m")
+    db = fs.path("cc.db")
+    rig.make_sqlite(db)
+    rig.sqlite_change_index_key(db)
+    config = tmp_path / "site.toml"
+    config.write_text(f'[site]\nrole = "server"\n\n[[database]]\nname = "callcenter"\nurl = "sqlite:///{db}"\n')
+    saved = tmp_path / "facts.json"
+    live = run_cli("run", "--config", str(config), "--only", "database.integrity", "--format", "json",
+                   "--save-facts", str(saved))
+    os.unlink(db)  # the office has no database, only the facts
+    office = run_cli("run", "--from-facts", str(saved), "--only", "database.integrity", "--format", "json")
+    assert live.returncode == office.returncode == 2, office.stderr
+    a, b = json.loads(live.stdout), json.loads(office.stdout)
+    assert a["findings"] == b["findings"]
+    assert b["findings"][0]["title"] == "SQLite database callcenter is corrupt: index agents_name on agents"
