@@ -268,23 +268,31 @@ class Host:
     def resolve(self, name: str, timeout: float = 2.0) -> list[str]:
         """Addresses for *name* (system resolver). Raises OSError on failure.
 
-        getaddrinfo has no timeout of its own; it runs in a worker thread
+        getaddrinfo has no timeout of its own; it runs in a daemon thread (a
+        pool's worker would hold up interpreter exit while the lookup hangs)
         and a slow resolver becomes ``TimeoutError``.
         """
         self.require_live("name resolution")
-        import concurrent.futures as cf
+        import threading
 
-        ex = cf.ThreadPoolExecutor(max_workers=1)
-        try:
-            fut = ex.submit(socket.getaddrinfo, name, None, 0, socket.SOCK_STREAM)
+        box: dict[str, object] = {}
+
+        def lookup() -> None:
             try:
-                infos = fut.result(timeout=timeout)
-            except cf.TimeoutError:
-                raise TimeoutError(f"resolving {name} took longer than {timeout}s") from None
-        finally:
-            ex.shutdown(wait=False)
+                box["infos"] = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+            except OSError as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=lookup, daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            raise TimeoutError(f"resolving {name} took longer than {timeout}s")
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        infos = box["infos"]
         seen: list[str] = []
-        for info in infos:
+        for info in infos:  # type: ignore[attr-defined]
             addr = info[4][0]
             if addr not in seen:
                 seen.append(addr)
