@@ -96,3 +96,9 @@ def test_disk_full_in_the_error_log_before_the_crash_is_a_site_fault(mariadb_dis
     assert facts["log"]["path"] == server.errlog  # found through @@log_error
     assert "disk filling up" in f.detail and first["time"] in f.detail
     assert f"df -h {fs.mountpoint}" in f.remedy and "REPAIR TABLE cc.recordings;" in f.remedy
+
+
+def test_only_listed_tables(mariadb_rig):
+    [facts], [f] = run({"name": "callcenter", "url": mariadb_rig.url("cc"), "tables": ["queue"]})
+    assert [t["table"] for t in facts["tables"]] == ["queue"]
+    assert f.status is Status.OK

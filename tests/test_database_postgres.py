@@ -109,3 +109,9 @@ def test_server_down_and_missing_database_are_not_corruption(pg_rig):
     assert down.title == "PostgreSQL server for down is not accepting connections"
     assert f"pg_isready -h 127.0.0.1 -p {port}" in down.remedy
     assert missing.title == "PostgreSQL database missing does not exist on the server"
+
+
+def test_only_listed_tables_and_their_indexes(pg_rig):
+    [facts], [f] = run({"name": "callcenter", "url": pg_rig.url("broken"), "tables": ["agents"]})
+    assert facts["verified"]["relations"] == 3  # agents, agents_pkey, agents_name
+    assert f.title == "PostgreSQL database callcenter is corrupt: index agents_name on agents"
