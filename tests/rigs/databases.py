@@ -148,12 +148,16 @@ class PgCluster:
         self.log = os.path.join(self.dir, "server.log")
         self.port = free_port()
         self.pid: int | None = None
-        _chown_tree(self.dir, "postgres")
-        self._as_postgres([f"{self.bindir}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
-                           "--no-sync", "-E", "UTF8", "--locale=C"])
-        with open(os.path.join(self.data, "pg_hba.conf"), "w") as fh:
-            # Unix socket: trust (the rig's own superuser); TCP: passwords.
-            fh.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        try:
+            _chown_tree(self.dir, "postgres")
+            self._as_postgres([f"{self.bindir}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
+                               "--no-sync", "-E", "UTF8", "--locale=C"])
+            with open(os.path.join(self.data, "pg_hba.conf"), "w") as fh:
+                # Unix socket: trust (the rig's own superuser); TCP: passwords.
+                fh.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     def _as_postgres(self, argv: list[str]) -> str:
         res = subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True,
@@ -163,11 +167,17 @@ class PgCluster:
         return res.stdout
 
     def start(self) -> None:
-        self._as_postgres([f"{self.bindir}/pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30",
-                           "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                                 f"-c fsync=off -c shared_buffers=16MB", "start"])
-        with open(os.path.join(self.data, "postmaster.pid")) as fh:
-            self.pid = int(fh.readline())
+        try:
+            self._as_postgres([f"{self.bindir}/pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30",
+                               "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+                                     f"-c fsync=off -c shared_buffers=16MB", "start"])
+        finally:
+            # Even when pg_ctl gave up waiting, a postmaster may run: know its pid to stop it.
+            try:
+                with open(os.path.join(self.data, "postmaster.pid")) as fh:
+                    self.pid = int(fh.readline())
+            except (OSError, ValueError):
+                pass
 
     def stop(self) -> None:
         """Fast shutdown by pid (SIGINT), as pg_ctl -m fast would."""
@@ -256,6 +266,7 @@ class MariaDB:
              "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
             capture_output=True, text=True, timeout=120)
         if res.returncode != 0:
+            shutil.rmtree(self.dir, ignore_errors=True)
             raise RuntimeError(f"mariadb-install-db failed: {res.stderr or res.stdout}")
 
     def start(self) -> None:
@@ -327,8 +338,12 @@ class Tmpfs:
 
     def __init__(self, tag: str, size: str = "8m") -> None:
         self.mountpoint = tempfile.mkdtemp(prefix=f"dgdb-fs-{tag}-{os.getpid()}-")
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", f"dgdb-{tag}",
-                        self.mountpoint], check=True)
+        try:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", f"dgdb-{tag}",
+                            self.mountpoint], check=True)
+        except BaseException:
+            os.rmdir(self.mountpoint)
+            raise
 
     def path(self, rel: str) -> str:
         return os.path.join(self.mountpoint, rel)
@@ -446,8 +461,9 @@ def mariadb_diskfull():
     server dies (SIGKILL, as a power cut would). The film is then deleted
     and the server started again. Yields (server, tmpfs)."""
     my = MariaDB("full")
-    fs = Tmpfs("myfull", "8m")
+    fs = None
     try:
+        fs = Tmpfs("myfull", "8m")
         my.start()
         os.makedirs(fs.path("cc"))
         _chown_tree(fs.mountpoint, "mysql")
@@ -472,7 +488,8 @@ def mariadb_diskfull():
         yield my, fs
     finally:
         my.cleanup()
-        fs.cleanup()
+        if fs is not None:
+            fs.cleanup()
 
 
 class ThinDisk:
@@ -483,27 +500,34 @@ class ThinDisk:
     aborts its journal and remounts read-only."""
 
     def __init__(self, tag: str, backing: str = "6m", size: str = "64M") -> None:
+        self.loop = self.mountpoint = None
         self.backing = Tmpfs(tag + "-backing", backing)
-        self.image = self.backing.path("disk.img")
-        subprocess.run(["truncate", "-s", size, self.image], check=True)
-        self.loop = subprocess.run(["losetup", "-f", "--show", self.image], check=True, capture_output=True,
-                                   text=True).stdout.strip()
-        subprocess.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=1,lazy_journal_init=1", self.loop],
-                       check=True)
-        self.mountpoint = tempfile.mkdtemp(prefix=f"dgdb-thin-{tag}-{os.getpid()}-")
-        subprocess.run(["mount", self.loop, self.mountpoint], check=True)
+        try:
+            self.image = self.backing.path("disk.img")
+            subprocess.run(["truncate", "-s", size, self.image], check=True)
+            self.loop = subprocess.run(["losetup", "-f", "--show", self.image], check=True,
+                                       capture_output=True, text=True).stdout.strip()
+            subprocess.run(["mkfs.ext4", "-q", "-E", "lazy_itable_init=1,lazy_journal_init=1", self.loop],
+                           check=True)
+            self.mountpoint = tempfile.mkdtemp(prefix=f"dgdb-thin-{tag}-{os.getpid()}-")
+            subprocess.run(["mount", self.loop, self.mountpoint], check=True)
+        except BaseException:
+            self.cleanup()
+            raise
 
     def path(self, rel: str) -> str:
         return os.path.join(self.mountpoint, rel)
 
     def cleanup(self) -> None:
-        subprocess.run(["umount", "-l", self.mountpoint], capture_output=True)
-        subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+        if self.mountpoint:
+            subprocess.run(["umount", "-l", self.mountpoint], capture_output=True)
+            try:
+                os.rmdir(self.mountpoint)
+            except OSError:
+                pass
+        if self.loop:
+            subprocess.run(["losetup", "-d", self.loop], capture_output=True)
         self.backing.cleanup()
-        try:
-            os.rmdir(self.mountpoint)
-        except OSError:
-            pass
 
 
 @pytest.fixture
