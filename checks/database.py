@@ -516,6 +516,15 @@ def _ok(check: str, name: str, label: str, db: dict[str, Any], mod: Any,
     verified = db.get("verified") or {}
     what = mod.verified_phrase(db)
     budget_note = [e["error"] for e in db.get("errors") or [] if e.get("kind") == "budget"]
+    if "check" in verified and verified["check"] is None:
+        return Finding(check, name, Status.WARN,
+                       f"{label} database {name} could not be checked within budget_s = {db.get('budget_s')} s",
+                       fault=Fault.UNDETERMINED,
+                       detail=f"Not even the quick check finished in time ({'; '.join(budget_note)}), so the "
+                              f"database is neither known good nor known bad.",
+                       evidence=evidence,
+                       remedy=f"Raise budget_s (and timeout_s) for [[database]] {name}, or run the check by "
+                              f"hand when the application is idle: {mod.manual_check(db)}")
     if verified.get("full_check_skipped") or budget_note or db.get("complete") is False:
         why = verified.get("full_check_skipped") or "; ".join(budget_note)
         return Finding(check, name, Status.OK,

@@ -150,6 +150,7 @@ def _check(conn: Any, item: dict[str, Any], size: int, budget: float,
                                       "error": f"{pragma} stopped after budget_s = {budget:g} s"})
                 if pragma == "integrity_check":
                     return _fallback_quick(conn, out, objects, budget)
+                out["verified"]["check"] = None  # not even quick_check finished
                 break
             if _code(exc) in ("SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"):
                 # A hot journal (or WAL needing recovery): a write was cut
@@ -188,6 +189,7 @@ def _fallback_quick(conn: Any, out: dict[str, Any], objects: dict[str, dict],
         rows = conn.execute(f"PRAGMA quick_check({MAX_ERRORS})").fetchall()
     except sqlite3.OperationalError as exc:
         out["errors"].append({"kind": "budget", "error": f"quick_check: {exc}"})
+        out["verified"]["check"] = None  # not even quick_check finished
         return out
     except sqlite3.DatabaseError as exc:
         out["problems"].append({"object": None, "type": "database", "table": None,
@@ -368,7 +370,7 @@ def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> str:
 def verified_phrase(db: dict[str, Any]) -> str:
     v = db.get("verified") or {}
     pages = (db.get("file") or {}).get("header", {}).get("pages")
-    text = (f"{v.get('check', 'integrity_check')}: {plural(v.get('tables', 0), 'table')}, "
+    text = (f"{v.get('check') or 'no check finished'}: {plural(v.get('tables', 0), 'table')}, "
             f"{plural(v.get('indexes', 0), 'index', 'indexes')}")
     if pages:
         text += f", {plural(pages, 'page')}"

@@ -172,3 +172,16 @@ def test_hot_journal_on_a_healthy_disk_is_a_warning(db):
     facts, f = one(db)
     assert f.status is Status.WARN, f.title
     assert f.title == "SQLite database callcenter has a half-done write (hot journal) not rolled back yet"
+
+
+def test_budget_enforced_while_the_check_runs(db, monkeypatch):
+    # The size estimate says the full check fits; the progress handler
+    # still stops it (and then quick_check) at budget_s.
+    from checks import db_sqlite
+
+    monkeypatch.setattr(db_sqlite, "FULL_CHECK_BYTES_PER_S", 10 ** 15)
+    facts, f = one(db, budget_s=1e-6)
+    assert [e["error"] for e in facts["errors"]] == [
+        "integrity_check stopped after budget_s = 1e-06 s", "quick_check: interrupted"]
+    assert f.status is Status.WARN and f.fault is Fault.UNDETERMINED
+    assert f.title == "SQLite database callcenter could not be checked within budget_s = 1e-06 s"
