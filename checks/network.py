@@ -52,7 +52,8 @@ class NetworkConnectivity(Check):
     name = NAME
     summary = "link/carrier, address, default route, gateway ARP, DNS, the server's ports, loss/latency/jitter"
     section = "network"
-    needs = Needs(role="workstation", live=True)
+    # Any role: a server's own link and default gateway matter as much as a seat's.
+    needs = Needs(role="any", live=True)
     schema = {
         "interface": Key(str, "", "network interface to check; default: the one holding the default route"),
         "server": Key(str, "", "host name or address of the call-center server"),

@@ -90,19 +90,21 @@ class Collection:
 
 def detect_role(host: Host, config: Config) -> str:
     """[site] role when set; otherwise guessed from what is configured and
-    what hardware is here: databases, services or gateways make a server, a
-    sound card makes a workstation; both or neither -> both."""
+    what hardware is here. Server evidence: [[database]], [[service]] or
+    [[gateway]] configured. Workstation evidence: [headset], [audio] or
+    [bluetooth] configured, or a sound card present. Both -> both; no
+    evidence at all -> server: a machine without any sound hardware is not an
+    agent's seat, and calling its missing headset a fault would be false."""
     role = config.section("site").get("role")
     if role:
         return role
     server = any(config.has(s) for s in ("database", "service", "gateway"))
     cards = host.read_text("/proc/asound/cards", missing="").strip()
-    workstation = bool(cards) and "no soundcards" not in cards
-    if server and not workstation:
-        return "server"
-    if workstation and not server:
-        return "workstation"
-    return "both"
+    workstation = any(config.has(s) for s in ("headset", "audio", "bluetooth")) or (
+        bool(cards) and "no soundcards" not in cards)
+    if server and workstation:
+        return "both"
+    return "workstation" if workstation else "server"
 
 
 def why_skip(check: Check, host: Host, config: Config, role: str) -> str | None:
