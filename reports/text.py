@@ -114,5 +114,7 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
             for f in oks:
                 out += _finding_block(f, report, st, 0, verbose, set())
             out.append("")
-    out.append(f"{st.mark(report.verdict.status)} Verdict: {st.bold(report.verdict.headline)}")
+    # Skipped checks alone are a clean bill of health: show it as ok.
+    verdict = report.verdict.status if report.verdict.status > Status.SKIP else Status.OK
+    out.append(f"{st.mark(verdict)} Verdict: {st.bold(report.verdict.headline)}")
     return "\n".join(out) + "\n"
