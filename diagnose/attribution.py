@@ -161,17 +161,24 @@ def attribute(findings: list[Finding], rules: tuple[Rule, ...] = RULES) -> list[
     a link that would close a cycle is never made.
     """
     by_id = {f.id: f for f in findings}
+    why: dict[tuple[str, str], str] = {}  # (effect, cause) -> the rule's reason
     for effect in findings:
-        candidates = [c.id for rule in rules for c in findings if matches(rule, c, effect)]
-        for cid in dict.fromkeys(candidates):
+        candidates = [(c.id, rule.why) for rule in rules for c in findings if matches(rule, c, effect)]
+        for cid, reason in candidates:
             if cid in effect.caused_by or effect.id in _ancestors(cid, by_id) or cid == effect.id:
                 continue
             effect.caused_by.append(cid)
+            why[(effect.id, cid)] = reason
     for effect in findings:
         if len(effect.caused_by) > 1:
             ancestors = set().union(*(_ancestors(c, by_id) for c in effect.caused_by))
             effect.caused_by = [c for c in effect.caused_by if c not in ancestors]
         effect.caused_by = [c for c in effect.caused_by if c in by_id]
+        # The judge saw its own facts only; say why the engine overrules it.
+        for cid in effect.caused_by:
+            if (effect.id, cid) in why:
+                sep = " " if effect.detail else ""
+                effect.detail += f"{sep}Consequence of {cid}: {why[(effect.id, cid)]}."
     for f in findings:
         f.consequences = []
     for f in findings:

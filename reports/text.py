@@ -65,8 +65,6 @@ def _finding_block(f: Finding, report: Report, st: _Style, depth: int, verbose: 
     lines = [f"{indent}{head}{st.mark(f.status)} {st.bold(f.title)}  ({f.id}{',' if fault else ''}{fault})"]
     sub = indent + ("   " if depth else "    ")
     lines += _wrap("Why: ", f.detail, sub)
-    if f.caused_by:
-        lines += _wrap("Cause: ", "consequence of " + ", ".join(f.caused_by), sub)
     lines += _wrap("Fix: ", f.remedy, sub)
     if verbose and f.evidence:
         import json

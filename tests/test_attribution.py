@@ -24,6 +24,8 @@ def test_full_disk_is_root_of_database_and_service_chain():
     assert disk.consequences == ["database.integrity:callcenter"]
     assert db.consequences == ["application.services:ccserver"]
     assert db.fault is Fault.SITE and svc.fault is Fault.SITE  # inherited from the root
+    assert db.detail == ("Consequence of disk.space:/srv: the database lives on the filesystem "
+                         "that is full.")
     assert other.caused_by == [] and other.fault is Fault.SOFTWARE
     assert [f.id for f in out][:2] == ["disk.space:/srv", "application.services:reporter"]
     v = make_verdict(out, [])

@@ -45,7 +45,7 @@ def test_text_puts_root_causes_first_with_consequences_indented():
     assert lines[i_disk + 3] == "         <script>alert(1)</script>)"  # wrapped under "Fix: "
     assert lines[i_disk + 4] == ("    └─ [✗] Database callcenter is corrupt  "
                                  "(database.integrity:callcenter, site)")
-    assert lines[i_disk + 6] == "       Cause: consequence of disk.space:/srv"
+    assert lines[i_disk + 6] == "            disk.space:/srv: the database lives on the filesystem that is full."
     assert lines[-1] == "[?] Verdict: 2 site faults, 1 software fault; 1 check could not run"
     assert "\033[" not in out
     ascii_out = render(sample_report(), "text", unicode=False, colour=True)
