@@ -14,7 +14,7 @@ Register a check under the entry-point group ``diagnose.checks``::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from diagnose.host import Host
@@ -97,8 +97,6 @@ COMMON_KEYS: dict[str, Key] = {
     "enabled": Key(bool, True, "set to false to never run this check"),
     "timeout_s": Key((int, float), None, "per-check timeout in seconds (default 10, or --timeout)"),
 }
-
-JudgeFn = Callable[[dict[str, Any], dict[str, Any]], list["Finding"]]
 
 
 def section_config(check: Check, values: dict[str, Any] | None = None) -> dict[str, Any]:

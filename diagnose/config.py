@@ -49,7 +49,6 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "keep_days": Key(int, 90, "delete reports older than this"),
     },
 }
-MULTI_ENGINE: set[str] = set()
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                list: "a list", dict: "a table"}
@@ -211,7 +210,7 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
         merged = dict(COMMON_KEYS)
         merged.update(schema)
         schemas[name] = merged
-    multi = set(multi_sections) | MULTI_ENGINE
+    multi = set(multi_sections)
     cfg = Config(path=path, schemas=schemas, multi=multi)
     if path is None:
         return cfg
@@ -245,7 +244,7 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
             if isinstance(value, dict):
                 raise ConfigError(f"[{name}] is a list of tables: write [[{name}]]", path, lines.find(name))
             if not isinstance(value, list):
-                raise ConfigError(f"{name} must be written as [[{name}]] tables", path, lines.find(None, name))
+                raise ConfigError(f"{name} must be written as [[{name}]] tables", path, lines.find("", name))
             items = [_validate(name, item, schema, path, lines, i) for i, item in enumerate(value)]
             cfg.sections[name] = {"items": items}
         else:

@@ -87,7 +87,7 @@ def _unescape_mount(s: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal.
     out, i = [], 0
     while i < len(s):
-        if s[i] == "\\" and i + 3 < len(s) + 0 and s[i + 1:i + 4].isdigit():
+        if s[i] == "\\" and i + 3 < len(s) and s[i + 1:i + 4].isdigit():
             out.append(chr(int(s[i + 1:i + 4], 8)))
             i += 4
         else:
@@ -245,11 +245,7 @@ class Host:
         record what happened as facts.
         """
         self.require_live(f"running {argv[0]}")
-        full_env = None
-        if env is not None:
-            full_env = dict(os.environ)
-            full_env.update(env)
-        full_env = full_env or dict(os.environ)
+        full_env = dict(os.environ, **(env or {}))
         full_env.setdefault("LC_ALL", "C")
         try:
             proc = subprocess.run(

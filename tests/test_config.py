@@ -141,3 +141,10 @@ def test_choices_constrain_strings_of_a_bool_or_string_key():
     assert section_config(C(), {"expected": "auto"})["expected"] == "auto"
     with pytest.raises(ConfigError, match='expected = "yes" is not one of auto'):
         section_config(C(), {"expected": "yes"})
+
+
+def test_a_value_where_a_list_of_tables_belongs_names_its_line(tmp_path):
+    path, do = _load(tmp_path, 'database = "cc"\n[site]\n')
+    with pytest.raises(ConfigError) as exc:
+        do()
+    assert str(exc.value) == f"{path}:1: database must be written as [[database]] tables"
