@@ -49,7 +49,7 @@ def main() -> int:
             row("8 headsets: diagnose run (whole CLI)", ours, theirs, "bluetoothctl x10")
 
             os.environ.update(bus.env)
-            from checks.bluetooth import BluetoothInterference
+            from diagnose.checks.bluetooth.check import BluetoothInterference
             from diagnose.check import section_config
             from diagnose.host import Host
 

@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import row  # noqa: E402
-from checks.database import DatabaseIntegrity  # noqa: E402
+from diagnose.checks.database.check import DatabaseIntegrity  # noqa: E402
 from diagnose.check import section_config  # noqa: E402
 from diagnose.host import Host  # noqa: E402
 

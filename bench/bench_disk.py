@@ -4,7 +4,7 @@
 1. ``diagnose run --only disk.space --format json`` against Debian's
    ``check_disk -w 10% -c 5% -p /`` (monitoring-plugins-basic): the whole
    tool, cold, auditing / (no walk: / has space to spare).
-2. The who-is-eating-the-disk walk (``checks.diskscan.scan`` called
+2. The who-is-eating-the-disk walk (``diagnose.checks.disk.scan.scan`` called
    directly) against ``du -a DIR | sort -n | tail`` on the same generated
    tree of 200,000 files. Target: ratio <= 1.0.
 
@@ -27,7 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from checks.diskscan import scan  # noqa: E402
+from diagnose.checks.disk.scan import scan  # noqa: E402
 from diagnose.host import Host  # noqa: E402
 
 CHECK_DISK = "/usr/lib/nagios/plugins/check_disk"

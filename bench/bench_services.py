@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import diagnose_exe, row, time_cmd, time_fn  # noqa: E402
-from checks.services import ApplicationServices  # noqa: E402
+from diagnose.checks.services.check import ApplicationServices  # noqa: E402
 from diagnose.check import section_config  # noqa: E402
 from diagnose.host import Host  # noqa: E402
 from tests.rigs.services import ServicesRig, free_port  # noqa: E402

@@ -8,53 +8,18 @@ check, decides whether it applies (``needs``) and isolates its failures.
 Register a check under the entry-point group ``diagnose.checks``::
 
     [project.entry-points."diagnose.checks"]
-    "disk.space" = "checks.disk:DiskSpace"
+    "disk.space" = "diagnose.checks.disk.check:DiskSpace"
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from diagnose.schema import COMMON_KEYS, Key, Needs  # noqa: F401  (the plugin API names them here)
 
 if TYPE_CHECKING:
     from diagnose.host import Host
     from diagnose.model import Finding
-
-
-@dataclass(frozen=True)
-class Key:
-    """One config key of a check's section: its type, default and meaning.
-
-    ``type`` is a Python type or a tuple of them (``list`` keys can name the
-    item type with ``item``). ``choices`` restricts string values.
-    """
-
-    type: type | tuple[type, ...]
-    default: Any = None
-    doc: str = ""
-    item: type | tuple[type, ...] | None = None
-    choices: tuple[str, ...] | None = None
-    secret: bool = False  # never copied into facts or reports
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What a check needs in order to apply here; absent -> skip with a reason.
-
-    - ``section``: the config section must be present (the reason names it).
-    - ``role``: ``server`` or ``workstation``; ``any`` runs everywhere.
-    - ``commands``: at least one of these programs on PATH.
-    - ``paths``: at least one of these system paths exists.
-    - ``modules``: Python modules that must be importable (found, not imported).
-    - ``live``: needs the live machine (sockets, commands); recorded hosts skip.
-    """
-
-    section: bool = False
-    role: str = "any"
-    commands: tuple[str, ...] = ()
-    paths: tuple[str, ...] = ()
-    modules: tuple[str, ...] = ()
-    live: bool = False
 
 
 class Check:
@@ -90,13 +55,6 @@ class Check:
         """A commented TOML snippet for ``diagnose init`` from what is detected
         here, or None to write the defaults commented out."""
         return None
-
-
-# Keys every check section accepts, handled by the runner itself.
-COMMON_KEYS: dict[str, Key] = {
-    "enabled": Key(bool, True, "set to false to never run this check"),
-    "timeout_s": Key((int, float), None, "per-check timeout in seconds (default 10, or --timeout)"),
-}
 
 
 def section_config(check: Check, values: dict[str, Any] | None = None) -> dict[str, Any]:

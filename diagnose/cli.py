@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from diagnose import __version__
 
 EXIT_USAGE = 3
-DEFAULT_LOCK_FILE = "/run/lock/diagnose.lock"  # diagnose.lock.DEFAULT_LOCK, without importing it
+DEFAULT_LOCK_FILE = "/run/lock/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
 
 RUN_EXAMPLES = """examples:
   diagnose run                                  audit this machine with built-in defaults
@@ -217,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """`--lock` (issue 7): one run at a time; the run itself is _run."""
     if not args.lock:
         return _run(args)
-    from diagnose.lock import EXIT_LOCKED, LockError, LockHeld, run_lock
+    from diagnose.delivery.lock import EXIT_LOCKED, LockError, LockHeld, run_lock
 
     try:
         with run_lock(args.lock):
@@ -276,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
         if code:
             return code
 
-    from reports import render
+    from diagnose.reports import render
 
     to_terminal = args.output is None and sys.stdout.isatty()
     encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
@@ -298,7 +298,7 @@ def _send_email(report: Any, config: Any, args: argparse.Namespace) -> tuple[Any
     """`--email` (issue 7, diagnose/mail.py): save the report, retry spooled
     mail, mail or spool this one. Returns the report as mailed (it may have
     gained a report.delivery finding) and an exit code or 0."""
-    from diagnose.mail import deliver
+    from diagnose.delivery.mail import deliver
 
     cfg = dict(config.section("email"))
     if any(args.email):

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from diagnose.check import COMMON_KEYS, Key
+from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
 

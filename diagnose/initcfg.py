@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from diagnose import __version__
-from diagnose.check import Key
+from diagnose.schema import Key
 from diagnose.config import ENGINE_SCHEMAS
 from diagnose.host import Host
 from diagnose.registry import Registry

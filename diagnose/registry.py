@@ -1,8 +1,10 @@
-"""Finds checks: every entry point in the group ``diagnose.checks``.
+"""Finds checks: the built-in table below, then every entry point in the group
+``diagnose.checks`` (third-party plugins register there).
 
-Built-in checks are registered in pyproject.toml exactly as a third-party
-package would register its own. A plugin that fails to import does not stop
-the run: it is listed as broken and reported as an ``error`` result.
+The built-ins are a static table, not entry points, so that finding them costs
+no scan of installed distributions and a source checkout runs without being
+installed. A plugin that fails to import does not stop the run: it is listed
+as broken and reported as an ``error`` result.
 """
 
 from __future__ import annotations
@@ -12,6 +14,29 @@ from dataclasses import dataclass, field
 from diagnose.check import Check
 
 GROUP = "diagnose.checks"
+
+# name -> "module:Class", exactly as an entry point would say it.
+BUILTINS: dict[str, str] = {
+    "application.services": "diagnose.checks.services.check:ApplicationServices",
+    "audio.settings": "diagnose.checks.audio.check:AudioSettings",
+    "bluetooth.interference": "diagnose.checks.bluetooth.check:BluetoothInterference",
+    "database.integrity": "diagnose.checks.database.check:DatabaseIntegrity",
+    "disk.space": "diagnose.checks.disk.check:DiskSpace",
+    "gateway.power": "diagnose.checks.gateway.check:GatewayPower",
+    "headset.presence": "diagnose.checks.headset.check:HeadsetPresence",
+    "network.connectivity": "diagnose.checks.network.check:NetworkConnectivity",
+}
+
+
+def load_target(value: str) -> object:
+    """Import ``module:attr`` the way an entry point's ``load()`` does."""
+    import importlib
+
+    module, _, attr = value.partition(":")
+    obj: object = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
 
 
 @dataclass
@@ -24,20 +49,24 @@ class Registry:
         from importlib.metadata import entry_points
 
         reg = cls()
+        targets = [(name, value) for name, value in sorted(BUILTINS.items())]
         for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-            if ep.name in reg.checks:
+            if ep.name not in BUILTINS:  # a built-in name cannot be taken over
+                targets.append((ep.name, ep.value))
+        for name, value in targets:
+            if name in reg.checks or name in reg.broken:
                 continue  # the first registration wins; duplicates are ignored
             try:
-                obj = ep.load()
+                obj = load_target(value)
                 check = obj() if isinstance(obj, type) else obj
                 if not isinstance(check, Check):
-                    raise TypeError(f"{ep.value} is not a diagnose.check.Check")
-                if check.name != ep.name:
-                    raise ValueError(f"{ep.value} calls itself {check.name!r}, registered as {ep.name!r}")
+                    raise TypeError(f"{value} is not a diagnose.check.Check")
+                if check.name != name:
+                    raise ValueError(f"{value} calls itself {check.name!r}, registered as {name!r}")
             except Exception as exc:  # a broken plugin is a result, not a crash
-                reg.broken[ep.name] = f"cannot load {ep.value}: {type(exc).__name__}: {exc}"
+                reg.broken[name] = f"cannot load {value}: {type(exc).__name__}: {exc}"
                 continue
-            reg.checks[ep.name] = check
+            reg.checks[name] = check
         return reg
 
     @classmethod

@@ -18,6 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 
+# Every process a test starts (the CLI, probes in namespaces, helpers) imports
+# diagnose from this checkout, whatever else is installed on the machine.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
 
 def is_root() -> bool:
     return os.geteuid() == 0

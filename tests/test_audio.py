@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from checks.audio import AudioSettings, parse_amixer
+from diagnose.checks.audio.check import AudioSettings, parse_amixer
 from diagnose.check import section_config
 from tests.conftest import needs_root, run_cli
 from tests.rigs.pulse import BUILTIN_DESC, HEADSET_DESC, HEADSET_MIC_DESC

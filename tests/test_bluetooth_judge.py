@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from checks.bluetooth import (BluetoothInterference, _choose_rssi, estimated_dbm, freq_channel, is_audio,
+from diagnose.checks.bluetooth.check import (BluetoothInterference, _choose_rssi, estimated_dbm, freq_channel, is_audio,
                               is_headset, parse_conn_info, parse_iw_link, parse_iw_scan, parse_nmcli_wifi)
 from diagnose.check import section_config
 from tests.conftest import DATA

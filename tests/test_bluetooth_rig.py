@@ -16,7 +16,7 @@ import shutil
 
 import pytest
 
-from checks.bluetooth import BluetoothInterference
+from diagnose.checks.bluetooth.check import BluetoothInterference
 from diagnose.host import Host
 from tests.conftest import run_cli
 from tests.rigs.bluez import (HEADSET, bluez, eight_in_range, healthy, powered_off,  # noqa: F401 - fixtures

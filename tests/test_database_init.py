@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 
-from checks.database import DatabaseIntegrity
+from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
 from diagnose.host import Host
 from tests.rigs import databases as rig

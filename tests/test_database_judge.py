@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
-from checks.database import DatabaseIntegrity
+from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
 from diagnose.model import Fault, Status
 from tests.conftest import DATA

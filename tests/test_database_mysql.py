@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from checks.database import DatabaseIntegrity
+from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Status

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from checks.database import DatabaseIntegrity
+from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Status
@@ -177,7 +177,7 @@ def test_hot_journal_on_a_healthy_disk_is_a_warning(db):
 def test_budget_enforced_while_the_check_runs(db, monkeypatch):
     # The size estimate says the full check fits; the progress handler
     # still stops it (and then quick_check) at budget_s.
-    from checks import db_sqlite
+    from diagnose.checks.database import sqlite as db_sqlite
 
     monkeypatch.setattr(db_sqlite, "FULL_CHECK_BYTES_PER_S", 10 ** 15)
     facts, f = one(db, budget_s=1e-6)

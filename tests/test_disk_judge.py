@@ -8,7 +8,7 @@ import copy
 import json
 import os
 
-from checks.disk import DiskSpace
+from diagnose.checks.disk.check import DiskSpace
 from diagnose.check import section_config
 from diagnose.host import Host
 from tests.conftest import load_scenarios

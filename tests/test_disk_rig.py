@@ -9,8 +9,8 @@ import json
 import os
 import subprocess
 
-from checks.disk import DiskSpace
-from checks.diskscan import scan
+from diagnose.checks.disk.check import DiskSpace
+from diagnose.checks.disk.scan import scan
 from diagnose.check import section_config
 from diagnose.host import Host
 from tests.conftest import needs_root, run_cli

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from checks.diskscan import group_of, read_passwd, scan
+from diagnose.checks.disk.scan import group_of, read_passwd, scan
 from diagnose.host import Host
 
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from checks import sip
-from checks.gateway import GatewayPower
+from diagnose.checks.gateway import sip
+from diagnose.checks.gateway.check import GatewayPower
 from diagnose.attribution import attribute
 from diagnose.check import section_config
 from diagnose.host import Host

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 
 from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict
-from reports import html as html_report
+from diagnose.reports import html as html_report
 from tests.rigs.chromium import chromium  # noqa: F401  (fixture)
 
 HOSTILE = "<script>alert(1)</script>"

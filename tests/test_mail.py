@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from diagnose.mail import deliver
+from diagnose.delivery.mail import deliver
 from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
 from tests.rigs.smtp import free_port, self_signed_cert, smtp_rig  # noqa: F401  (fixture)
 from tests.test_html import HOSTILE, sample_report

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from checks.network import NetworkConnectivity
+from diagnose.checks.network.check import NetworkConnectivity
 from diagnose.check import section_config
 from diagnose.model import Fault, Status
 from tests.conftest import DATA

@@ -230,7 +230,7 @@ def test_interface_switched_off(netrig, tmp_path):
 
 def test_init_names_the_default_route_interface(netrig, tmp_path):
     # The check's own snippet for `diagnose init`, detected inside the namespace.
-    snippet = ("from checks.network import NetworkConnectivity\nfrom diagnose.host import Host\n"
+    snippet = ("from diagnose.checks.network.check import NetworkConnectivity\nfrom diagnose.host import Host\n"
                "print(NetworkConnectivity().init_section(Host()))")
     got = subprocess.run(netrig.prefix + [sys.executable, "-c", snippet], capture_output=True, text=True,
                          cwd=ROOT, timeout=60, check=True)

@@ -8,7 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from diagnose.model import Report
-from reports import render
+from diagnose.reports import render
 from tests.rigs.sample import HOSTILE, sample_report
 
 
@@ -72,7 +72,7 @@ def test_nagios_first_line_and_perfdata_follow_the_guidelines():
 
 
 def test_nagios_label_quoting():
-    from reports.nagios import label
+    from diagnose.reports.nagios import label
 
     assert label("site_faults") == "site_faults"
     assert label("disk /srv") == "'disk /srv'"
@@ -101,7 +101,7 @@ def test_prometheus_text_parses_and_has_no_timestamps():
 
 
 def test_prometheus_escapes_label_values():
-    from reports.prometheus import escape
+    from diagnose.reports.prometheus import escape
 
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.services import ApplicationServices
+from diagnose.checks.services.check import ApplicationServices
 from diagnose.attribution import attribute
 from diagnose.check import section_config
 from diagnose.host import Host
@@ -238,7 +238,7 @@ def test_without_root_the_ports_are_judged_from_its_namespace(services_rig):
     expected, actual = free_port(), free_port()
     services_rig.start("serve", actual)
     cfg = {"items": [service(services_rig, expected)]}
-    code = ("import json,sys; from checks.services import ApplicationServices as A; "
+    code = ("import json,sys; from diagnose.checks.services.check import ApplicationServices as A; "
             "from diagnose.check import section_config; from diagnose.host import Host; c=A(); "
             "print(json.dumps(c.probe(Host('/'), section_config(c, json.loads(sys.argv[1])))))")
     res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",

@@ -546,7 +546,7 @@ def thin_disk():
 # -- recording judge scenarios -------------------------------------------------
 
 def _probe(items: list[dict]) -> tuple[dict, dict]:
-    from checks.database import DatabaseIntegrity
+    from diagnose.checks.database.check import DatabaseIntegrity
     from diagnose.check import section_config
     from diagnose.host import Host
 

@@ -177,7 +177,7 @@ def _scenarios():
 def record(out_dir: str) -> None:
     import json
 
-    from checks.disk import DiskSpace
+    from diagnose.checks.disk.check import DiskSpace
     from diagnose.check import section_config
     from diagnose.host import Host
 

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from checks.database import location, plural
+from diagnose.checks.database.common import location, plural
 from diagnose.host import Host
 from diagnose.model import Status
 

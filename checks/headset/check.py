@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any, Iterator
 
-from checks.headset_vendors import BLUETOOTH_DONGLES, HEADSET_ONLY, vendor_table
+from diagnose.checks.headset.vendors import BLUETOOTH_DONGLES, HEADSET_ONLY, vendor_table
 from diagnose.check import Check, Key, Needs
 from diagnose.model import Fault, Finding, Status
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from diagnose.fsutil import atomic_write
-from diagnose.lock import DEFAULT_LOCK
+from diagnose.delivery.lock import DEFAULT_LOCK
 
 CRON_FILE = "etc/cron.d/diagnose"
 UNIT_DIR = "etc/systemd/system"

@@ -25,7 +25,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from checks import diskscan
+from diagnose.checks.disk import scan as diskscan
 from diagnose.check import Check, Key, Needs, section_config
 from diagnose.model import Fault, Finding, Status
 

@@ -99,7 +99,7 @@ def build_message(report: Report, cfg: Mapping[str, Any]) -> EmailMessage:
     """multipart/mixed [ multipart/alternative [text/plain, text/html],
     application/json attachment ]. Bodies are quoted-printable so the
     message is 7-bit clean for any relay."""
-    from reports import render
+    from diagnose.reports import render
 
     msg = EmailMessage(policy=policy.SMTP)
     msg["Subject"] = subject(report)

@@ -27,6 +27,7 @@ from typing import Any
 from diagnose.check import Check, Key, Needs
 from diagnose.config import redact
 from diagnose.host import Host
+from diagnose.checks.database.common import location, plural, scrub
 from diagnose.model import Fault, Finding, Status
 
 ENGINES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql",
@@ -73,8 +74,6 @@ _KERNEL_IO = re.compile(
     r"failed command: (?:READ|WRITE)", re.I)
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def engine_of(url: str) -> str | None:
@@ -82,12 +81,6 @@ def engine_of(url: str) -> str | None:
     return ENGINES.get(scheme)
 
 
-def scrub(text: str, secret: str | None) -> str:
-    """Error texts may echo connection strings: remove the password."""
-    text = redact(text)
-    if secret:
-        text = text.replace(secret, "***")
-    return text
 
 
 def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -213,19 +206,6 @@ class KernelLog:
         return out
 
 
-def location(host: Host, path: str | None) -> dict[str, Any]:
-    """Where database files live: the mount holding *path* and its device."""
-    loc: dict[str, Any] = {"path": path, "mount": None, "fstype": None, "source": None, "device": None,
-                           "read_only": None}
-    if not path or not host.exists(path):
-        return loc
-    m = host.mount_of(path)
-    if m is not None:
-        # statvfs sees the superblock's state: ext4 that remounted itself
-        # read-only after errors still says "rw" in the mount's own options.
-        loc.update(mount=m.mountpoint, fstype=m.fstype, source=m.source, device=m.device,
-                   read_only=m.read_only or bool(host.statvfs(path).f_flag & os.ST_RDONLY))
-    return loc
 
 
 # -- the check -------------------------------------------------------------
@@ -334,11 +314,11 @@ def _engine_module(engine: str | None) -> Any:
     # Engine modules import their drivers only inside probe(): importing
     # one for its remedy texts stays cheap.
     if engine == "sqlite":
-        from checks import db_sqlite as mod
+        from diagnose.checks.database import sqlite as mod
     elif engine == "postgresql":
-        from checks import db_postgres as mod
+        from diagnose.checks.database import postgres as mod
     else:
-        from checks import db_mysql as mod
+        from diagnose.checks.database import mysql as mod
     return mod
 
 

@@ -18,7 +18,7 @@ import re
 import shlex
 from typing import Any
 
-from checks.headset_vendors import HEADSET_ONLY, vendor_table
+from diagnose.checks.headset.vendors import HEADSET_ONLY, vendor_table
 from diagnose.check import Check, Key, Needs
 from diagnose.model import Fault, Finding, Status
 

@@ -101,7 +101,7 @@ def _ping_group_range(host) -> str | None:
 
 def probe_gateway(host, item: dict[str, Any], pool: cf.Executor) -> dict[str, Any]:
     """All rungs for one [[gateway]] entry; never raises for a rung."""
-    from checks import arp, sip
+    from diagnose.checks.gateway import arp, sip
 
     name, address = item.get("name"), item.get("address")
     facts: dict[str, Any] = {"name": name, "address": address, "configured_address": address,

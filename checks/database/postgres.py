@@ -21,7 +21,7 @@ import re
 import time
 from typing import Any
 
-from checks.database import location, plural, scrub
+from diagnose.checks.database.common import location, plural, scrub
 from diagnose.host import Host
 from diagnose.model import Status
 

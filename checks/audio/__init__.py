@@ -1,0 +1,1 @@
+"""audio.settings: mixer, default devices and volumes of a workstation's sound server."""

@@ -1,0 +1,41 @@
+"""What every database engine module shares: where a database's files live,
+error texts scrubbed of passwords, and counted words.
+
+The engines (:mod:`.sqlite`, :mod:`.postgres`, :mod:`.mysql`) and the check
+itself import from here, never from each other, so no import runs in a circle.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from diagnose.config import redact
+from diagnose.host import Host
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Error texts may echo connection strings: remove the password."""
+    text = redact(text)
+    if secret:
+        text = text.replace(secret, "***")
+    return text
+
+
+def location(host: Host, path: str | None) -> dict[str, Any]:
+    """Where database files live: the mount holding *path* and its device."""
+    loc: dict[str, Any] = {"path": path, "mount": None, "fstype": None, "source": None, "device": None,
+                           "read_only": None}
+    if not path or not host.exists(path):
+        return loc
+    m = host.mount_of(path)
+    if m is not None:
+        # statvfs sees the superblock's state: ext4 that remounted itself
+        # read-only after errors still says "rw" in the mount's own options.
+        loc.update(mount=m.mountpoint, fstype=m.fstype, source=m.source, device=m.device,
+                   read_only=m.read_only or bool(host.statvfs(path).f_flag & os.ST_RDONLY))
+    return loc

@@ -1,0 +1,1 @@
+"""disk.space: free space and inodes per filesystem; ``scan.py`` is the who-is-eating-the-disk walk."""

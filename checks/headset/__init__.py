@@ -1,0 +1,1 @@
+"""headset.presence: the agent's USB headset; ``vendors.py`` is the table of headset makers."""

@@ -1,0 +1,1 @@
+"""network.connectivity: link, address, route, gateway, DNS and the server's ports, seen from a seat."""

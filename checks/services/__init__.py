@@ -1,0 +1,1 @@
+"""application.services: the call-center services run, listen and stay up."""

@@ -1,0 +1,53 @@
+"""The schema types of configuration: a section's keys, what a check needs,
+and the keys every check section shares.
+
+Both the check interface (:mod:`diagnose.check`) and the config loader
+(:mod:`diagnose.config`) use these, so they live apart from both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+@dataclass(frozen=True)
+class Key:
+    """One config key of a check's section: its type, default and meaning.
+
+    ``type`` is a Python type or a tuple of them (``list`` keys can name the
+    item type with ``item``). ``choices`` restricts string values.
+    """
+
+    type: type | tuple[type, ...]
+    default: Any = None
+    doc: str = ""
+    item: type | tuple[type, ...] | None = None
+    choices: tuple[str, ...] | None = None
+    secret: bool = False  # never copied into facts or reports
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a check needs in order to apply here; absent -> skip with a reason.
+
+    - ``section``: the config section must be present (the reason names it).
+    - ``role``: ``server`` or ``workstation``; ``any`` runs everywhere.
+    - ``commands``: at least one of these programs on PATH.
+    - ``paths``: at least one of these system paths exists.
+    - ``modules``: Python modules that must be importable (found, not imported).
+    - ``live``: needs the live machine (sockets, commands); recorded hosts skip.
+    """
+
+    section: bool = False
+    role: str = "any"
+    commands: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    live: bool = False
+
+
+# Keys every check section accepts, handled by the runner itself.
+COMMON_KEYS: dict[str, Key] = {
+    "enabled": Key(bool, True, "set to false to never run this check"),
+    "timeout_s": Key((int, float), None, "per-check timeout in seconds (default 10, or --timeout)"),
+}
