@@ -39,6 +39,20 @@ class Check:
     schema: dict[str, Key] = {}
     # Seconds; the runner's --timeout or the section's timeout_s override it.
     timeout: float = 10.0
+    # Configuration files this check depends on, as paths or globs on the
+    # inspected host (read through the host seam, so --root works). The
+    # acceptance baseline snapshots them and config.drift reports changes.
+    watches: tuple[str, ...] = ()
+    # Dotted paths into this check's facts whose value should not change after
+    # acceptance (the default audio device, a gateway's firmware, link speed):
+    # config.drift compares them with the baseline's facts. "*" matches one
+    # level of a dict or every item of a list, e.g. "gateways.*.user_agent".
+    stable: tuple[str, ...] = ()
+
+    def watched(self, cfg: dict[str, Any]) -> list[str]:
+        """The files to watch with this config (override when the config
+        decides where they are, e.g. ``[asterisk] config_dir``)."""
+        return list(self.watches)
 
     def applies(self, host: "Host", cfg: dict[str, Any]) -> str | None:
         """Extra applicability test beyond ``needs``: return a skip reason

@@ -27,6 +27,8 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "name": Key(str, "", "site name shown in reports"),
         "role": Key(str, None, "server | workstation | both; default: detected",
                     choices=("server", "workstation", "both")),
+        "state_dir": Key(str, "/var/lib/diagnose", "where baseline, history and saved reports live "
+                                                   "($DIAGNOSE_STATE_DIR overrides)"),
     },
     "runner": {
         "timeout_s": Key((int, float), 10.0, "default per-check timeout in seconds"),
