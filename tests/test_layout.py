@@ -109,6 +109,39 @@ def test_no_import_circle_between_modules():
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
 
 
+def _top_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):  # module level, including under if/try
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def test_every_import_of_the_project_resolves():
+    """A lazy import inside a function runs only when that path runs: check
+    them all here, so a moved module cannot leave one pointing nowhere."""
+    known = modules()
+    broken = []
+    for name, path in known.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                broken += [f"{name}: import {a.name}" for a in node.names
+                           if a.name.startswith("diagnose.") and a.name not in known]
+            elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("diagnose"):
+                if node.module not in known:
+                    broken.append(f"{name}: from {node.module}")
+                    continue
+                defined = _top_names(known[node.module])
+                broken += [f"{name}: from {node.module} import {a.name}" for a in node.names
+                           if f"{node.module}.{a.name}" not in known and a.name not in defined]
+    assert not broken, "imports that point nowhere:\n" + "\n".join(broken)
+
+
 def test_every_module_imports_alone_in_any_order():
     names = sorted(n for n in modules() if not n.endswith("__main__"))  # __main__ runs the CLI
     random.Random(len(names)).shuffle(names)
