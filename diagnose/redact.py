@@ -197,3 +197,44 @@ def redact_obj(value: Any, _depth: int = 0) -> Any:
         else:
             out[k] = redact_obj(v, _depth + 1)
     return out
+
+
+def redact_message(value: Any) -> Any:
+    """A finding's title, detail or step text, masked. A translatable
+    :class:`diagnose.i18n.Message` is rebuilt from masked arguments, so the
+    secret is gone in every language, not only in the English text."""
+    if not isinstance(value, str):
+        return value
+    masked = redact_text(str.__str__(value))
+    if masked == str.__str__(value):
+        return value
+    from diagnose.i18n import Joined, Message
+
+    if isinstance(value, Joined):
+        rebuilt: Any = Joined(redact_message(value.args["sep"]),
+                              [redact_message(p) for p in value.args["parts"]])
+    elif isinstance(value, Message):
+        args = {k: redact_message(v) if isinstance(v, str) else v for k, v in value.args.items()}
+        rebuilt = type(value)(value.template, value.plural, value.n, **args)
+    else:
+        return masked
+    # A secret split across arguments survives a rebuild: fall back to the text.
+    return rebuilt if redact_text(str.__str__(rebuilt)) == str.__str__(rebuilt) else masked
+
+
+def redact_finding(f: Any) -> None:
+    """Mask secrets in a :class:`diagnose.model.Finding` in place: judges
+    quote facts and config, and nothing they quote may carry a secret."""
+    from diagnose.model import Remedy, Step
+
+    f.subject = redact_text(f.subject)
+    f.title = redact_message(f.title)
+    f.detail = redact_message(f.detail)
+    steps = getattr(f.remedy, "steps", None)
+    if steps is not None:
+        new = [Step(redact_message(s.text), redact_text(s.command) if s.command else s.command) for s in steps]
+        if any(a.text is not b.text or a.command != b.command for a, b in zip(new, steps)):
+            f.remedy = Remedy(new)
+    else:
+        f.remedy = redact_message(f.remedy)
+    f.evidence = redact_obj(f.evidence)

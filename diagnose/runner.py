@@ -24,7 +24,7 @@ from diagnose.check import Check
 from diagnose.config import Config
 from diagnose.host import Host, NotLive
 from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
-from diagnose.redact import redact_obj, redact_text
+from diagnose.redact import redact_finding, redact_obj, redact_text
 from diagnose.registry import Registry
 
 FACTS_SCHEMA = "diagnose.facts/1"
@@ -298,17 +298,8 @@ def judge_one(check: Check, facts: dict[str, Any], cfg: dict[str, Any],
         return [], "judge did not return a list of Finding"
     for f in findings:
         f.check = check.name
-        _redact_finding(f)
+        redact_finding(f)
     return findings, None
-
-
-def _redact_finding(f: Finding) -> None:
-    """Judges quote facts and config; nothing they quote may carry a secret."""
-    f.subject = redact_text(f.subject)
-    f.title = redact_text(f.title)
-    f.detail = redact_text(f.detail)
-    f.remedy = redact_text(f.remedy)
-    f.evidence = redact_obj(f.evidence)
 
 
 def evaluate(registry: Registry, col: Collection, config: Config,
