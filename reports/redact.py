@@ -14,6 +14,8 @@ import ipaddress
 import re
 from typing import Any, Iterable
 
+from diagnose.redact import redact_text
+
 # scheme://user:password@host -> scheme://user:***@host
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*):([^\s@/]+)@")
 # password=..., secret: ..., token=... (config-ish and command-line forms)
@@ -66,7 +68,7 @@ class Redactor:
     def _phone(m: re.Match) -> str:
         text = m.group(0)
         digits = sum(c.isdigit() for c in text)
-        if digits < 7 or _DATE_OR_TIME.match(text):
+        if digits < 7 or _DATE_OR_TIME.match(text.lstrip("(+")):
             return text
         keep = 2
         seen, out = 0, []
@@ -81,6 +83,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if not text:
             return text
+        text = redact_text(text)  # secrets: never anywhere, whatever the audience
         text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}:***@", text)
         text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}***", text)
         text = _IPV4.sub(self._ip, text)

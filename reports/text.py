@@ -72,13 +72,15 @@ class _Text:
                     ([lead.rstrip()] if lead.strip() and lead == first else [])
                 out += [self.st.paint("36", ln) for ln in command_lines(text, self.width, rest + "  ")]
                 prose, lead = "", rest
+            elif kind == "code":
+                prose += text.replace(" ", "\u00a0")  # a short command never wraps inside
             else:
                 prose += text
         prose = prose.strip()
         if prose.startswith((";", ",", ".")):
             prose = prose[1:].strip()
         if prose:
-            out += wrap(prose, self.width, lead, rest)
+            out += [ln.replace("\u00a0", " ") for ln in wrap(prose, self.width, lead, rest)]
         elif lead == first and not out:
             out.append(first.rstrip())
         if sv.command:
