@@ -246,6 +246,11 @@ def make_verdict(findings: list[Finding], checks: list[CheckResult]) -> Verdict:
     und = sum(1 for f in roots if f.fault is Fault.UNDETERMINED)
     statuses = [f.status for f in findings] + [c.status for c in checks]
     worst = max(statuses, default=Status.OK)
+    if all(s is Status.SKIP for s in statuses):
+        # Nothing ran: that is not a clean bill of health but "cannot tell"
+        # (Nagios UNKNOWN, exit 3), and the verdict says so.
+        return Verdict(Status.SKIP, 0, 0, 0,
+                       _("Nothing was checked: every check was skipped (diagnose list says why)"))
     if worst <= Status.SKIP:
         # Skipped checks alone are a clean bill of health: the verdict is ok.
         return Verdict(Status.OK, site, soft, und,
@@ -290,7 +295,7 @@ class Report:
     def exit_code(self) -> int:
         """Nagios plugin convention (DESIGN.md section 3)."""
         worst = self.verdict.status
-        if worst is Status.ERROR:
+        if worst in (Status.ERROR, Status.SKIP):  # SKIP: nothing was checked
             return 3
         if worst is Status.FAIL:
             return 2
