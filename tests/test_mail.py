@@ -96,7 +96,7 @@ def test_smtp_down_spools_then_delivers_and_reports_the_failure(smtp_rig, tmp_pa
 
     assert [r.message["Subject"] for r in srv.received] == [
         f"[diagnose] cc-srv01: {HEADLINE}",
-        "[diagnose] cc-srv01: 1 site fault, no software faults"]
+        "[diagnose] cc-srv01: All checks passed: no site faults, no software faults"]
     _, _, old = parts(srv.received[0].message)
     assert old == first.to_dict()  # the spooled mail is the original, unchanged
 
