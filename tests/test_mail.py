@@ -112,7 +112,7 @@ def test_smtp_down_spools_then_delivers_and_reports_the_failure(smtp_rig, tmp_pa
     assert "delivered late" in text
     assert f"report.delivery:127.0.0.1:{port}" in [f["id"] for f in attached["findings"]]
     assert {"name": "report.delivery", "status": "ok"}.items() <= attached["checks"][-1].items()
-    assert "fault" not in srv.received[1].message["Subject"]
+    assert "1 site fault" not in srv.received[1].message["Subject"]
 
 
 def test_smtp_still_down_keeps_spooling_and_says_since_when(tmp_path):
