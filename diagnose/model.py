@@ -281,6 +281,7 @@ class Report:
     findings: list[Finding]
     checks: list[CheckResult]
     verdict: Verdict
+    config_file: str | None = None  # which config the run used; None: built-in defaults
 
     def finding(self, fid: str) -> Finding | None:
         for f in self.findings:
@@ -312,6 +313,7 @@ class Report:
             "role": self.role,
             "started": self.started,
             "duration_s": round(self.duration_s, 3),
+            "config_file": self.config_file,
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
@@ -327,6 +329,7 @@ class Report:
             role=d.get("role", ""),
             started=d["started"],
             duration_s=d.get("duration_s", 0.0),
+            config_file=d.get("config_file"),
             findings=[Finding.from_dict(f) for f in d["findings"]],
             checks=[
                 CheckResult(c["name"], Status.parse(c["status"]), c.get("duration_s", 0.0),
