@@ -145,8 +145,8 @@ class Presenter:
         return self.s(self.report.verdict.headline)
 
     def verdict_status(self) -> Status:
-        v = self.report.verdict.status
-        return v if v > Status.SKIP else Status.OK
+        """ok when healthy; skip only when nothing was checked at all."""
+        return self.report.verdict.status
 
     # --- remedies ----------------------------------------------------------------
 

@@ -145,6 +145,9 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
         out += wrap(p.t(N_("diagnose {version} on {host}"), version=report.tool_version, host=where)
                     + (", " + site if site else ""), w.width)
         out.append(p.started())
+        if not p.customer:
+            out += wrap(p.t(N_("config: {path}"), path=p.s(report.config_file)) if report.config_file
+                        else p.label(N_("config: none found, built-in defaults")), w.width)
         out.append("")
         out += w.check_lines()
         out.append("")
