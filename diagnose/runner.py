@@ -109,7 +109,7 @@ def detect_role(host: Host, config: Config) -> str:
 
 def why_skip(check: Check, host: Host, config: Config, role: str) -> str | None:
     """The runner's decision whether *check* applies here; a reason when not."""
-    cfg = config.section(check.section) if check.section else {}
+    cfg = config.for_check(check)
     if check.section and cfg.get("enabled") is False:
         return f"disabled in the config ([{check.section}] enabled = false)"
     needs = check.needs
@@ -207,7 +207,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         if reason:
             col.results[name] = Collected(name, "skipped", skipped=reason)
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = config.for_check(check)
         calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), check_timeout(check, config, timeout))
         if progress:
             progress(name, "started")
@@ -295,7 +295,7 @@ def evaluate(registry: Registry, col: Collection, config: Config,
             err = got.error or f"no check named {name} is installed here"
             results.append(CheckResult(name, Status.ERROR, got.duration_s, error=err))
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = config.for_check(check)
         t0 = time.monotonic()
         found, err = judge_one(check, got.facts or {}, cfg, check_timeout(check, config, timeout))
         duration = got.duration_s + (time.monotonic() - t0)
