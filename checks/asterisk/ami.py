@@ -79,9 +79,9 @@ async def _query(host: str, port: int, tls: bool, user: str, secret: str) -> dic
                 queues.setdefault(m["queue"], {"members": []})["members"].append(m)
             elif ev.get("Response") == "Error":
                 return {"state": "error", "error": ev.get("Message", "QueueStatus refused")}
-        try:
-            manager.send_action({"Action": "Logoff"})
-        except Exception:  # noqa: BLE001 - leaving is best effort
+        try:  # leave politely (Asterisk answers "Goodbye"); best effort
+            await asyncio.wait_for(manager.send_action({"Action": "Logoff"}), 1.0)
+        except Exception:  # noqa: BLE001
             pass
         return {"state": "ok", "error": None, "version": version, "queues": queues}
     finally:
