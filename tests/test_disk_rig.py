@@ -52,7 +52,7 @@ def test_foreign_films_and_music_fill_the_disk_site_fault(small_fs):
     assert music["path"] == fs.path("share/Music") and music["owners"][0]["owner"] == "www-data"
     assert set(music["types"]) == {"audio"}
     assert "Movies" in f.title and "nobody" in f.title
-    assert f.remedy.startswith(f"Move or delete {fs.path('share/Movies')} (5.5 MB, owner nobody)")
+    assert f.remedy.steps[0].text.startswith(f"Move or delete {fs.path('share/Movies')} (5.5 MB, owner nobody)")
     assert fs.path("share/Music") in f.remedy and "www-data" in f.remedy
     # The recording under app_paths is counted as the application's, not foreign.
     assert f.evidence["scan"]["app_paths"][0]["path"] == fs.path("callcenter")
