@@ -20,6 +20,7 @@ BUILTINS: dict[str, str] = {
     "application.services": "diagnose.checks.services.check:ApplicationServices",
     "audio.settings": "diagnose.checks.audio.check:AudioSettings",
     "bluetooth.interference": "diagnose.checks.bluetooth.check:BluetoothInterference",
+    "config.drift": "diagnose.checks.drift.check:ConfigDrift",
     "database.integrity": "diagnose.checks.database.check:DatabaseIntegrity",
     "disk.space": "diagnose.checks.disk.check:DiskSpace",
     "gateway.power": "diagnose.checks.gateway.check:GatewayPower",
