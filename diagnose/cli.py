@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write it (default ./diagnose.toml; - for stdout)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     _add_schedule(sub)
+    from diagnose.state.commands import add_parser as add_baseline
+
+    add_baseline(sub, fmt)
     return p
 
 

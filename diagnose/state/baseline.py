@@ -353,7 +353,7 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
         {"path": path, "state": "removed", "diff": "", "attributes": []}]
     if not entries:
         say(f"{path} is as accepted in baseline {rec['id']}: nothing to restore")
-        return {"path": path, "restored": False, "copy": None, "missing_secrets": 0}
+        return {"path": path, "restored": False, "declined": False, "copy": None, "missing_secrets": 0}
     e = entries[0]
     say(e["diff"] or f"{path}: {e['state']}")
     for a in e["attributes"]:
@@ -363,7 +363,8 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
             "only their digests; they stay as they are now: set them back by hand")
     if not yes and not (ask or _ask)(f"Restore {path} as accepted in baseline {rec['id']}? [y/N] "):
         say("not restored")
-        return {"path": path, "restored": False, "copy": None, "missing_secrets": len(missing)}
+        return {"path": path, "restored": False, "declined": True, "copy": None,
+                "missing_secrets": len(missing)}
     copy = None
     if os.path.exists(real):
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -376,7 +377,8 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
     _write_as(real, data, int(old["mode"], 8), old.get("uid"), old.get("gid"))
     shown_copy = None if copy is None else (copy if host.live else "/" + os.path.relpath(copy, host.root))
     say(f"restored {path}" + (f"; the replaced file is kept as {shown_copy}" if shown_copy else ""))
-    return {"path": path, "restored": True, "copy": shown_copy, "missing_secrets": len(missing)}
+    return {"path": path, "restored": True, "declined": False, "copy": shown_copy,
+            "missing_secrets": len(missing)}
 
 
 def _ask(prompt: str) -> bool:
