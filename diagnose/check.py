@@ -53,6 +53,11 @@ class Check:
     # ({"registry", "config", "role"}), and finish() sees the other checks'
     # facts once every probe is done.
     run_context: bool = False
+    # Other config sections this check reads besides its own, with their
+    # schemas (e.g. call.routing owns [asterisk] and reads [queues]). The
+    # probe and judge get each as ``cfg[name]``, a dict with defaults filled
+    # in, beside the own section's keys.
+    reads: dict[str, dict[str, Key]] = {}
 
     def watched(self, cfg: dict[str, Any]) -> list[str]:
         """The files to watch with this config (override when the config

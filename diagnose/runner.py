@@ -117,7 +117,7 @@ def detect_role(host: Host, config: Config) -> str:
 def probe_config(check: Check, config: Config, role: str, registry: Registry | None = None) -> dict[str, Any]:
     """The cfg a check's applies() and probe() receive: its section, and for
     a ``run_context`` check the run itself under ``_run``."""
-    cfg = config.section(check.section) if check.section else {}
+    cfg = config.for_check(check)
     if check.run_context:
         cfg = dict(cfg, _run={"registry": registry, "config": config, "role": role})
     return cfg
@@ -126,7 +126,7 @@ def probe_config(check: Check, config: Config, role: str, registry: Registry | N
 def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = False) -> str | None:
     """The runner's decision whether *check* applies here; a reason when not.
     A check *asked* for by name (``--only``) runs whatever this host's role."""
-    cfg = config.section(check.section) if check.section else {}
+    cfg = config.for_check(check)
     if check.section and cfg.get("enabled") is False:
         return f"disabled in the config ([{check.section}] enabled = false)"
     needs = check.needs
@@ -345,7 +345,7 @@ def evaluate(registry: Registry, col: Collection, config: Config,
             err = redact_text(got.error or f"no check named {name} is installed here")
             results.append(CheckResult(name, Status.ERROR, got.duration_s, error=err))
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = config.for_check(check)
         t0 = time.monotonic()
         found, err = judge_one(check, got.facts or {}, cfg, check_timeout(check, config, timeout))
         duration = got.duration_s + (time.monotonic() - t0)
