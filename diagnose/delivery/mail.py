@@ -27,10 +27,10 @@ import os
 import smtplib
 import socket
 import ssl
-from email import policy
+
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Mapping
 

@@ -1,0 +1,148 @@
+"""disk.space: the judgement of a filesystem short of space or inodes, and
+whose data fills it (the application's: software; foreign: site)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from diagnose.i18n import N_, _, _n, join, size
+from diagnose.model import Fault, Finding, Status, step
+
+
+def pct(p: float) -> str:
+    """A percentage as a person reads it: 77%, 4.2%, 0.03%."""
+    if p >= 10 or p == 0:
+        return f"{math.floor(p)}%"
+    return f"{p:.2g}%" if p < 1 else f"{p:.1f}%"
+
+
+def _level(pct: float, free_bytes: int | None, warn_pct: float, fail_pct: float,
+           warn_mb: float, fail_mb: float) -> Status:
+    mb = None if free_bytes is None else free_bytes / (1024 * 1024)
+    if pct < fail_pct or (fail_mb and mb is not None and mb < fail_mb):
+        return Status.FAIL
+    if pct < warn_pct or (warn_mb and mb is not None and mb < warn_mb):
+        return Status.WARN
+    return Status.OK
+
+
+def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
+    lvl = "fail" if st is Status.FAIL else "warn"
+    pct, mb = cfg[f"{lvl}_free_percent"], cfg[f"{lvl}_free_mb"]
+    if s["free_percent"] < pct:
+        return _("Free space {pct:g}% is below {key} {limit:g}.", pct=s['free_percent'],
+                 key=f"{lvl}_free_percent", limit=pct)
+    return _("Free space {free} is below {key} {limit:g} MB.", free=size(s["free_bytes"]),
+             key=f"{lvl}_free_mb", limit=mb)
+
+
+def _owners_text(row: dict[str, Any]) -> str:
+    """Who owns the files by size; for empty files, who owns the directory."""
+    owners = [o["owner"] for o in row.get("owners", [])[:2]]
+    if len(owners) == 1:
+        return _("owner {owner}", owner=owners[0])
+    if owners:
+        return _("owner {owner} and {other}", owner=owners[0], other=owners[1])
+    return _("directory owner {owner}", owner=row.get("dir_owner", "unknown"))
+
+
+# File type groups of the scan (diagnose.checks.disk.scan), as a reader names them.
+N_("video"), N_("audio"), N_("archives"), N_("disk images"), N_("other")
+
+
+def _types_text(types: dict[str, int]) -> str:
+    groups = [_(g) for g, b in sorted(types.items(), key=lambda kv: -kv[1]) if b]
+    return join(", ", groups[:2]) if groups else _("empty")
+
+
+def _row_text(row: dict[str, Any], by_files: bool) -> str:
+    rest = _(" not counting {paths}", paths=", ".join(row["excluding"])) if row.get("excluding") else ""
+    if by_files:
+        return _("{path} ({files} files, {owners}{rest})", path=row["path"], files=row["files"],
+                 owners=_owners_text(row), rest=rest)
+    return _("{path} ({size}, {owners}, mostly {types}{rest})", path=row["path"],
+             size=size(row["bytes"]), owners=_owners_text(row), types=_types_text(row["types"]),
+             rest=rest)
+
+
+def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: dict[str, Any],
+               s: dict[str, Any], by_files: bool, evidence: dict[str, Any]) -> Finding:
+    """Whose data fills the disk: the application's (software) or foreign (site)."""
+    unit = "files" if by_files else "bytes"
+    app, foreign = scan[f"app_{unit}"], scan[f"foreign_{unit}"]
+    total = app + foreign
+
+    def amount(n: int) -> str:
+        return _n("{n} file", "{n} files", n) if by_files else size(n)
+
+    def of_total(n: int) -> str:
+        if by_files:
+            return _n("{n} of {total} file", "{n} of {total} files", total, n=n, total=total)
+        return _("{n} of {total}", n=size(n), total=size(total))
+
+    left = scan["unscanned_dirs"]
+    partial = (_n(" The walk stopped at its {budget:g} s budget with {n} directory left, so these "
+                  "figures are a lower bound.",
+                  " The walk stopped at its {budget:g} s budget with {n} directories left, so these "
+                  "figures are a lower bound.", left, budget=scan['budget_s'])
+               if scan["stopped_early"] else "")
+    # A complete walk that finds far less than df counts as used: the space is
+    # held by files deleted while still open (or hidden under a mountpoint).
+    unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
+                   and total < 0.5 * s["used_bytes"])
+    if total == 0 or unexplained:
+        detail = _("{why} Walking {mount} found {amount} in files, but {used} is in use.{partial}",
+                   why=why, mount=mp, amount=amount(total), used=size(s["used_bytes"]),
+                   partial=partial)
+        remedy = [step(_("Look for deleted files still held open (restart the process holding "
+                         "them):"), f"lsof +L1 {mp}"),
+                  step(_("Look for files hidden under mountpoints:"),
+                       f"mount --bind {mp} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail")]
+        if scan["stopped_early"]:
+            remedy = [step(_("Raise [disk] scan_budget_s (and timeout_s) and run again, or look "
+                             "by hand:"), f"du -xh --max-depth=3 {mp} | sort -h | tail -20")]
+        title = (_("Disk {mount} is {what}, who fills it is unknown: the walk stopped early",
+                   mount=mp, what=what) if scan["stopped_early"]
+                 else _("Disk {mount} is {what}", mount=mp, what=what))
+        return Finding(check, mp, status, title, Fault.UNDETERMINED,
+                       detail=detail, evidence=evidence, remedy=remedy)
+    share = 100.0 * foreign / total
+    if foreign > app:
+        rows = scan["top_dirs_by_files" if by_files else "top_dirs"][:3]
+        named = join("; ", [_row_text(r, by_files) for r in rows])
+        first = rows[0] if rows else None
+        if first:
+            title = _("Disk {mount} is {what}, mostly foreign data: {path} ({amount}, {owners})",
+                      mount=mp, what=what, path=first["path"], amount=amount(first[unit]),
+                      owners=_owners_text(first))
+        else:
+            title = _("Disk {mount} is {what}, mostly foreign data", mount=mp, what=what)
+        found = _("files found") if by_files else _("data found")
+        detail = _("{why} {share:.0f}% of the {found} ({amount}) is outside the application's "
+                   "paths: {named}.{partial}", why=why, share=share, found=found,
+                   amount=of_total(foreign), named=named, partial=partial)
+        moves = join(", ", [_("{path} ({amount}, {owners})", path=r["path"], amount=amount(r[unit]),
+                              owners=_owners_text(r)) for r in rows])
+        remedy = [step(_("Move or delete {paths}; ask the owner first. These are not the "
+                         "call-center application's files.", paths=moves)),
+                  step(_("Then check the free space:"), f"df -h {mp}")]
+        return Finding(check, mp, status, title, Fault.SITE, detail=detail, evidence=evidence,
+                       remedy=remedy)
+    rows = sorted(scan["app_paths"], key=lambda r: -r[unit])[:3]
+    named = join("; ", [_row_text(r, by_files) for r in rows])
+    first = rows[0]
+    title = _("Disk {mount} is {what}, mostly the application's own data: {path} ({amount})",
+              mount=mp, what=what, path=first["path"], amount=amount(first[unit]))
+    found = _("files found") if by_files else _("data found")
+    detail = _("{why} {share:.0f}% of the {found} ({amount}) is the call-center application's data: "
+               "{named}. Its retention or log rotation is missing or not working.{partial}",
+               why=why, share=100 - share, found=found, amount=of_total(app), named=named,
+               partial=partial)
+    paths = " ".join(r["path"] for r in rows)
+    remedy = [step(_("Vendor: enable retention/rotation for {paths}.",
+                     paths=", ".join(r["path"] for r in rows))),
+              step(_("To free space now, list the oldest files, archive them elsewhere and "
+                     "delete them:"), f"find {paths} -xdev -type f -mtime +90 -print")]
+    return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
+                   remedy=remedy)
