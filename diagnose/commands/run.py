@@ -37,7 +37,8 @@ EXAMPLES = """examples:
 @click.option("--output", metavar="FILE", type=click.Path(), help="write the report here (atomically) instead of stdout")
 @click.option("--save-facts", metavar="FILE", type=click.Path(), help="also save every probe's facts to FILE")
 @click.option("--from-facts", metavar="FILE", type=click.Path(), help="judge facts saved earlier instead of probing this machine")
-@click.option("--timeout", type=float, metavar="S", help="per-check timeout in seconds (default 10)")
+@click.option("--timeout", type=float, metavar="S", callback=lambda ctx, param, value: _seconds(value),
+              help="per-check timeout in seconds (default 10)")
 @click.option("--root", metavar="DIR", type=click.Path(), default="/", help="read the system from a recorded tree at DIR")
 @click.option("--email", multiple=True, is_flag=False, flag_value="", metavar="[ADDRESS]",
               help="also save the report and mail it as configured in [email]; with ADDRESS "
@@ -67,6 +68,17 @@ def run(format_: str, **opts: Any) -> int:
         return die(str(exc), EXIT_LOCKED)
     except LockError as exc:
         return die(str(exc))
+
+
+def _seconds(value: float | None) -> float | None:
+    from diagnose.guard import seconds
+
+    if value is None:
+        return None
+    try:
+        return seconds(value)
+    except ValueError:
+        raise click.BadParameter("must be more than 0 and at most a week (604800) seconds") from None
 
 
 class _Spinner:
@@ -109,7 +121,8 @@ class _Spinner:
 
 def _run(args: Any) -> int:
     from diagnose.config import ConfigError
-    from diagnose.fsutil import atomic_write
+    from diagnose.factsfile import FactsError, read as read_facts
+    from diagnose.fsutil import atomic_write, describe_oserror
     from diagnose.host import Host
     from diagnose.runner import Collection, collect, config_from_facts, evaluate
 
@@ -122,13 +135,15 @@ def _run(args: Any) -> int:
         return die(bad)
 
     if args.from_facts:
-        try:
-            with open(args.from_facts, encoding="utf-8") as fh:
-                col = Collection.from_dict(json.load(fh))
-        except (OSError, ValueError, KeyError) as exc:
-            return die(f"cannot read facts file {args.from_facts}: {exc}")
+        try:  # untrusted input: checked against its schema first (diagnose.factsfile)
+            col = Collection.from_dict(read_facts(args.from_facts))
+        except FactsError as exc:
+            return die(f"cannot use facts file {args.from_facts}: {exc}")
         if not args.config:  # judge with the configuration the site had
-            config = config_from_facts(col, registry)
+            try:
+                config = config_from_facts(col, registry)
+            except ConfigError as exc:
+                return die(f"cannot use facts file {args.from_facts}: its config: {exc.message}")
         if args.only:
             col.results = {n: r for n, r in col.results.items() if n in args.only}
         if args.skip:
@@ -143,17 +158,20 @@ def _run(args: Any) -> int:
         finally:
             spinner.done()
 
+    # From here on the report is never lost: a file that cannot be written
+    # is said on stderr, the run goes on, and the exit code is 3.
+    failed = False
     if args.save_facts:
         try:
-            atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n", 0o600)
+            atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n",
+                         0o600, keep_owner=True)
         except OSError as exc:
-            return die(f"cannot write facts to {args.save_facts}: {exc.strerror}")
+            failed = bool(die(f"cannot write facts: {describe_oserror(exc, args.save_facts)}"))
 
     report = evaluate(registry, col, config, timeout=args.timeout)
     if args.email:
         report, code = _send_email(report, config, args)
-        if code:
-            return code
+        failed = failed or bool(code)
 
     from diagnose.reports import render
 
@@ -164,13 +182,15 @@ def _run(args: Any) -> int:
                   verbose=args.verbose, quiet=args.quiet)
     if args.output:
         try:
-            atomic_write(args.output, text)
+            atomic_write(args.output, text, keep_owner=True)
         except OSError as exc:
-            return die(f"cannot write report to {args.output}: {exc.strerror}")
-    else:
+            die(f"cannot write the report: {describe_oserror(exc, args.output)}; "
+                "writing it to standard output instead")
+            args.output, failed = None, True
+    if not args.output:
         sys.stdout.write(text)
         sys.stdout.flush()
-    return report.exit_code()
+    return 3 if failed else report.exit_code()
 
 
 def _send_email(report: Any, config: Any, args: Any) -> tuple[Any, int]:
@@ -186,8 +206,6 @@ def _send_email(report: Any, config: Any, args: Any) -> tuple[Any, int]:
         report, delivery = deliver(report, cfg)
     except ValueError as exc:
         return report, die(str(exc))
-    except OSError as exc:
-        return report, die(f"cannot save the report in {cfg['reports_dir']}: {exc.strerror or exc}")
     if delivery.spooled or not args.quiet:
         print(f"diagnose: {delivery.summary(cfg['to'] + cfg['cc'])}", file=sys.stderr)
     return report, 0
