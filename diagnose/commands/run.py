@@ -12,7 +12,7 @@ import click
 
 from diagnose.commands import EXIT_CODES, Choice, Command, complete_checks, config_option, die, load, unknown_check
 
-DEFAULT_LOCK_FILE = "/run/lock/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
+DEFAULT_LOCK_FILE = "/run/diagnose/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
 
 EXAMPLES = """examples:
@@ -43,9 +43,9 @@ EXAMPLES = """examples:
 @click.option("--email", multiple=True, is_flag=False, flag_value="", metavar="[ADDRESS]",
               help="also save the report and mail it as configured in [email]; with ADDRESS "
               "(repeatable) mail it there instead of [email] to")
-@click.option("--lock", is_flag=False, flag_value=DEFAULT_LOCK_FILE, default=None, metavar="[FILE]",
-              help=f"refuse to start while another run holds FILE (default {DEFAULT_LOCK_FILE}); "
-              "exit code 4 then")
+@click.option("--lock", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help=f"refuse to start while another run holds FILE (default {DEFAULT_LOCK_FILE} for root, "
+              "$XDG_RUNTIME_DIR/diagnose.lock for others); exit code 4 then")
 @click.option("-v", "--verbose", is_flag=True, help="show evidence and the checks that passed")
 @click.option("-q", "--quiet", is_flag=True, help="only problems and the verdict; no progress")
 def run(format_: str, **opts: Any) -> int:
@@ -57,15 +57,20 @@ def run(format_: str, **opts: Any) -> int:
     """
     args = SimpleNamespace(format=format_, **opts)
     args.only, args.skip, args.email = list(args.only), list(args.skip), list(args.email)
-    if not args.lock:
+    if args.lock is None:
         return _run(args)
-    from diagnose.delivery.lock import EXIT_LOCKED, LockError, LockHeld, run_lock
+    from diagnose.delivery.lock import EXIT_LOCKED, LockError, LockHeld, default_lock, record_skip, run_lock
 
+    args.lock = args.lock or default_lock()
     try:
         with run_lock(args.lock):
+            args.locked = True
             return _run(args)
     except LockHeld as exc:
-        return die(str(exc), EXIT_LOCKED)
+        # Logged (stderr: the journal, cron's mail) and counted by the next run.
+        unrecorded = record_skip(args.lock, exc)
+        return die(f"{exc}; this run was skipped (not run, nothing checked)" +
+                   (f"; could not record the skip: {unrecorded}" if unrecorded else ""), EXIT_LOCKED)
     except LockError as exc:
         return die(str(exc))
 
@@ -169,6 +174,8 @@ def _run(args: Any) -> int:
             failed = bool(die(f"cannot write facts: {describe_oserror(exc, args.save_facts)}"))
 
     report = evaluate(registry, col, config, timeout=args.timeout)
+    if getattr(args, "locked", False):
+        report = _count_skipped_runs(report, args.lock)
     if args.email:
         report, code = _send_email(report, config, args)
         failed = failed or bool(code)
@@ -191,6 +198,19 @@ def _run(args: Any) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     return 3 if failed else report.exit_code()
+
+
+def _count_skipped_runs(report: Any, lock: str) -> Any:
+    """Runs skipped because this lock was held since the last run that got
+    it: a warning in this report, so a schedule that keeps skipping shows."""
+    from diagnose.delivery.lock import skipped_finding, take_skips
+
+    finding = skipped_finding(take_skips(lock))
+    if finding is None:
+        return report
+    from diagnose.delivery.mail import with_finding
+
+    return with_finding(report, finding)
 
 
 def _send_email(report: Any, config: Any, args: Any) -> tuple[Any, int]:
