@@ -23,6 +23,7 @@ import os
 import time
 from typing import Any
 
+from diagnose.activity import doing
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.database.common import scrub
 from diagnose.checks.database.logs import KernelLog, block_names, scan_log
@@ -135,14 +136,18 @@ class DatabaseIntegrity(Check):
             facts.update(connect={"ok": False, "kind": "config", "error": problem})
         else:
             try:
-                facts.update(_engine_module(engine).probe(host, item, password))
+                with doing(f"checking database {item['name']} ({redact(item['url'])})"):
+                    facts.update(_engine_module(engine).probe(host, item, password))
             except Exception as exc:  # a driver failure is a fact about this database only
                 facts.update(connect={"ok": False, "kind": "error",
                                       "error": scrub(f"{type(exc).__name__}: {exc}", password)})
         loc = facts.setdefault("location", {"mount": None})
         server_log, base = facts.pop("server_log", None), facts.pop("log_base", None)
-        facts["log"] = scan_log(host, item.get("log") or server_log, base)
-        facts["kernel"] = kernel.scan(block_names(host, loc.get("device")))
+        log = item.get("log") or server_log
+        with doing(f"reading the log {log} of database {item['name']}"):
+            facts["log"] = scan_log(host, log, base)
+        with doing(f"reading the kernel log for database {item['name']}"):
+            facts["kernel"] = kernel.scan(block_names(host, loc.get("device")))
         facts["duration_s"] = round(time.monotonic() - t0, 3)
         return facts
 
