@@ -316,6 +316,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         if missing:
             detail += f" Also: {missing[2]}"
             steps.insert(1, missing[3])
+        detail += _writes(mod, db)
         return Finding(check, name, mod.severity(db, problems), title, fault=fault, detail=detail,
                        evidence=evidence, remedy=_numbered(steps))
 
@@ -356,9 +357,16 @@ def _ok(check: str, name: str, label: str, db: dict[str, Any], mod: Any,
         why = verified.get("full_check_skipped") or "; ".join(budget_note)
         return Finding(check, name, Status.OK,
                        f"{label} database {name} passed a partial check only ({what})",
-                       detail=f"No corruption found, but the full check was not done: {why}.",
+                       detail=f"No corruption found, but the full check was not done: {why}." + _writes(mod, db),
                        evidence=evidence,
                        remedy=f"Raise budget_s for [[database]] {name}, or run the full check by hand "
                               f"when the application is idle: {mod.manual_check(db)}")
     return Finding(check, name, Status.OK, f"{label} database {name} is intact ({what})",
-                   evidence=evidence)
+                   detail=_writes(mod, db).strip(), evidence=evidence)
+
+
+def _writes(mod: Any, db: dict[str, Any]) -> str:
+    """The engine's own account of what its check wrote (MyISAM/Aria headers)."""
+    note = getattr(mod, "writes_note", None)
+    text = note(db) if note else ""
+    return f" {text}" if text else ""
