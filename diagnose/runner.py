@@ -68,6 +68,7 @@ class Collection:
     config: dict[str, Any]
     config_digest: str
     results: dict[str, Collected] = field(default_factory=dict)
+    config_file: str | None = None  # the file the config came from; None: built-in defaults
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +76,7 @@ class Collection:
             "tool": {"name": "diagnose", "version": __version__},
             "host": self.host, "site": self.site, "role": self.role,
             "started": self.started, "duration_s": round(self.duration_s, 4),
-            "config_digest": self.config_digest, "config": self.config,
+            "config_digest": self.config_digest, "config": self.config, "config_file": self.config_file,
             "checks": {n: c.to_dict() for n, c in self.results.items()},
         }
 
@@ -91,6 +92,7 @@ class Collection:
         col = cls(d["host"], d.get("site") or "", d.get("role") or "", d["started"],
                   d.get("duration_s") or 0.0, d.get("config") or {}, d.get("config_digest") or "")
         col.results = {n: Collected.from_dict(n, c) for n, c in d["checks"].items()}
+        col.config_file = d.get("config_file")
         return col
 
 
@@ -113,13 +115,14 @@ def detect_role(host: Host, config: Config) -> str:
     return "workstation" if workstation else "server"
 
 
-def why_skip(check: Check, host: Host, config: Config, role: str) -> str | None:
-    """The runner's decision whether *check* applies here; a reason when not."""
-    cfg = config.section(check.section) if check.section else {}
+def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = False) -> str | None:
+    """The runner's decision whether *check* applies here; a reason when not.
+    A check *asked* for by name (``--only``) runs whatever this host's role."""
+    cfg = config.for_check(check)
     if check.section and cfg.get("enabled") is False:
         return f"disabled in the config ([{check.section}] enabled = false)"
     needs = check.needs
-    if needs.role != "any" and role not in (needs.role, "both"):
+    if needs.role != "any" and role not in (needs.role, "both") and not asked:
         return f"a {needs.role} check; this host's role is {role} (set [site] role to change)"
     if needs.section and not config.has(check.section):
         table = f"[[{check.section}]]" if check.multi else f"[{check.section}]"
@@ -205,7 +208,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     role = detect_role(host, config)
     col = Collection(host.hostname(), config.section("site").get("name") or "", role, started, 0.0,
-                     config.for_facts(), config.digest())
+                     config.for_facts(), config.digest(), config_file=config.path)
     names = sorted(set(registry.checks) | set(registry.broken))
     if only:
         names = [n for n in names if n in only]
@@ -220,14 +223,14 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             continue
         check = registry.checks[name]
         try:
-            reason = why_skip(check, host, config, role)
+            reason = why_skip(check, host, config, role, asked=bool(only) and name in only)
         except Exception as exc:  # an applies() hook that raises is the check's error
             col.results[name] = Collected(name, "error", error=f"applicability test failed: {_describe(exc)}")
             continue
         if reason:
             col.results[name] = Collected(name, "skipped", skipped=reason)
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = config.for_check(check)
         limit, mine = timeout_of(check, config, timeout)
         if mine:
             own.add(name)
@@ -324,7 +327,7 @@ def evaluate(registry: Registry, col: Collection, config: Config,
             err = redact_text(got.error or f"no check named {name} is installed here")
             results.append(CheckResult(name, Status.ERROR, got.duration_s, error=err))
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = config.for_check(check)
         t0 = time.monotonic()
         found, err = judge_one(check, got.facts or {}, cfg, check_timeout(check, config, timeout))
         duration = got.duration_s + (time.monotonic() - t0)
@@ -338,7 +341,7 @@ def evaluate(registry: Registry, col: Collection, config: Config,
     return Report(
         tool_version=__version__, host=col.host, site=col.site, role=col.role,
         started=col.started, duration_s=col.duration_s, findings=findings, checks=results,
-        verdict=make_verdict(findings, results),
+        verdict=make_verdict(findings, results), config_file=col.config_file,
     )
 
 

@@ -35,13 +35,14 @@ import errno
 import json
 import os
 import time
-from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Mapping
 
+from diagnose.delivery import message
+from diagnose.delivery.message import WIRE_POLICY
 from diagnose.fsutil import atomic_write, discard, reason, sync_dir, write_temp
 from diagnose.redact import redact_text
 from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict
@@ -49,11 +50,6 @@ from diagnose.delivery.store import (CHECK, FALLBACK_DIR, Saved, not_saved_findi
                                      save, stamp as _stamp)
 
 from diagnose.delivery.smtp import DEADLINE_S, SMTP_TIMEOUT, MailError, smtp_send  # noqa: F401 (API)
-# Bodies are encoded for 78-column lines when built; headers are written
-# with the RFC 5322 hard limit instead, because the email package folds a
-# subject like "[diagnose] host: ..." before its first word, leaving the
-# subject with a leading space in readers that unfold literally.
-WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 @dataclasses.dataclass
@@ -82,7 +78,8 @@ class Delivery:
             parts.append(f"mailed to {', '.join(recipients)}")
         elif self.spooled:
             parts.append(f"mail NOT delivered ({self.error}); spooled as {self.spooled} "
-                         "and retried on the next run")
+                         "and retried on the next run" +
+                         (f" (some could not be spooled: {self.spool_error})" if self.spool_error else ""))
         elif self.error:
             parts.append(f"mail NOT delivered ({self.error}) and NOT spooled ({self.spool_error}); "
                          "the report is only in this output")
@@ -97,35 +94,17 @@ def _now() -> dt.datetime:
 
 # --- the message -----------------------------------------------------------
 
-def subject(report: Report) -> str:
-    return f"[diagnose] {report.host}: {report.verdict.headline}"
+def subject(report: Report, lang: str = "en") -> str:
+    return message.subject(report, lang)
 
 
-def build_message(report: Report, cfg: Mapping[str, Any]) -> EmailMessage:
-    """multipart/mixed [ multipart/alternative [text/plain, text/html],
-    application/json attachment ]. Bodies are quoted-printable so the
-    message is 7-bit clean for any relay."""
-    from diagnose.reports import render
-
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["Subject"] = subject(report)
-    msg["From"] = cfg.get("from") or f"diagnose@{report.host}"
-    msg["To"] = ", ".join(cfg["to"])
-    if cfg.get("cc"):
-        msg["Cc"] = ", ".join(cfg["cc"])
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid("diagnose")
-    msg["X-Diagnose-Verdict"] = str(report.verdict.status)
-
-    text = render(report, "text", colour=False, unicode=True, verbose=False, quiet=False)
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(render(report, "html"), subtype="html", charset="utf-8",
-                        cte="quoted-printable")
-    body = json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
-    msg.add_attachment(body.encode("utf-8"), maintype="application", subtype="json",
-                       filename=f"diagnose-{report.host}-{report.started[:10]}.json")
-    msg.policy = WIRE_POLICY
-    return msg
+def build_message(report: Report, cfg: Mapping[str, Any], group: message.Group | None = None,
+                  site_addresses: Any = ()) -> EmailMessage:
+    """The message for one group of recipients (default: every [email]
+    to and cc, the vendor's report in English); see diagnose.delivery.message."""
+    if group is None:
+        group = message.Group("vendor", "en", list(cfg["to"]), list(cfg.get("cc") or []))
+    return message.build(report, cfg, group, site_addresses)
 
 
 def _recipients(msg: EmailMessage) -> list[str]:
@@ -145,7 +124,8 @@ def spool_dirs(cfg: Mapping[str, Any]) -> list[Path]:
     return [spool_dir(cfg), Path(cfg.get("fallback_dir") or FALLBACK_DIR) / "spool"]
 
 
-def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt.datetime) -> Path:
+def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt.datetime,
+           part: int = 0) -> Path:
     """Spool *msg* with its metadata beside it: both files are written in
     full before either is renamed into place, so the spool holds a mail
     with its record or nothing. Raises OSError naming every place tried."""
@@ -163,7 +143,7 @@ def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt
             if why:
                 raise OSError(errno.ENOSPC, why)
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-            eml = d / f"{_stamp(when)}.eml"
+            eml = d / (f"{_stamp(when)}.eml" if not part else f"{_stamp(when)}-{part}.eml")
             _write_pair(eml, body, record)
             return eml
         except OSError as exc:
@@ -288,6 +268,16 @@ def _delivery_finding(cfg: Mapping[str, Any], delivered: list[dict], stuck: list
             remedy=f"Check that the SMTP server {where} is up and reachable from this host ({probe}) "
                    "and that [email] smtp_host, smtp_port, user and password_env are right; "
                    "the spooled reports go out on the next run.")
+    if delivered and not dropped:
+        # Late but delivered, nothing pending: information for the reader, not
+        # a fault of anyone's to count in this run's verdict or mail subject.
+        return Finding(
+            CHECK, where, Status.OK,
+            f"{len(delivered)} earlier report mail(s) delivered late, nothing pending",
+            None,
+            detail=f"The report mail of {first['first_failed']} could not be sent then "
+                   f"({first['last_error']}); it was delivered on this run.",
+            evidence=evidence)
     what = (f"{len(delivered)} earlier report mail(s) delivered late"
             if delivered else f"{len(dropped)} undelivered report mail(s) dropped from the spool")
     reason = first["last_error"]
@@ -369,14 +359,19 @@ def _save(report: Report, cfg: Mapping[str, Any], now: dt.datetime) -> tuple[Rep
 
 
 def deliver(report: Report, cfg: Mapping[str, Any], env: Mapping[str, str] | None = None,
-            now: dt.datetime | None = None) -> tuple[Report, Delivery]:
+            now: dt.datetime | None = None, lang: str = "en",
+            site_addresses: Any = ()) -> tuple[Report, Delivery]:
     """Run the whole delivery (module docstring). Returns the report as
     saved and mailed (with any ``report.delivery`` finding) and what
-    happened. Raises ValueError only when there is no one to mail; a report
-    that cannot be saved or spooled is said in the result, never raised."""
+    happened. Every group of recipients (diagnose.delivery.message.groups:
+    the vendor's, the customer's, each in its language; *lang* is the
+    site's) gets its own message. Raises ValueError only when there is no
+    one to mail; a report that cannot be saved or spooled is said in the
+    result, never raised."""
     env = os.environ if env is None else env
     now = now or _now()
-    if not cfg.get("to"):
+    recipients = message.groups(cfg, lang)
+    if not recipients:
         raise ValueError("no recipients: set [email] to = [\"…\"] or pass --email ADDRESS")
     deadline = time.monotonic() + float(cfg.get("deadline_s") or DEADLINE_S)
     previous = previous_report(cfg)
@@ -390,15 +385,31 @@ def deliver(report: Report, cfg: Mapping[str, Any], env: Mapping[str, str] | Non
     if reason_:
         result.reason = reason_
         return report, result
-    msg = build_message(report, cfg)
-    try:
-        smtp_send(msg, cfg, env, deadline)
-    except MailError as exc:
-        result.error = str(exc)
+    spooled, errors, unspooled = [], [], []
+
+    def spool(msg: EmailMessage, exc: MailError, part: int) -> None:
         try:
-            result.spooled = str(_spool(msg, cfg, exc, now))
+            spooled.append(str(_spool(msg, cfg, exc, now, part)))
         except OSError as failed:
-            result.spool_error = reason(failed)
+            unspooled.append(reason(failed))
+
+    for part, group in enumerate(recipients):
+        msg = build_message(report, cfg, group, site_addresses)
+        try:
+            smtp_send(msg, cfg, env, deadline)
+        except MailError as exc:
+            errors.append(str(exc))
+            spool(msg, exc, part)
+            if "refused" not in str(exc) or "recipient" not in str(exc):
+                # not about these addresses: the server is down, unreachable or
+                # rejects us, so the other groups' mail goes straight to the spool
+                for later, g in enumerate(recipients[part + 1:], part + 1):
+                    spool(build_message(report, cfg, g, site_addresses), exc, later)
+                break
+    if errors:
+        result.error = errors[0]
+        result.spooled = ", ".join(spooled) or None
+        result.spool_error = "; ".join(unspooled)
         return report, result
     result.sent = True
     return report, result

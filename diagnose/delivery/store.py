@@ -121,7 +121,9 @@ def prune(directory: Path, keep_path: Path, cfg: Mapping[str, Any], now: dt.date
 
 
 def report_text(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
+    from diagnose.reports.jsonfmt import dumps
+
+    return dumps(report.to_dict(), indent=1) + "\n"
 
 
 def save(report: Report, cfg: Mapping[str, Any], now: dt.datetime, tried: list[tuple[str, str]],
