@@ -325,7 +325,7 @@ class DiskSpace(Check):
 
 def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
     """The walk's figures a reader needs, trimmed to the first few rows."""
-    keep = ("complete", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
+    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
             "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
             "other_mounts", "unreadable", "app_paths", "types")
     ev = {k: scan[k] for k in keep if k in scan}

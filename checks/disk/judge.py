@@ -87,6 +87,13 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                   " The walk stopped at its {budget:g} s budget with {n} directories left, so these "
                   "figures are a lower bound.", left, budget=scan['budget_s'])
                if scan["stopped_early"] else "")
+    if not scan["stopped_early"] and not scan.get("complete", True):
+        missed = scan.get("unreadable", 0) + scan.get("skipped_entries", 0)
+        partial = _n(" {n} directory or file could not be read (e.g. {sample}), so these figures are "
+                     "a lower bound.",
+                     " {n} directories or files could not be read (e.g. {sample}), so these figures "
+                     "are a lower bound.", missed,
+                     sample="; ".join(scan.get("unreadable_sample", [])[:2]) or _("unknown"))
     # A complete walk that finds far less than df counts as used: the space is
     # held by files deleted while still open (or hidden under a mountpoint).
     unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
