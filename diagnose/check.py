@@ -48,6 +48,10 @@ class Check:
     # config.drift compares them with the baseline's facts. "*" matches one
     # level of a dict or every item of a list, e.g. "gateways.*.user_agent".
     stable: tuple[str, ...] = ()
+    # Other config sections this check reads (they arrive, validated, under
+    # cfg["_borrowed"][section]): disk.space reads [[service]] and [[database]]
+    # to know which files are the application's own.
+    borrows: tuple[str, ...] = ()
 
     def watched(self, cfg: dict[str, Any]) -> list[str]:
         """The files to watch with this config (override when the config

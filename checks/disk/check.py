@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from diagnose.checks.disk import scan as diskscan
+from diagnose.checks.disk.owned import claim, owned_paths
 from diagnose.check import Check, Key, Needs, section_config
 from diagnose.model import Fault, Finding, Status
 
@@ -76,6 +78,7 @@ class DiskSpace(Check):
     summary = ("free space and inodes per mount; who is eating the disk "
                "(application vs foreign data)")
     section = "disk"
+    borrows = ("service", "database")  # their logs, data and databases are the application's
     needs = Needs(role="server")
     timeout = 10.0
     schema = {
@@ -128,6 +131,15 @@ class DiskSpace(Check):
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
         audited, skipped, missing = self._select(host, cfg)
         app_paths = [self._resolve(host, p) for p in cfg["app_paths"]]
+        # What the rest of the config says is the application's: its services'
+        # logs, data and open files, its SQLite databases.
+        owned = owned_paths(host, cfg.get("_borrowed") or {})
+        kinds = {}
+        for o in owned:
+            o["path"] = self._resolve(host, o["path"])
+            if o["dir"] and o["path"] not in app_paths:
+                app_paths.append(o["path"])
+                kinds[o["path"]] = o
         names = diskscan.read_passwd(host)
         mounts = []
         todo = []
@@ -156,11 +168,17 @@ class DiskSpace(Check):
             try:
                 m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names,
                                           points - {m["mountpoint"]})
+                for row in m["scan"]["app_paths"]:
+                    if row["path"] in kinds:
+                        row.update(kind=kinds[row["path"]]["kind"], owner=kinds[row["path"]]["owner"])
+                claim(host, m["scan"], [o for o in owned if not o["dir"]
+                                        and _on_mount(o["path"], m["mountpoint"], mounts)])
             except OSError as exc:
                 m["scan_reason"] = f"not walked: {m['mountpoint']}: {exc.strerror or exc}"
                 continue
             budget -= m["scan"]["elapsed_s"]
-        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths}
+        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths,
+                "owned": owned}
 
     @staticmethod
     def _resolve(host: "Host", p: str) -> str:
@@ -264,7 +282,7 @@ class DiskSpace(Check):
                 detail=f"statvfs on {mp} failed ({m['error']}), so its free space is unknown.",
                 evidence={"mount": mp, "fstype": m["fstype"], "source": m["source"],
                           "error": m["error"]},
-                remedy=f"Check the mount by hand: `df -h {mp}` and `dmesg | tail -50` for "
+                remedy=f"Check the mount by hand: `df -h {q(mp)}` and `dmesg | tail -50` for "
                        "I/O errors; remount or repair the filesystem.")
         s = space(m)
         space_st = _level(s["free_percent"], s["free_bytes"], cfg["warn_free_percent"],
@@ -314,9 +332,14 @@ class DiskSpace(Check):
                 detail=f"{why} The filesystem was not walked ({reason}), so it is "
                        "not known whose data fills it.",
                 evidence=evidence,
-                remedy=f"Find what fills it: `du -xh --max-depth=3 {mp} | sort -h | tail -20`; "
-                       "or set [disk] scan = \"always\" and run diagnose again.")
+                remedy=(f"Find what fills it: `df -i {q(mp)}` and "
+                        f"`du --inodes -x --max-depth=3 {q(mp)} | sort -n | tail -20`; " if by_files else
+                        f"Find what fills it: `du -xh --max-depth=3 {q(mp)} | sort -h | tail -20`; ")
+                       + "or set [disk] scan = \"always\" and run diagnose again.")
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
+
+
+q = shlex.quote  # every path in a command a technician pastes is quoted
 
 
 def _level(pct: float, free_bytes: int | None, warn_pct: float, fail_pct: float,
@@ -350,7 +373,14 @@ def _types_text(types: dict[str, int]) -> str:
     return ", ".join(groups[:2]) if groups else "empty"
 
 
+_KIND_WORDS = {"log": "the application's own log", "data": "the application's own data",
+               "database": "the application's own database", "open": "a file the application holds open"}
+
+
 def _row_text(row: dict[str, Any], by_files: bool) -> str:
+    if row.get("kind"):  # known from the config: say what it is and whose
+        size = f"{row['files']} files" if by_files else human(row["bytes"])
+        return f"{row['path']} ({size}, {_KIND_WORDS[row['kind']]}, {row['owner']})"
     rest = " not counting " + ", ".join(row["excluding"]) if row.get("excluding") else ""
     if by_files:
         return f"{row['path']} ({row['files']} files, {_owners_text(row)}{rest})"
@@ -379,12 +409,12 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     if total == 0 or unexplained:
         detail = (f"{why} Walking {mp} found {amount(total)} in files, but "
                   f"{human(s['used_bytes'])} is in use." + partial)
-        remedy = (f"Look for deleted files still held open: `lsof +L1 {mp}` (restart the process "
+        remedy = (f"Look for deleted files still held open: `lsof +L1 {q(mp)}` (restart the process "
                   f"holding them), and for files hidden under mountpoints: "
-                  f"`mount --bind {mp} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail`.")
+                  f"`mount --bind {q(mp)} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail`.")
         if scan["stopped_early"]:
             remedy = (f"Raise [disk] scan_budget_s (and timeout_s) and run again, or look by "
-                      f"hand: `du -xh --max-depth=3 {mp} | sort -h | tail -20`.")
+                      f"hand: `du -xh --max-depth=3 {q(mp)} | sort -h | tail -20`.")
         title = f"Disk {mp} is {what}" + (", who fills it is unknown: the walk stopped early"
                                           if scan["stopped_early"] else "")
         return Finding(check, mp, status, title, Fault.UNDETERMINED,
@@ -401,22 +431,25 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                   f"the application's paths: {named}." + partial)
         moves = ", ".join(f"{r['path']} ({amount(r[unit])}, {_owners_text(r)})" for r in rows)
         remedy = (f"Move or delete {moves}; ask the owner first. These are not the call-center "
-                  f"application's files. Then check with `df -h {mp}`.")
+                  f"application's files. Then check with `df -{'i' if by_files else 'h'} {q(mp)}`.")
         return Finding(check, mp, status, title, Fault.SITE, detail=detail, evidence=evidence,
                        remedy=remedy)
     rows = sorted(scan["app_paths"], key=lambda r: -r[unit])[:3]
     named = "; ".join(_row_text(r, by_files) for r in rows)
     first = rows[0]
-    title = (f"Disk {mp} is {what}, mostly the application's own data: "
-             f"{first['path']} ({amount(first[unit])})")
+    whose = _KIND_WORDS.get(first.get("kind") or "data", "the application's own data")
+    title = (f"Disk {mp} is {what}, mostly {whose}: "
+             f"{first['path']} ({amount(first[unit])}"
+             + (f", {first['owner']})" if first.get("owner") else ")"))
     detail = (f"{why} {100 - share:.0f}% of the {found} ({of_total(app)}) is the "
-              f"call-center application's data: {named}. Its retention or log rotation is "
+              f"call-center application's own data: {named}. Its retention or log rotation is "
               f"missing or not working." + partial)
-    paths = " ".join(r["path"] for r in rows)
+    paths = " ".join(q(r["path"]) for r in rows)
     remedy = (f"Vendor: enable retention/rotation for {', '.join(r['path'] for r in rows)}. "
-              f"To free space now, list the oldest files with "
-              f"`find {paths} -xdev -type f -mtime +90 -print`, archive them elsewhere and "
-              f"delete them.")
+              f"To free space now, list the largest files with "
+              f"`find {paths} -xdev -type f -printf '%s %TY-%Tm-%Td %p\\n' | sort -n | tail -20` "
+              f"(the largest, with their dates), archive what is no longer needed elsewhere and "
+              f"delete it.")
     return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
                    remedy=remedy)
 
