@@ -25,28 +25,17 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from diagnose.checks.disk import scan as diskscan
 from diagnose.check import Check, Key, Needs, section_config
+from diagnose.checks.disk import scan as diskscan
+from diagnose.checks.disk.owned import claim, owned_paths
+from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, pct, q
 from diagnose.i18n import _, join, size
-from diagnose.checks.disk.judge import _attribute, _level, _space_why, pct
 from diagnose.model import Fault, Finding, Status, step
 
 if TYPE_CHECKING:
     from diagnose.host import Host, Mount
 
 # tmpfs lives in memory: not a disk, audited only when listed in [disk] mounts.
-MEMORY_FS = frozenset({"tmpfs"})
-
-
-def human(n: float) -> str:
-    """Bytes as df -h and du -h count them (powers of 1024)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
 def space(m: dict[str, Any]) -> dict[str, Any]:
     """Free space and inodes of one mount's statvfs facts, as df computes
     them: blocks reserved for root count neither as used nor as free."""
@@ -64,6 +53,10 @@ def space(m: dict[str, Any]) -> dict[str, Any]:
             "inodes_free_percent": None if ifree_pct is None else round(ifree_pct, 2)}
 
 
+# tmpfs lives in memory: not a disk, audited only when listed in [disk] mounts.
+MEMORY_FS = frozenset({"tmpfs"})
+
+
 class DiskSpace(Check):
     """Free space and inodes per mount; who fills a full one."""
 
@@ -71,6 +64,7 @@ class DiskSpace(Check):
     summary = ("free space and inodes per mount; who is eating the disk "
                "(application vs foreign data)")
     section = "disk"
+    borrows = ("service", "database")  # their logs, data and databases are the application's
     needs = Needs(role="server")
     timeout = 10.0
     schema = {
@@ -123,6 +117,15 @@ class DiskSpace(Check):
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
         audited, skipped, missing = self._select(host, cfg)
         app_paths = [self._resolve(host, p) for p in cfg["app_paths"]]
+        # What the rest of the config says is the application's: its services'
+        # logs, data and open files, its SQLite databases.
+        owned = owned_paths(host, cfg.get("_borrowed") or {})
+        kinds = {}
+        for o in owned:
+            o["path"] = self._resolve(host, o["path"])
+            if o["dir"] and o["path"] not in app_paths:
+                app_paths.append(o["path"])
+                kinds[o["path"]] = o
         names = diskscan.read_passwd(host)
         mounts = []
         todo = []
@@ -151,11 +154,17 @@ class DiskSpace(Check):
             try:
                 m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names,
                                           points - {m["mountpoint"]})
+                for row in m["scan"]["app_paths"]:
+                    if row["path"] in kinds:
+                        row.update(kind=kinds[row["path"]]["kind"], owner=kinds[row["path"]]["owner"])
+                claim(host, m["scan"], [o for o in owned if not o["dir"]
+                                        and _on_mount(o["path"], m["mountpoint"], mounts)])
             except OSError as exc:
                 m["scan_reason"] = f"not walked: {m['mountpoint']}: {exc.strerror or exc}"
                 continue
             budget -= m["scan"]["elapsed_s"]
-        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths}
+        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths,
+                "owned": owned}
 
     @staticmethod
     def _resolve(host: "Host", p: str) -> str:
@@ -173,10 +182,10 @@ class DiskSpace(Check):
         below = cfg["scan_below_free_percent"]
         if s["free_percent"] < below:
             return True, _("walked: free space {pct:g}% below scan_below_free_percent {below:g}",
-                           pct=s['free_percent'], below=below)
+                           pct=s["free_percent"], below=below)
         if s["inodes_free_percent"] is not None and s["inodes_free_percent"] < below:
             return True, _("walked: free inodes {pct:g}% below scan_below_free_percent {below:g}",
-                           pct=s['inodes_free_percent'], below=below)
+                           pct=s["inodes_free_percent"], below=below)
         mb = cfg["scan_below_free_mb"]
         if mb and s["free_bytes"] < mb * 1024 * 1024:
             return True, _("walked: free space {free} below scan_below_free_mb {mb:g}",
@@ -241,8 +250,8 @@ class DiskSpace(Check):
                 detail=_("[disk] mounts lists {mount}, but there is no such path on this host, "
                          "so its free space was not checked.", mount=p),
                 evidence={"mount": p, "configured": [p]},
-                remedy=[step(_("Mount the filesystem that belongs at {mount} (see /etc/fstab):", mount=p),
-                             f"mount {p}"),
+                remedy=[step(_("Mount the filesystem that belongs at {mount} (see /etc/fstab):",
+                               mount=p), f"mount {q(p)}"),
                         step(_("Or remove it from [disk] mounts."))]))
         for s in facts.get("skipped", []):
             if s["configured"]:
@@ -263,7 +272,7 @@ class DiskSpace(Check):
                          mount=mp, error=m["error"]),
                 evidence={"mount": mp, "fstype": m["fstype"], "source": m["source"],
                           "error": m["error"]},
-                remedy=[step(_("Check the mount by hand:"), f"df -h {mp}"),
+                remedy=[step(_("Check the mount by hand:"), f"df -h {q(mp)}"),
                         step(_("Look for I/O errors in the kernel log:"), "dmesg | tail -50"),
                         step(_("Remount or repair the filesystem."))])
         s = space(m)
@@ -298,15 +307,15 @@ class DiskSpace(Check):
                      total=s["inodes_total"], pct=pct(s["inodes_free_percent"]))
             lvl = "fail" if inode_st is Status.FAIL else "warn"
             why = _("Free inodes {pct:g}% are below {key} {limit:g}: no new file can be created once "
-                    "they run out, whatever the free space.", pct=s['inodes_free_percent'],
-                    key=f"{lvl}_free_inodes_percent", limit=cfg[f'{lvl}_free_inodes_percent'])
+                    "they run out, whatever the free space.", pct=s["inodes_free_percent"],
+                    key=f"{lvl}_free_inodes_percent", limit=cfg[f"{lvl}_free_inodes_percent"])
         else:
             what = _("{used}% full ({free} free of {size})", used=used_pct,
                      free=size(s["free_bytes"]), size=size(s["size_bytes"]))
             why = _space_why(s, space_st, cfg)
             if inode_st.is_problem:
                 why = join(" ", [why, _("Free inodes are low too ({pct:g}%).",
-                                        pct=s['inodes_free_percent'])])
+                                        pct=s["inodes_free_percent"])])
         scan = m.get("scan")
         if scan is None:
             reason = (m.get("scan_reason") or "").removeprefix("not walked: ")
@@ -318,22 +327,33 @@ class DiskSpace(Check):
                 detail=_("{why} The filesystem was not walked ({reason}), so it is not known "
                          "whose data fills it.", why=why, reason=reason),
                 evidence=evidence,
-                remedy=[step(_("Find what fills it:"), f"du -xh --max-depth=3 {mp} | sort -h | tail -20"),
-                        step(_("Or set [disk] scan = \"always\" and run diagnose again."))])
+                remedy=([step(_("Find what fills it:"), f"df -i {q(mp)}"),
+                         step(_("Count files by directory:"),
+                              f"du --inodes -x --max-depth=3 {q(mp)} | sort -n | tail -20")]
+                        if by_files else
+                        [step(_("Find what fills it:"), f"du -xh --max-depth=3 {q(mp)} | sort -h | tail -20")])
+                + [step(_("Or set [disk] scan = \"always\" and run diagnose again."))])
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
 
 
-def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
-    """The walk's figures a reader needs, trimmed to the first few rows."""
-    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
-            "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
-            "other_mounts", "unreadable", "app_paths", "types")
-    ev = {k: scan[k] for k in keep if k in scan}
-    ev["top_dirs"] = scan["top_dirs"][:5]
-    ev["top_dirs_by_files"] = scan["top_dirs_by_files"][:5]
-    ev["top_files"] = scan["top_files"][:5]
-    ev["owners"] = scan["owners"][:5]
-    return ev
+def _level(pct: float, free_bytes: int | None, warn_pct: float, fail_pct: float,
+           warn_mb: float, fail_mb: float) -> Status:
+    mb = None if free_bytes is None else free_bytes / (1024 * 1024)
+    if pct < fail_pct or (fail_mb and mb is not None and mb < fail_mb):
+        return Status.FAIL
+    if pct < warn_pct or (warn_mb and mb is not None and mb < warn_mb):
+        return Status.WARN
+    return Status.OK
+
+
+def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
+    lvl = "fail" if st is Status.FAIL else "warn"
+    pct, mb = cfg[f"{lvl}_free_percent"], cfg[f"{lvl}_free_mb"]
+    if s["free_percent"] < pct:
+        return _("Free space {pct:g}% is below {key} {limit:g}.", pct=s["free_percent"],
+                 key=f"{lvl}_free_percent", limit=pct)
+    return _("Free space {free} is below {key} {limit:g} MB.", free=size(s["free_bytes"]),
+             key=f"{lvl}_free_mb", limit=mb)
 
 
 def _why_not(m: "Mount", explicit: bool) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from diagnose.checks.services.common import DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
+from diagnose.checks.services.common import ADDR_IN_USE, DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
 from diagnose.i18n import _, _n, join
 from diagnose.model import Fault, Finding, Status, step
 
@@ -54,7 +54,8 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         ev["unit"] = {k: unit[k] for k in ("name", "file", "error") if unit.get(k)}
         ev["unit"].update({k: show[k] for k in SHOW_PROPS if k in show})
     if log:
-        ev["log"] = {k: log[k] for k in ("path", "exists", "mtime", "error") if k in log}
+        ev["log"] = {k: log[k] for k in ("path", "exists", "mtime", "error", "last_start", "errors_before_start")
+                     if k in log}
     unit_cmds = (f"systemctl status {unit['name']}; journalctl -u {unit['name']} -n 100 --no-pager"
                  if unit else None)
     start = f"systemctl start {unit['name']}" if unit else None
@@ -69,8 +70,9 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         return _judge_running(svc, procs, kills, facts, find, unit_cmds)
 
     # --- not running ---------------------------------------------------------
-    # Only what the log said last: an old "disk full" from before a later
-    # restart does not explain today's stop.
+    # Only what the log said since the service last started (the probe cuts
+    # there): an old "disk full" from before a later restart does not
+    # explain today's stop.
     lines = list(log.get("errors") or [])[-5:] + list(log.get("traceback") or [])
     disk = [ln for ln in lines if DISK_FULL.search(ln)]
     corrupt = [ln for ln in lines if DB_CORRUPT.search(ln)]
@@ -89,6 +91,12 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                             "section: process, unit, executable) and start it:"),
                           f"systemctl enable --now {unit['name']}" if unit else None)],
                     reason="not-installed", program=svc.get("program"))
+    in_use = [ln for ln in lines if ADDR_IN_USE.search(ln)]
+    holders = {p: h for p, h in (svc.get("port_holders") or {}).items() if h}
+    if in_use or holders:
+        found = _port_taken(name, svc, unit, in_use, holders, find)
+        if found:
+            return found
     if disk:
         mounts = svc["mounts"]
         where = (_("one of {mounts}", mounts=", ".join(mounts)) if len(mounts) > 1 else
@@ -181,6 +189,39 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                   "started.", process=svc.get("process") or unit.get("name"),
                   log=log_path or _("its log")),
                 steps, reason="stopped", log_last=(log.get("last_lines") or [])[-5:])
+
+
+def _port_taken(name, svc, unit, in_use, holders, find) -> Finding | None:
+    """Not running, and another program holds a port it needs: that program is
+    the cause (a site matter), named with its pid; never "send the log to the
+    vendor". Without root the holder cannot be named: undetermined."""
+    start = f"systemctl start {unit['name']}" if unit else None
+    then = step(_("Then start {name}:", name=name) if start else _("Then start {name}", name=name), start)
+    if not holders:
+        if not in_use:
+            return None
+        ports = "|".join(map(str, svc["ports"])) or "PORT"
+        return find(Status.FAIL, _("{name} cannot start: a port it needs is already in use", name=name),
+                    Fault.UNDETERMINED,
+                    _("{name} is not running and its log says: {line}. Which program holds the port "
+                      "could not be seen (run diagnose as root to name it).", name=name,
+                      line=in_use[-1].strip()),
+                    [step(_("Find the program, then stop or reconfigure it:"),
+                          f"ss -ltnup | grep -E ':({ports})\\b'"), then],
+                    reason="port-taken", log_lines=in_use[-5:])
+    port, h = next(iter(sorted(holders.items())))
+    who = (_("{program} (pid {pid})", program=h["name"], pid=h["pid"]) if h.get("pid") else
+           _("another program ({proto} {address})", proto=h["proto"], address=h["address"]))
+    why = (_("its log says: {line}", line=in_use[-1].strip()) if in_use
+           else _("nothing else in its log explains the stop"))
+    return find(Status.FAIL, _("{name} cannot start: port {port} is taken by {who}", name=name,
+                               port=port, who=who),
+                Fault.SITE if h.get("pid") else Fault.UNDETERMINED,
+                _("{name} is not running and {who} listens on port {port}, which {name} needs; {why}.",
+                  name=name, who=who, port=port, why=why),
+                [step(_("Stop {who} or move it to another port; this shows it:", who=who),
+                      f"ss -ltnup 'sport = :{port}'"), then],
+                reason="port-taken", port_holders=holders, log_lines=in_use[-5:])
 
 
 def _installed(svc, unit, facts) -> tuple[bool, str]:

@@ -1,13 +1,27 @@
-"""disk.space: the judgement of a filesystem short of space or inodes, and
-whose data fills it (the application's: software; foreign: site)."""
+"""Judge side of disk.space: whose data fills a full disk, the application's
+(software) or foreign (site), in words a technician can read aloud, with the
+rows of the walk that show it and a remedy whose commands can be pasted.
+"""
 
 from __future__ import annotations
 
 import math
+import shlex
 from typing import Any
 
 from diagnose.i18n import N_, _, _n, join, size
 from diagnose.model import Fault, Finding, Status, step
+
+MEMORY_FS = frozenset({"tmpfs"})
+
+
+def human(n: float) -> str:
+    """Bytes as df -h and du -h count them (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
 
 
 def pct(p: float) -> str:
@@ -17,24 +31,7 @@ def pct(p: float) -> str:
     return f"{p:.2g}%" if p < 1 else f"{p:.1f}%"
 
 
-def _level(pct: float, free_bytes: int | None, warn_pct: float, fail_pct: float,
-           warn_mb: float, fail_mb: float) -> Status:
-    mb = None if free_bytes is None else free_bytes / (1024 * 1024)
-    if pct < fail_pct or (fail_mb and mb is not None and mb < fail_mb):
-        return Status.FAIL
-    if pct < warn_pct or (warn_mb and mb is not None and mb < warn_mb):
-        return Status.WARN
-    return Status.OK
-
-
-def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
-    lvl = "fail" if st is Status.FAIL else "warn"
-    pct, mb = cfg[f"{lvl}_free_percent"], cfg[f"{lvl}_free_mb"]
-    if s["free_percent"] < pct:
-        return _("Free space {pct:g}% is below {key} {limit:g}.", pct=s['free_percent'],
-                 key=f"{lvl}_free_percent", limit=pct)
-    return _("Free space {free} is below {key} {limit:g} MB.", free=size(s["free_bytes"]),
-             key=f"{lvl}_free_mb", limit=mb)
+q = shlex.quote  # every path in a command a technician pastes is quoted
 
 
 def _owners_text(row: dict[str, Any]) -> str:
@@ -56,7 +53,16 @@ def _types_text(types: dict[str, int]) -> str:
     return join(", ", groups[:2]) if groups else _("empty")
 
 
+_KIND_WORDS = {"log": N_("the application's own log"), "data": N_("the application's own data"),
+               "database": N_("the application's own database"),
+               "open": N_("a file the application holds open")}
+
+
 def _row_text(row: dict[str, Any], by_files: bool) -> str:
+    if row.get("kind"):  # known from the config: say what it is and whose
+        amount = _n("{n} file", "{n} files", row["files"]) if by_files else size(row["bytes"])
+        return _("{path} ({size}, {what}, {owner})", path=row["path"], size=amount,
+                 what=_(_KIND_WORDS[row["kind"]]), owner=row["owner"])
     rest = _(" not counting {paths}", paths=", ".join(row["excluding"])) if row.get("excluding") else ""
     if by_files:
         return _("{path} ({files} files, {owners}{rest})", path=row["path"], files=row["files"],
@@ -85,7 +91,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     partial = (_n(" The walk stopped at its {budget:g} s budget with {n} directory left, so these "
                   "figures are a lower bound.",
                   " The walk stopped at its {budget:g} s budget with {n} directories left, so these "
-                  "figures are a lower bound.", left, budget=scan['budget_s'])
+                  "figures are a lower bound.", left, budget=scan["budget_s"])
                if scan["stopped_early"] else "")
     if not scan["stopped_early"] and not scan.get("complete", True):
         missed = scan.get("unreadable", 0) + scan.get("skipped_entries", 0)
@@ -94,6 +100,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                      " {n} directories or files could not be read (e.g. {sample}), so these figures "
                      "are a lower bound.", missed,
                      sample="; ".join(scan.get("unreadable_sample", [])[:2]) or _("unknown"))
+    found = _("files found") if by_files else _("data found")
     # A complete walk that finds far less than df counts as used: the space is
     # held by files deleted while still open (or hidden under a mountpoint).
     unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
@@ -103,12 +110,12 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                    why=why, mount=mp, amount=amount(total), used=size(s["used_bytes"]),
                    partial=partial)
         remedy = [step(_("Look for deleted files still held open (restart the process holding "
-                         "them):"), f"lsof +L1 {mp}"),
+                         "them):"), f"lsof +L1 {q(mp)}"),
                   step(_("Look for files hidden under mountpoints:"),
-                       f"mount --bind {mp} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail")]
+                       f"mount --bind {q(mp)} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail")]
         if scan["stopped_early"]:
             remedy = [step(_("Raise [disk] scan_budget_s (and timeout_s) and run again, or look "
-                             "by hand:"), f"du -xh --max-depth=3 {mp} | sort -h | tail -20")]
+                             "by hand:"), f"du -xh --max-depth=3 {q(mp)} | sort -h | tail -20")]
         title = (_("Disk {mount} is {what}, who fills it is unknown: the walk stopped early",
                    mount=mp, what=what) if scan["stopped_early"]
                  else _("Disk {mount} is {what}", mount=mp, what=what))
@@ -125,7 +132,6 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                       owners=_owners_text(first))
         else:
             title = _("Disk {mount} is {what}, mostly foreign data", mount=mp, what=what)
-        found = _("files found") if by_files else _("data found")
         detail = _("{why} {share:.0f}% of the {found} ({amount}) is outside the application's "
                    "paths: {named}.{partial}", why=why, share=share, found=found,
                    amount=of_total(foreign), named=named, partial=partial)
@@ -133,23 +139,42 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                               owners=_owners_text(r)) for r in rows])
         remedy = [step(_("Move or delete {paths}; ask the owner first. These are not the "
                          "call-center application's files.", paths=moves)),
-                  step(_("Then check the free space:"), f"df -h {mp}")]
+                  step(_("Then check the free space:"), f"df -{'i' if by_files else 'h'} {q(mp)}")]
         return Finding(check, mp, status, title, Fault.SITE, detail=detail, evidence=evidence,
                        remedy=remedy)
     rows = sorted(scan["app_paths"], key=lambda r: -r[unit])[:3]
     named = join("; ", [_row_text(r, by_files) for r in rows])
     first = rows[0]
-    title = _("Disk {mount} is {what}, mostly the application's own data: {path} ({amount})",
-              mount=mp, what=what, path=first["path"], amount=amount(first[unit]))
-    found = _("files found") if by_files else _("data found")
-    detail = _("{why} {share:.0f}% of the {found} ({amount}) is the call-center application's data: "
-               "{named}. Its retention or log rotation is missing or not working.{partial}",
+    whose = _(_KIND_WORDS.get(first.get("kind") or "data", _KIND_WORDS["data"]))
+    if first.get("owner"):
+        title = _("Disk {mount} is {what}, mostly {whose}: {path} ({amount}, {owner})", mount=mp,
+                  what=what, whose=whose, path=first["path"], amount=amount(first[unit]),
+                  owner=first["owner"])
+    else:
+        title = _("Disk {mount} is {what}, mostly {whose}: {path} ({amount})", mount=mp, what=what,
+                  whose=whose, path=first["path"], amount=amount(first[unit]))
+    detail = _("{why} {share:.0f}% of the {found} ({amount}) is the call-center application's own "
+               "data: {named}. Its retention or log rotation is missing or not working.{partial}",
                why=why, share=100 - share, found=found, amount=of_total(app), named=named,
                partial=partial)
-    paths = " ".join(r["path"] for r in rows)
+    paths = " ".join(q(r["path"]) for r in rows)
     remedy = [step(_("Vendor: enable retention/rotation for {paths}.",
                      paths=", ".join(r["path"] for r in rows))),
-              step(_("To free space now, list the oldest files, archive them elsewhere and "
-                     "delete them:"), f"find {paths} -xdev -type f -mtime +90 -print")]
+              step(_("To free space now, list the largest files with their dates, archive what is "
+                     "no longer needed elsewhere and delete it:"),
+                   f"find {paths} -xdev -type f -printf '%s %TY-%Tm-%Td %p\\n' | sort -n | tail -20")]
     return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
                    remedy=remedy)
+
+
+def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
+    """The walk's figures a reader needs, trimmed to the first few rows."""
+    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
+            "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
+            "other_mounts", "unreadable", "app_paths", "types")
+    ev = {k: scan[k] for k in keep if k in scan}
+    ev["top_dirs"] = scan["top_dirs"][:5]
+    ev["top_dirs_by_files"] = scan["top_dirs_by_files"][:5]
+    ev["top_files"] = scan["top_files"][:5]
+    ev["owners"] = scan["owners"][:5]
+    return ev
