@@ -68,7 +68,7 @@ def test_own_call_recordings_fill_the_disk_software_fault(small_fs):
     assert fs.path("callcenter") in f.title
     assert "retention" in f.detail and "audio" in f.detail
     # The suggested command, pasted into a shell, lists the files that filled the disk.
-    command = f.remedy.split("`")[1]
+    command = f.remedy.steps[-1].command
     assert command.startswith(f"find {fs.path('callcenter')} -xdev")
     listed = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30).stdout
     biggest = max((p for p in Path(fs.path("callcenter")).rglob("*") if p.is_file()),
