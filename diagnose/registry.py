@@ -25,6 +25,7 @@ BUILTINS: dict[str, str] = {
     "gateway.power": "diagnose.checks.gateway.check:GatewayPower",
     "headset.presence": "diagnose.checks.headset.check:HeadsetPresence",
     "network.connectivity": "diagnose.checks.network.check:NetworkConnectivity",
+    "telephony.card": "diagnose.checks.telephony.check:TelephonyCard",
 }
 
 
