@@ -90,8 +90,10 @@ def test_live_values_matching_the_files_and_asterisk_not_running(tmp_path):
 def test_no_dahdi_here_is_a_skip_with_the_reason(tmp_path):
     (tmp_path / "root/etc").mkdir(parents=True)
     proc = run_cli("run", "--root", str(tmp_path / "root"), "--only", "telephony.card", "--format", "json")
-    assert proc.returncode == 0, proc.stderr
-    [check] = json.loads(proc.stdout)["checks"]
+    assert proc.returncode == 3, proc.stderr  # nothing was checked: Nagios UNKNOWN
+    report = json.loads(proc.stdout)
+    assert report["verdict"]["status"] == "skip" and report["findings"] == []
+    [check] = report["checks"]
     assert check["status"] == "skip"
     assert "neither /proc/dahdi nor /etc/dahdi/system.conf exists" in check["skipped"]
 

@@ -34,9 +34,9 @@ class TelephonyCard(Check):
         "chan_dahdi_conf": Key(str, "/etc/asterisk/chan_dahdi.conf", "Asterisk's DAHDI channel "
                                "configuration; #include'd files are read from its folder"),
         "min_gain_db": Key((int, float), MIN_GAIN_DB, "a gain below this (dB) makes speech faint "
-                           "(default -6: 6 dB under the nominal speech level)"),
+                           "(default -6: 6 dB under the nominal speech level)", low=-30, high=30),
         "max_gain_db": Key((int, float), MAX_GAIN_DB, "a gain above this (dB) makes speech clip "
-                           "(default +6: G.711's headroom over speech peaks)"),
+                           "(default +6: G.711's headroom over speech peaks)", low=-30, high=30),
     }
     watches = (
         "/etc/dahdi/system.conf", "/etc/dahdi/modules", "/etc/asterisk/chan_dahdi.conf",
