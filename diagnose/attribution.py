@@ -17,6 +17,9 @@ Evidence keys the rules rely on (the judges' side of the contract):
   disk-full, database-corrupt, wrong-port, port-taken, oom-killed, ...).
 - ``audio.settings`` findings carry ``evidence.missing_device`` when the
   sound server has no device at all for the headset.
+- ``call.routing`` and ``queue.kpi`` findings: subject is the queue name
+  (call.routing's finding about members with missing devices is
+  ``<queue>/devices``).
 - network-dependent findings carry ``evidence.scope``: ``"local"`` for this
   host's own link (``network.connectivity``), ``"remote"`` for a target
   reached over the network (the server, a gateway).
@@ -75,6 +78,10 @@ RULES: tuple[Rule, ...] = (
          effect_when={"evidence.scope": "local"},
          join=(("evidence.interface", "evidence.interface"),),
          why=N_("gateway.power saw the same link of this host go down: one cable, one fault")),
+    Rule("queue-routing-misses-targets", cause="call.routing", effect="queue.kpi",
+         join=(("subject", "subject"),),
+         why=N_("the queue rings absent agents first or has nobody able to answer, so callers wait "
+                "and give up")),
     Rule("local-link-down-hides-remote", cause="network.connectivity", effect="*",
          cause_when={"evidence.scope": "local", "status": "fail"},
          effect_when={"evidence.scope": "remote"},

@@ -48,6 +48,11 @@ class Check:
     # config.drift compares them with the baseline's facts. "*" matches one
     # level of a dict or every item of a list, e.g. "gateways.*.user_agent".
     stable: tuple[str, ...] = ()
+    # Other config sections this check reads besides its own, with their
+    # schemas (e.g. call.routing owns [asterisk] and reads [queues]). The
+    # probe and judge get each as ``cfg[name]``, a dict with defaults filled
+    # in, beside the own section's keys.
+    reads: dict[str, dict[str, Key]] = {}
 
     def watched(self, cfg: dict[str, Any]) -> list[str]:
         """The files to watch with this config (override when the config

@@ -193,6 +193,17 @@ class Config:
     def has(self, name: str) -> bool:
         return name in self.present
 
+    def for_check(self, check: Any) -> dict[str, Any]:
+        """What *check*'s probe and judge receive: its own section, plus
+        each section it also ``reads`` under that section's name."""
+        cfg = self.section(check.section) if check.section else {}
+        reads = getattr(check, "reads", None) or {}
+        if reads:
+            cfg = dict(cfg)
+            for name in reads:
+                cfg[name] = self.section(name)
+        return cfg
+
     def set_by_file(self, section: str, key: str) -> bool:
         """True when the file itself set [section] key (not a default)."""
         return key in self.given.get(section, ())
@@ -404,11 +415,29 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
     return out
 
 
+class _OwnOnly:
+    """A check's own section alone (for :func:`load_section`)."""
+
+    def __init__(self, check: Any) -> None:
+        self.section, self.schema, self.multi = check.section, check.schema, check.multi
+
+
 def load_section(check: Any, values: dict[str, Any]) -> dict[str, Any]:
     """Validate one check's section from a dict (see ``section_config``)."""
     schema = dict(COMMON_KEYS)
     schema.update(check.schema)
     lines = _Lines("")
+    reads = getattr(check, "reads", None) or {}
+    if reads:
+        values = dict(values)
+        extra = {}
+        for name, other in reads.items():
+            merged = dict(COMMON_KEYS)
+            merged.update(other)
+            extra[name] = _validate(name, values.pop(name, None) or {}, merged, "<dict>", lines, 0)
+        own = load_section(_OwnOnly(check), values)
+        own.update(extra)
+        return own
     if check.multi:
         items = values.get("items", [])
         return {"items": [_validate(check.section, i, schema, "<dict>", lines, n)
