@@ -85,7 +85,12 @@ def render(report: Report, **_options: object) -> str:
     holds everything, with evidence and passed findings folded."""
     problems = _tree(report)
     passed = [f for f in report.findings if not f.status.is_problem]
+    from markupsafe import Markup
+
+    from diagnose.reports import kpichart
+
     return _environment().get_template("report.html.j2").render(
+        figures=[Markup(block) for block in kpichart.figures(report)],
         r=report,
         verdict_colour=_colour(report.verdict.status),
         problems=problems,
