@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "schedule": "diagnose.commands.schedule:schedule",
     "completion": "diagnose.commands.completion:completion",
     "mail": "diagnose.commands.mail:mail",
+    "baseline": "diagnose.commands.baseline:baseline",
 }
 
 

@@ -21,6 +21,7 @@ BUILTINS: dict[str, str] = {
     "audio.settings": "diagnose.checks.audio.check:AudioSettings",
     "bluetooth.interference": "diagnose.checks.bluetooth.check:BluetoothInterference",
     "call.routing": "diagnose.checks.asterisk.routing:CallRouting",
+    "config.drift": "diagnose.checks.drift.check:ConfigDrift",
     "database.integrity": "diagnose.checks.database.check:DatabaseIntegrity",
     "disk.space": "diagnose.checks.disk.check:DiskSpace",
     "gateway.power": "diagnose.checks.gateway.check:GatewayPower",
