@@ -107,7 +107,7 @@ def test_smtp_down_spools_then_delivers_and_reports_the_failure(smtp_rig, tmp_pa
     late = mailed.finding(f"report.delivery:127.0.0.1:{port}")
     # delivered late, nothing pending: information, never a fault counted in the verdict
     assert late is not None and late.status is Status.OK and late.fault is None
-    assert late.title == "1 earlier report mail(s) delivered late, nothing pending"
+    assert late.title == "1 earlier report mail delivered late, nothing pending"
     assert "refused the connection" in late.detail
     assert mailed.verdict.site_faults == 0 and mailed.verdict.status is Status.OK
     assert late.evidence["delivered_late"][0]["subject"] == f"[diagnose] Sales office / cc-srv01: {HEADLINE}"
@@ -126,7 +126,7 @@ def test_smtp_still_down_keeps_spooling_and_says_since_when(tmp_path):
     assert d.spooled
     stuck = report.finding(f"report.delivery:127.0.0.1:{cfg['smtp_port']}")
     assert stuck.status is Status.WARN
-    assert stuck.title.startswith("1 report mail(s) undelivered since 2026-11-21T02:00:00+00:00")
+    assert stuck.title.startswith("1 report mail undelivered since 2026-11-21T02:00:00+00:00")
     meta = json.loads(sorted((tmp_path / "reports" / "spool").glob("*.json"))[0].read_text())
     assert meta["attempts"] == 2
     assert len(list((tmp_path / "reports" / "spool").glob("*.eml"))) == 2
