@@ -78,6 +78,7 @@ class DiskSpace(Check):
     section = "disk"
     needs = Needs(role="server")
     timeout = 10.0
+    watches = ("/etc/fstab",)
     schema = {
         "mounts": Key(list, [], "mountpoints (or paths on them) to audit; default: every real "
                       "local filesystem", item=str),

@@ -15,7 +15,6 @@ does, when a person asks for it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
@@ -153,6 +152,7 @@ class ConfigDrift(Check):
             entry["state"] = "removed"
             return entry
         entry["changed_at"] = {"mtime": new.get("mtime"), "ctime": new.get("ctime")}
+        entry["ctime_ns"] = new.get("ctime_ns")
         if not old.get("exists"):
             entry["state"] = "added"
             return entry
@@ -177,6 +177,7 @@ class ConfigDrift(Check):
         return entry
 
     def _who(self, host: Any, cfg: dict[str, Any], rec: dict[str, Any], entries: list[dict]) -> None:
+        ctimes = {e["path"]: e.pop("ctime_ns", None) for e in entries}
         todo = [e for e in entries if e["state"] not in ("removed", "comments")]
         if not todo:
             return
@@ -185,7 +186,8 @@ class ConfigDrift(Check):
                       vendor_packages=cfg.get("vendor_packages"))
         owners = snapshot.package_owners(host, [e["path"] for e in todo])
         for e in todo:
-            ctime = _ts(e["current"].get("ctime"))
+            ns = ctimes.get(e["path"])
+            ctime = ns / 1e9 if ns else _ts(e["current"].get("ctime"))
             e["package"] = owners.get(e["path"])
             e["changed_by"] = w.explain(e["path"], ctime, owners.get(e["path"]))
 
@@ -202,11 +204,16 @@ class ConfigDrift(Check):
                 not_run.append(name)
                 continue
             now = judge_mod.extract_all(others[name], want)
-            for key in sorted(set(base[name]) | set(now)):
+            # Only what was seen both times: a value missing or null now
+            # (the device unplugged, the gateway silent) is that check's
+            # finding, not a changed setting.
+            for key in sorted(set(base[name]) & set(now)):
+                if base[name][key] is None or now[key] is None:
+                    continue
                 compared += 1
-                if base[name].get(key, judge_mod.ABSENT) != now.get(key, judge_mod.ABSENT):
-                    changed.append({"check": name, "fact": key, "baseline": base[name].get(key),
-                                    "current": now.get(key)})
+                if base[name][key] != now[key]:
+                    changed.append({"check": name, "fact": key, "baseline": base[name][key],
+                                    "current": now[key]})
         facts["stable"] = {"changed": changed, "compared": compared, "not_run": not_run}
         return facts
 
@@ -220,5 +227,3 @@ def _covered(path: str, patterns: list[str]) -> bool:
     return any(path == p or fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/")
                for p in patterns)
 
-
-__all__ = ["ConfigDrift", "os"]

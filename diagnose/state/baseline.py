@@ -157,7 +157,7 @@ def watch_patterns(registry: Any, config: Any) -> list[str]:
     out: list[str] = []
     for name in sorted(registry.checks):
         check = registry.checks[name]
-        cfg = config.for_check(check) if hasattr(config, "for_check") else config.section(check.section)
+        cfg = config.for_check(check)
         if cfg.get("enabled") is False:
             continue
         try:
