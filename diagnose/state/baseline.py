@@ -347,7 +347,11 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
     if os.path.exists(real):
         with open(real, "rb") as fh:
             current_raw = fh.read()
-    content, missing = confdiff.restore_secrets(accepted, current_raw.decode("utf-8", "replace"), store.salt())
+    try:
+        content, missing = confdiff.restore_secrets(accepted, current_raw.decode("utf-8", "replace"),
+                                                    store.salt())
+    except ValueError as exc:
+        raise BaselineError(f"cannot restore {path}: {exc}") from None
     data = content.encode("utf-8")
     entries = file_diff(config, host, path) if os.path.exists(real) else [
         {"path": path, "state": "removed", "diff": "", "attributes": []}]
@@ -359,8 +363,8 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
     for a in e["attributes"]:
         say(f"{a['attribute']}: {a['current']} -> {a['baseline']} (accepted)")
     if missing:
-        say(f"note: {len(missing)} secret value(s) changed since acceptance and the baseline keeps "
-            "only their digests; they stay as they are now: set them back by hand")
+        say(f"note: secret(s) {', '.join(missing)} changed since acceptance and the baseline keeps "
+            "only their digests; they keep their current values: set them back by hand")
     if not yes and not (ask or _ask)(f"Restore {path} as accepted in baseline {rec['id']}? [y/N] "):
         say("not restored")
         return {"path": path, "restored": False, "declined": True, "copy": None,
