@@ -100,7 +100,6 @@ class ConfigDrift(Check):
         old_patterns = rec.get("patterns", [])
         salt = store.salt()
         users, groups = snapshot.accounts(host)
-        recorded_at = _ts(rec.get("recorded_at"))
         entries: list[dict[str, Any]] = []
         unchanged = 0
         not_in_baseline: list[str] = []
@@ -113,7 +112,7 @@ class ConfigDrift(Check):
                     not_in_baseline.append(path)
                     continue
                 old = {"path": path, "exists": False}
-            entry = self._compare(host, store, path, old, salt, users, groups, recorded_at)
+            entry = self._compare(host, store, path, old, salt, users, groups)
             if entry is None:
                 unchanged += 1
             else:
@@ -129,21 +128,23 @@ class ConfigDrift(Check):
         return out
 
     def _compare(self, host: Any, store: Store, path: str, old: dict[str, Any], salt: bytes,
-                 users: dict, groups: dict, recorded_at: float) -> dict[str, Any] | None:
+                 users: dict, groups: dict) -> dict[str, Any] | None:
         if old.get("exists"):
             try:
                 st = host.stat(path)
                 quick = {"exists": True, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                          "ctime_ns": st.st_ctime_ns, "uid": st.st_uid, "gid": st.st_gid,
                          "mode": f"{st.st_mode & 0o7777:04o}"}
-                racy = abs(old.get("ctime_ns", 0) / 1e9 - recorded_at) < 2.0
-                if snapshot.same_stat(old, quick) and not racy:
+                if snapshot.same_stat(old, quick):
                     return None
             except OSError:
                 pass
-        new, new_text = snapshot.snapshot(host, path, salt, users, groups)
+        new, new_text = snapshot.snapshot(host, path, salt, users, groups,
+                                          unless_sha256=old.get("sha256") if old.get("exists") else None)
         if not old.get("exists") and not new.get("exists"):
             return None
+        if new.get("kind") == "unchanged":
+            new["kind"] = old.get("kind")
         entry: dict[str, Any] = {"path": path, "baseline": {k: old.get(k) for k in META},
                                  "current": {k: new.get(k) for k in META}, "changes": [],
                                  "attributes": [], "style": None, "whole_file": True,

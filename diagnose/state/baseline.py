@@ -113,20 +113,33 @@ class Store:
         return rec
 
     def text(self, ref: str | None) -> str | None:
+        """A stored text by its digest; None when it is missing or damaged
+        (a blob is checked against its name: it is written without fsync)."""
         if not ref:
             return None
         try:
-            with open(self._p("blobs", ref), encoding="utf-8") as fh:
-                return fh.read()
+            with open(self._p("blobs", ref), "rb") as fh:
+                data = fh.read()
         except FileNotFoundError:
             return None
+        if hashlib.sha256(data).hexdigest() != ref:
+            return None
+        return data.decode("utf-8")
 
     def put_text(self, text: str) -> str:
-        ref = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """Store *text* under its digest. No fsync per blob (hundreds of
+        files would each wait for the disk); the recording that names them
+        is written with one, and a torn blob fails its digest on reading."""
+        data = text.encode("utf-8")
+        ref = hashlib.sha256(data).hexdigest()
         path = self._p("blobs", ref)
         if not os.path.exists(path):
             os.makedirs(self._p("blobs"), mode=0o700, exist_ok=True)
-            _write(path, text)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
         return ref
 
     def save(self, rec: dict[str, Any]) -> str:

@@ -35,6 +35,17 @@ SECRET_FILE_SUFFIXES = (".key", "_key", ".p12", ".pfx", ".keytab")
 
 TOKEN = re.compile(r"<secret sha256:([0-9a-f]{16})>")
 _URL_PW = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
+# Every line that may hold a secret has one of these (lower-cased); the
+# rest are copied as they are, without a regular expression.
+_HINTS = ("secret", "pass", "psk", "token", "apikey", "api_key", "api-key", "private", "authkey", "auth_key",
+          "auth-key", "community", "://")
+
+
+def _may_hold_secret(text: str) -> bool:
+    low = text.lower()
+    return any(h in low for h in _HINTS)
+
+
 _INLINE = re.compile(r"(?P<k>(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]*(?i:secret|passw|psk|token)[A-Za-z0-9_.\-]*)"
                      r"(?P<sep>\s*(?:=>|=|:)\s*)(?P<v>(?!<secret )[^\s;,\"'<]+)")
 _KV = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_.\-]+)(?P<sep>\s*(?:=>|=|:)\s*)(?P<rest>.*)$")
@@ -65,9 +76,14 @@ def _split_comment(rest: str) -> tuple[str, str]:
 def redact(text: str, salt: bytes, path: str = "") -> tuple[str, int]:
     """*text* with every secret value replaced by its digest token, and how
     many were replaced. Keeps the layout, so line numbers stay the same."""
-    out, count = [], 0
     voicemail = os.path.basename(path) == "voicemail.conf"
+    if not voicemail and not _may_hold_secret(text):
+        return text, 0
+    out, count = [], 0
     for line in text.split("\n"):
+        if not voicemail and not _may_hold_secret(line):
+            out.append(line)
+            continue
         new = line
         # A commented-out setting (";secret=old") is as secret as a live one.
         lead = re.match(r"^\s*[;#]*", line).group(0)
