@@ -223,12 +223,13 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
         raise ConfigError("config file not found", path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", path) from None
-    import tomllib
+    from diagnose.compat import tomllib
 
+    toml = tomllib()
     text = raw.decode("utf-8", "replace")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(m.group(1)) if m else None
