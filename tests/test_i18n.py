@@ -46,10 +46,17 @@ def test_headline_plurals_in_both_languages(n, en, ru):
     assert tr(v.headline, "ru") == ru
 
 
-def test_healthy_verdict_is_ok_even_when_everything_skipped():
-    v = make_verdict([], [CheckResult("gateway.power", Status.SKIP, skipped="not configured")])
+def test_healthy_verdict_is_ok_even_when_some_checks_skipped():
+    v = make_verdict([], [CheckResult("disk.space", Status.OK),
+                          CheckResult("gateway.power", Status.SKIP, skipped="not configured")])
     assert str(v.status) == "ok"
     assert tr(v.headline, "ru").startswith("Все проверки пройдены")
+
+
+def test_nothing_checked_is_not_an_all_clear():
+    v = make_verdict([], [CheckResult("gateway.power", Status.SKIP, skipped="not configured")])
+    assert str(v.status) == "skip"
+    assert tr(v.headline, "ru").startswith("Ничего не проверено")
 
 
 def test_joined_and_added_messages_stay_translatable():
@@ -146,3 +153,13 @@ def test_marked_constants_are_found_by_extraction():
     assert "Jan" in found and "{n} site fault" in found
     assert found["{n} site fault"][0] == "{n} site faults"
     assert N_("x") == "x" and not isinstance(N_("x"), i18n.Message)
+
+
+def test_english_read_back_from_json_is_translated_by_its_template():
+    """A report or facts file read back from JSON holds plain English; the
+    catalog's templates recognise it, arguments and plural forms included."""
+    assert tr("2 site faults, no software faults; 1 check could not run", "ru") == \
+        "2 неисправности на стороне объекта, ошибок программы нет; 1 проверка не смогла выполниться"
+    assert tr("Consequence of disk.space:/srv: the database lives on the filesystem that is full.",
+              "ru") == "Следствие disk.space:/srv: база данных лежит на переполненной файловой системе."
+    assert tr("hello, world", "ru") == "hello, world"  # "{a}, {b}" only when both parts are known

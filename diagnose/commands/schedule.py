@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   diagnose schedule install --at 02:30 --email support@vendor.example --email it@customer.example
   diagnose schedule install --every 6h --config /etc/diagnose/site.toml   (recipients from [email] to)
   diagnose schedule show
+  diagnose schedule test        (run the installed command once, now)
   diagnose schedule remove
 
 Installs a systemd timer where systemd runs, else /etc/cron.d/diagnose. The
@@ -29,7 +30,7 @@ _root = root_option("install into the tree at DIR (image builds, tests)")
 def schedule(ctx: click.Context) -> Any:
     """Run the audit every night (cron or systemd timer) and mail it."""
     if ctx.invoked_subcommand is None:
-        return die("schedule needs an action: install, show or remove (see diagnose schedule --help)")
+        return die("schedule needs an action: install, show, test or remove (see diagnose schedule --help)")
     return None
 
 
@@ -84,4 +85,25 @@ def remove(root: str) -> int:
         removed = engine.remove(root)
         print("removed " + ", ".join(removed) if removed else "no schedule was installed")
         return 0
+    return _guard(go)
+
+
+@schedule.command(name="test", short_help="run the installed command once, now, and show what it did")
+@_root
+@click.option("--timeout", type=float, default=600.0, show_default=True, metavar="S",
+              help="give up on the run after this many seconds")
+def test_(root: str, timeout: float) -> int:
+    """Run the installed command once, now, as its scheduler would, and show
+    what it did: the command, its exit code and anything it printed."""
+    def go(engine: Any) -> int:
+        command, rc, out, err = engine.run_now(root, timeout=timeout)
+        meaning = {0: "all ok", 1: "warnings found", 2: "faults found", 3: "the run could not be done",
+                   4: "another run held the lock"}.get(rc, "unexpected")
+        print(f"ran: {command}")
+        print(f"exit code {rc} ({meaning})")
+        for label, text in (("stdout", out), ("stderr", err)):
+            if text.strip():
+                print(f"{label}:")
+                print("".join(f"  {line}\n" for line in text.rstrip("\n").split("\n")), end="")
+        return 0 if rc in (0, 1, 2) else 3
     return _guard(go)
