@@ -25,7 +25,8 @@ def test_pip_install_puts_one_package_in_site_packages_and_it_runs(tmp_path):
     top = sorted(p.name for p in target.iterdir() if not p.name.endswith((".dist-info", ".egg-info")))
     assert top in (["diagnose"], ["bin", "diagnose"]), top
     pkg = target / "diagnose"
-    for name in ("cli.py", "commands/run.py", "checks/disk/check.py", "reports/jsonfmt.py"):
+    for name in ("cli.py", "commands/run.py", "checks/disk/check.py", "reports/jsonfmt.py",
+                 "manual/checks/disk.space.md"):
         assert (pkg / name).is_file(), name
     assert list((pkg / "reports" / "templates").iterdir())
     # the installed copy alone (this checkout off the path) audits and renders
@@ -36,6 +37,10 @@ def test_pip_install_puts_one_package_in_site_packages_and_it_runs(tmp_path):
         run = subprocess.run([sys.executable, "-m", "diagnose", "run", "--config", str(cfg), "--only", "disk.space",
                               "--format", fmt], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert run.returncode in (0, 1, 2), run.stderr
+    docs = subprocess.run([sys.executable, "-m", "diagnose", "docs", "disk.space"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+    assert docs.returncode == 0, docs.stderr
+    assert "| `warn_free_percent` |" in docs.stdout and "## How it works" in docs.stdout
     assert json.loads(subprocess.run(
         [sys.executable, "-c", "import diagnose, diagnose.reports, json; "
          "print(json.dumps([diagnose.__file__, diagnose.reports.__file__]))"],
