@@ -81,7 +81,7 @@ def _status_kb(host, pid: int) -> dict[str, int]:
     return out
 
 
-def socket_table(host, pid: int) -> list[dict[str, Any]]:
+def socket_table(host, pid: "int | str") -> list[dict[str, Any]]:
     """Bound (listening) sockets in *pid*'s network namespace: proto,
     address, port, inode. /proc/<pid>/net is that process's namespace view."""
     rows = []
@@ -158,9 +158,11 @@ def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
     does not hold itself: another program in its namespace, or nobody."""
     own = {s["port"] for p in processes for s in p["listening"]}
     missing = [p for p in ports if p not in own]
-    if not processes or not missing:
+    if not missing:
         return {}
-    table = processes[0]["_table"]
+    # Not running: a program holding its port is why it cannot start, so look
+    # in this host's own namespace as well.
+    table = processes[0]["_table"] if processes else socket_table(host, "self")
     out: dict[str, Any] = {}
     for port in missing:
         rows = [s for s in table if s["port"] == port]
