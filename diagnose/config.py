@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -50,6 +51,8 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "keep": Key(int, 30, "how many reports to keep"),
         "keep_days": Key(int, 90, "delete reports older than this"),
     },
+    # The seat agent and the site report (issue 15, diagnose/fleet/).
+    "fleet": FLEET_SCHEMA,
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

@@ -94,3 +94,17 @@ def render(report: Report, **_options: object) -> str:
         colour=_colour,
         fault_labels=FAULT_LABELS,
     )
+
+
+def render_site(site: Any, **_options: object) -> str:
+    """The site report as one HTML document: site verdict, site-level root
+    causes with each seat's findings nested (the run report's cards), and a
+    table of every seat."""
+    return _environment().get_template("site.html.j2").render(
+        r=site,
+        verdict_colour=_colour(site.verdict.status),
+        problems=_tree(site),
+        seats=[{"s": s, "colour": _colour(s.status)} for s in site.seats],
+        colour=_colour,
+        fault_labels=FAULT_LABELS,
+    )

@@ -57,7 +57,7 @@ def _wrap(label: str, text: str, indent: str) -> list[str]:
 
 
 def _finding_block(f: Finding, report: Report, st: _Style, depth: int, verbose: bool,
-                   seen: set[str]) -> list[str]:
+                   seen: set[str], max_children: int | None = None) -> list[str]:
     seen.add(f.id)
     indent = "    " * depth
     head = f"{st.arrow} " if depth else ""
@@ -71,10 +71,13 @@ def _finding_block(f: Finding, report: Report, st: _Style, depth: int, verbose: 
 
         ev = json.dumps(f.evidence, ensure_ascii=False, default=str)
         lines += _wrap("Evidence: ", ev[:2000] + ("…" if len(ev) > 2000 else ""), sub)
-    for cid in f.consequences:
-        child = report.finding(cid)
-        if child is not None and cid not in seen:
-            lines += _finding_block(child, report, st, depth + 1, verbose, seen)
+    children = [c for c in (report.finding(cid) for cid in f.consequences) if c is not None and c.id not in seen]
+    shown = children if max_children is None or len(children) <= max_children else children[:max_children]
+    for child in shown:
+        lines += _finding_block(child, report, st, depth + 1, verbose, seen, max_children)
+    if len(shown) < len(children):
+        seen.update(c.id for c in children)
+        lines.append(f"{indent}    {st.arrow} … and {len(children) - len(shown)} more (-v shows every one)")
     return lines
 
 
@@ -115,4 +118,46 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
     # Skipped checks alone are a clean bill of health: show it as ok.
     verdict = report.verdict.status if report.verdict.status > Status.SKIP else Status.OK
     out.append(f"{st.mark(verdict)} Verdict: {st.bold(report.verdict.headline)}")
+    return "\n".join(out) + "\n"
+
+
+def _seat_line(row: Any, st: _Style, width: int) -> str:
+    where = "/".join(x for x in (row.switch, row.port) if x) or row.subnet or "-"
+    what = {"offline": "offline", "silent": "silent", "refused": "report refused"}.get(row.state)
+    if what is None:
+        what = (row.verdict or {}).get("headline") or "no report"
+    return f"{st.mark(row.status)} {row.name.ljust(width)}  {where}  {what}"
+
+
+def render_site(site: Any, colour: bool = False, unicode: bool = True, verbose: bool = False,
+                quiet: bool = False, **_: Any) -> str:
+    """The site report: a line per seat that is not healthy (every seat with
+    -v), then the site-level root causes with each seat's own findings
+    nested under them, exactly as ``render`` nests consequences."""
+    st = _Style(colour, unicode)
+    v = site.verdict
+    out: list[str] = []
+    if not quiet:
+        src = f" from {site.source}" if site.source else ""
+        out.append(f"diagnose {site.tool_version} site {site.site}: {v.seats_total} seats{src}, {site.started}")
+        out.append("")
+        width = max((len(r.name) for r in site.seats), default=8)
+        shown = [r for r in site.seats if verbose or not r.healthy]
+        for r in shown:
+            out.append(_seat_line(r, st, width))
+        if len(shown) < len(site.seats):
+            out.append(f"{st.mark(Status.OK)} {len(site.seats) - len(shown)} more seats healthy (-v lists them)")
+        out.append("")
+    roots = [f for f in site.findings if f.is_root_cause]
+    if roots:
+        out.append(st.bold("Root causes, site faults first:"))
+        seen: set[str] = set()
+        for f in roots:
+            out += _finding_block(f, site, st, 0, verbose, seen, None if verbose else 5)
+            seats = getattr(f, "seats", [])
+            if len(seats) > 1:
+                out += _wrap("Seats: ", ", ".join(seats), "    ")
+            out.append("")
+    verdict = v.status if v.status > Status.SKIP else Status.OK
+    out.append(f"{st.mark(verdict)} Verdict: {st.bold(v.headline)}")
     return "\n".join(out) + "\n"
