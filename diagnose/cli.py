@@ -125,7 +125,7 @@ def _add_schedule(sub: Any) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from diagnose import schedule
+    from diagnose.delivery import schedule
 
     if not args.action:
         return _die("schedule needs an action: install, show or remove (see diagnose schedule --help)")

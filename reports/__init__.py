@@ -11,8 +11,8 @@ import importlib
 from typing import Any
 
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
-_MODULES = {"text": "reports.text", "json": "reports.jsonfmt", "html": "reports.html",
-            "junit": "reports.junit", "nagios": "reports.nagios", "prometheus": "reports.prometheus"}
+_MODULES = {"text": ".text", "json": ".jsonfmt", "html": ".html",
+            "junit": ".junit", "nagios": ".nagios", "prometheus": ".prometheus"}
 
 
 def render(report: Any, fmt: str, **options: Any) -> str:
@@ -22,7 +22,7 @@ def render(report: Any, fmt: str, **options: Any) -> str:
     module's ``render_site``, which reuses that module's pieces."""
     if fmt not in _MODULES:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    module = importlib.import_module(_MODULES[fmt])
+    module = importlib.import_module(_MODULES[fmt], __name__)
     if hasattr(report, "seats"):
         return module.render_site(report, **options)
     return module.render(report, **options)

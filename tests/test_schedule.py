@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from diagnose import schedule
+from diagnose.delivery import schedule
 from diagnose.delivery.lock import EXIT_LOCKED, LockHeld, run_lock
 from tests.rigs.smtp import smtp_rig  # noqa: F401  (fixture)
 from tests.test_mail import cli_config
