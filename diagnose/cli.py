@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write it (default ./diagnose.toml; - for stdout)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     _add_schedule(sub)
+    _add_fleet(sub)
     return p
 
 
@@ -122,6 +123,68 @@ def _add_schedule(sub: Any) -> None:
     actions.add_parser("remove", help="remove the schedule")
     for p in actions.choices.values():
         p.add_argument("--root", metavar="DIR", default="/", help="install into the tree at DIR (image builds, tests)")
+
+
+AGENT_EXAMPLES = """examples:
+  diagnose agent --config /etc/diagnose/site.toml   the seat agent in the foreground
+  diagnose agent install                           as a systemd service; prints the broker's ACL lines
+  diagnose agent remove
+
+The agent runs the configured audit every [fleet] interval and whenever the
+site asks, and publishes its report and status to [fleet] broker.
+"""
+SITE_EXAMPLES = """examples:
+  diagnose site --broker mqtt://cc-srv01:1883           every seat's last report, as one site report
+  diagnose site --fresh --wait 60 --format html --output site.html
+  diagnose site --reports /srv/collected/ --format json  from report files collected any other way
+"""
+
+
+def _add_fleet(sub: Any) -> None:
+    """`diagnose agent [install|remove]` and `diagnose site` (issue 15, diagnose/fleet/)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    agent = sub.add_parser("agent", help="the seat agent: audit and report to the site broker over MQTT",
+                           epilog=AGENT_EXAMPLES, formatter_class=fmt)
+    agent.set_defaults(handler=cmd_agent)
+    agent.add_argument("action", nargs="?", choices=("install", "remove"),
+                       help="install or remove its systemd unit instead of running it")
+    agent.add_argument("--config", metavar="FILE", help="config file (default as for run)")
+    agent.add_argument("--timeout", type=float, metavar="S", help="per-check timeout in seconds")
+    agent.add_argument("--root", metavar="DIR", default="/", help="install into the tree at DIR (image builds, tests)")
+    site = sub.add_parser("site", help="one report for the whole site from every seat's report",
+                          epilog=SITE_EXAMPLES, formatter_class=fmt)
+    site.set_defaults(handler=cmd_site)
+    site.add_argument("--config", metavar="FILE", help="config file (default as for run)")
+    site.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT (default [fleet] broker)")
+    site.add_argument("--fresh", action="store_true", help="ask every seat to run now and wait for the answers")
+    site.add_argument("--wait", type=float, default=30.0, metavar="S", help="with --fresh, wait up to S seconds (30)")
+    site.add_argument("--reports", metavar="DIR", help="read diagnose.report/1 files from DIR instead of the broker")
+    site.add_argument("--format", default="text",
+                      choices=("text", "json", "html", "junit", "nagios", "prometheus"))
+    site.add_argument("--output", metavar="FILE", help="write the report here (atomically) instead of stdout")
+    site.add_argument("-v", "--verbose", action="store_true", help="every seat, every finding, with evidence")
+    site.add_argument("-q", "--quiet", action="store_true", help="only problems and the verdict")
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from diagnose.fleet import commands
+
+    if args.action == "install":
+        return commands.guarded(commands.install, args.root, args.config)
+    if args.action == "remove":
+        return commands.guarded(commands.remove, args.root)
+    return commands.guarded(commands.agent, args.config, args.timeout)
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from diagnose.fleet import commands
+
+    to_terminal = args.output is None and sys.stdout.isatty()
+    encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
+    return commands.guarded(commands.site, args.config, broker=args.broker, fresh=args.fresh, wait=args.wait,
+                            reports=args.reports, fmt=args.format, output=args.output, verbose=args.verbose,
+                            quiet=args.quiet, colour=to_terminal and not os.environ.get("NO_COLOR"),
+                            unicode=args.output is not None or "utf" in encoding)
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:

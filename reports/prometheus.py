@@ -148,7 +148,7 @@ def render_site(site: Any, **_: Any) -> str:
               (_labels(site=s, fault="undetermined"), v.undetermined)])
     x.family("diagnose_seat_up", "1 when the seat's agent is online and reporting, 0 offline or silent.",
              [(_labels(site=s, seat=r.name, switch=r.switch, room=r.room),
-               0 if r.state in ("offline", "silent") else 1) for r in site.seats])
+               0 if r.state in ("offline", "stopped", "silent") else 1) for r in site.seats])
     x.family("diagnose_seat_status", f"Worst status of each seat: {LEGEND}.",
              [(_labels(site=s, seat=r.name, switch=r.switch, room=r.room), severity(r.status)) for r in site.seats])
     roots = [f for f in site.findings if f.status.is_problem and not f.seat and f.check != "site.seat"]

@@ -123,7 +123,8 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
 
 def _seat_line(row: Any, st: _Style, width: int) -> str:
     where = "/".join(x for x in (row.switch, row.port) if x) or row.subnet or "-"
-    what = {"offline": "offline", "silent": "silent", "refused": "report refused"}.get(row.state)
+    what = {"offline": "offline", "stopped": "shut down", "silent": "silent",
+            "refused": "report refused"}.get(row.state)
     if what is None:
         what = (row.verdict or {}).get("headline") or "no report"
     return f"{st.mark(row.status)} {row.name.ljust(width)}  {where}  {what}"

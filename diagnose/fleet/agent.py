@@ -9,7 +9,8 @@ ever replayed over a newer report; a will that says ``offline``; a retained
 ``online`` status with the time on connect and a ``seen`` heartbeat every
 ``keepalive_s``; reconnects with exponential backoff (1 s doubling to 60 s,
 with jitter). While the broker is unreachable only the newest report is
-kept, and it is published on reconnect.
+kept, and it is published on reconnect (on every connect, in fact: a
+broker restarted without persistence has forgotten the retained report).
 
 A message on ``<prefix>/<site>/cmd/run`` only wakes the audit loop: its
 payload is never parsed, executed or used as a path, and run requests are
@@ -80,7 +81,7 @@ class Link(threading.Thread):
 
     # -- the thread ----------------------------------------------------------
     def status(self, state: str) -> bytes:
-        return json.dumps({"state": state, "time": now_iso() if state == "online" else None,
+        return json.dumps({"state": state, "time": now_iso(),
                            "seat": self.fleet.seat, "interval_s": self.fleet.interval_s,
                            "keepalive_s": self.fleet.keepalive_s}).encode()
 
@@ -136,6 +137,7 @@ class Link(threading.Thread):
         client.publish(f.topic(f.seat, "status"), self.status("online"), qos=1, retain=True)
         client.subscribe(f.cmd_topic, qos=1)
         next_seen = 0.0
+        sent = 0  # newest report acknowledged on this connection
         inflight: tuple[int, Any] | None = None
         while not self.stopping.is_set() and self.connected.is_set() and client.is_connected():
             now = time.monotonic()
@@ -147,8 +149,11 @@ class Link(threading.Thread):
                 pending = self.pending
             if inflight is not None and inflight[1].is_published():
                 self.delivered = max(self.delivered, inflight[0])
+                sent = max(sent, inflight[0])
                 inflight = None
-            if pending and pending[0] > self.delivered and (inflight is None or inflight[0] < pending[0]):
+            # Every new connection publishes the newest report once more: a
+            # broker restarted without persistence has lost the retained one.
+            if pending and pending[0] > sent and (inflight is None or inflight[0] < pending[0]):
                 info = client.publish(f.topic(f.seat, "report"), pending[1], qos=1, retain=True)
                 inflight = (pending[0], info)
             # Woken by a new report, an acknowledged publish or a lost link;

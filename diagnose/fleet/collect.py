@@ -89,7 +89,7 @@ def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None,
         return None, None, f"schema {str(doc.get('schema'))[:60]!r}, expected {SCHEMA!r}"
     findings = doc.get("findings")
     if not isinstance(findings, list) or len(findings) > MAX_FINDINGS:
-        return None, None, f"findings must be a list of at most {MAX_FINDINGS}"
+        return None, None, f"malformed {SCHEMA} document: findings must be a list of at most {MAX_FINDINGS}"
     bad = _walk_strings(doc)
     if bad:
         return None, None, f"holds {bad}"
@@ -105,7 +105,7 @@ def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None,
     seat = doc.get("seat")
     if seat is not None and (not isinstance(seat, dict) or
                              not all(isinstance(v, (str, int, float, type(None))) for v in seat.values())):
-        return None, None, "the seat object must map names to strings"
+        return None, None, f"malformed {SCHEMA} document: the seat object must map names to strings"
     return doc, report, None
 
 

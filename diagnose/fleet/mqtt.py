@@ -131,8 +131,14 @@ def _close(client: Any) -> None:
 
 
 def close(client: Any) -> None:
-    _close(client)
+    """A clean goodbye: DISCONNECT goes out through the loop thread before
+    the socket closes (a socket closed first would fire the will)."""
+    try:
+        client.disconnect()
+    except Exception:  # noqa: BLE001 - already gone
+        pass
     client.loop_stop()
+    _close(client)
 
 
 def wait(pred: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:

@@ -78,6 +78,12 @@ def _seat_finding(s: SeatInput, state: str, last_seen: float | None, interval: f
                            "ends and the switch port LED lit? Once it is back, its agent reports by itself "
                            "(`systemctl status diagnose-agent` on the seat).", seats=[s.name],
                            label=f"{s.name}: offline")
+    if state == "stopped":
+        return SiteFinding("site.seat", s.name, Status.WARN, f"Seat {s.name} was shut down ({since})", Fault.SITE,
+                           detail=f"The agent on {s.name} said goodbye: the PC was shut down or the agent stopped "
+                           "on purpose. Nothing is known about the seat since.", evidence=ev,
+                           remedy=f"If {s.name} should be working: switch the PC on, or `systemctl start "
+                           "diagnose-agent` on it.", seats=[s.name], label=f"{s.name}: shut down")
     minutes = (now - last_seen) / 60 if last_seen else None
     return SiteFinding("site.seat", s.name, Status.WARN,
                        f"Seat {s.name} is silent" + (f" for {minutes:.0f} min" if minutes else "")
@@ -128,17 +134,19 @@ def build(g: Gathered, fleet: Fleet, started: float, now: float | None = None,
         seen = [t for t in (_epoch(s.seen), _epoch(status.get("time")),
                             _epoch(s.report.started) if s.report else None) if t is not None]
         last_seen = max(seen) if seen else None
-        state = "online" if status.get("state") == "online" else status.get("state") or "unknown"
-        if state not in ("online", "offline", "unknown"):
+        state = status.get("state") or "unknown"
+        if state == "offline" and status.get("reason") == "agent stopped":
+            state = "stopped"  # shut down cleanly: the PC was switched off, not cut off
+        if state not in ("online", "offline", "stopped", "unknown"):
             state = "unknown"
-        if state != "offline" and s.refused is None and last_seen is not None and (
+        if state not in ("offline", "stopped") and s.refused is None and last_seen is not None and (
                 mode == "broker" or loc.get("interval_s")) and \
                 now - last_seen > SILENT_INTERVALS * interval + fleet.keepalive_s:
             state = "silent"
         mine: list[SiteFinding] = []
         if s.refused:
             mine.append(_refused(name, s.refused, s.source, seat=name))
-        if state in ("offline", "silent"):
+        if state in ("offline", "stopped", "silent"):
             f = _seat_finding(s, state, last_seen, interval, now)
             mine.append(f)
             times[f.id] = last_seen
@@ -160,7 +168,7 @@ def build(g: Gathered, fleet: Fleet, started: float, now: float | None = None,
             reports[name] = s.raw
         findings.extend(mine)
         rows.append(SeatRow(
-            name=name, state="refused" if s.refused and state == "online" else state,
+            name=name, state="refused" if s.refused and state in ("online", "unknown") else state,
             status=max([f.status for f in mine] + [s.report.verdict.status if s.report and state != "offline"
                                                       else Status.OK]),
             verdict=s.report.verdict.to_dict() if s.report else None,

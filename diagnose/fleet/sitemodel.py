@@ -67,7 +67,7 @@ def lift(f: Finding, seat: str) -> SiteFinding:
 @dataclass
 class SeatRow:
     name: str
-    state: str               # online | offline | silent | refused | unknown
+    state: str               # online | offline | stopped | silent | refused | unknown
     status: Status
     verdict: dict[str, Any] | None
     switch: str = ""
@@ -117,7 +117,7 @@ def make_site_verdict(site: str, findings: list[SiteFinding], seats: list[SeatRo
     worst = max([f.status for f in findings] + [Status.OK])
     total = len(seats)
     healthy = sum(1 for s in seats if s.healthy)
-    offline = sum(1 for s in seats if s.state in ("offline", "silent"))
+    offline = sum(1 for s in seats if s.state in ("offline", "stopped", "silent"))
     parts = []
     for dom, word in ((Fault.SITE, "site fault"), (Fault.SOFTWARE, "software fault")):
         text = _plural(len(by[dom]), word)
