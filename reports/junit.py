@@ -80,7 +80,7 @@ def render_site(site: Any, **_: Any) -> str:
                 f"Fix: {f.remedy}" + (f"\nConsequence of: {', '.join(f.caused_by)}" if f.caused_by else ""))
 
     for f in site.findings:
-        if f.is_root_cause and not f.seat:
+        if f.is_root_cause and not f.seat and len(f.seats) != 1:  # one seat's own: in its testcase
             case("site", f.id, f.status, f.title, text(f) + "\nSeats: " + ", ".join(f.seats))
     by_seat: dict[str, list[Any]] = {}
     for f in site.findings:

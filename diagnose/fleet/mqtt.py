@@ -15,13 +15,20 @@ from typing import Any, Callable
 
 from diagnose.fleet.settings import Broker, Fleet, FleetError
 
-# CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3).
+# CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3) and the MQTT 5
+# reason codes paho reports them as.
+_BAD_LOGIN = "the broker refused the login: bad user name or password (or this user may not connect)"
 CONNACK = {
     1: "the broker does not speak this MQTT protocol version",
     2: "the broker refused the client id",
     3: "the broker is unavailable",
-    4: "the broker refused the login: bad user name or password",
-    5: "the broker refused the login: not authorised",
+    4: _BAD_LOGIN,
+    5: _BAD_LOGIN,
+    132: "the broker does not speak this MQTT protocol version",
+    133: "the broker refused the client id",
+    134: _BAD_LOGIN,
+    135: _BAD_LOGIN,
+    136: "the broker is unavailable",
 }
 
 
