@@ -246,6 +246,11 @@ def make_verdict(findings: list[Finding], checks: list[CheckResult]) -> Verdict:
     und = sum(1 for f in roots if f.fault is Fault.UNDETERMINED)
     statuses = [f.status for f in findings] + [c.status for c in checks]
     worst = max(statuses, default=Status.OK)
+    if all(s is Status.SKIP for s in statuses):
+        # Nothing ran: that is not a clean bill of health but "cannot tell"
+        # (Nagios UNKNOWN, exit 3), and the verdict says so.
+        return Verdict(Status.SKIP, 0, 0, 0,
+                       _("Nothing was checked: every check was skipped (diagnose list says why)"))
     if worst <= Status.SKIP:
         # Skipped checks alone are a clean bill of health: the verdict is ok.
         return Verdict(Status.OK, site, soft, und,
@@ -276,6 +281,7 @@ class Report:
     findings: list[Finding]
     checks: list[CheckResult]
     verdict: Verdict
+    config_file: str | None = None  # which config the run used; None: built-in defaults
 
     def finding(self, fid: str) -> Finding | None:
         for f in self.findings:
@@ -290,7 +296,7 @@ class Report:
     def exit_code(self) -> int:
         """Nagios plugin convention (DESIGN.md section 3)."""
         worst = self.verdict.status
-        if worst is Status.ERROR:
+        if worst in (Status.ERROR, Status.SKIP):  # SKIP: nothing was checked
             return 3
         if worst is Status.FAIL:
             return 2
@@ -307,6 +313,7 @@ class Report:
             "role": self.role,
             "started": self.started,
             "duration_s": round(self.duration_s, 3),
+            "config_file": self.config_file,
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
@@ -322,6 +329,7 @@ class Report:
             role=d.get("role", ""),
             started=d["started"],
             duration_s=d.get("duration_s", 0.0),
+            config_file=d.get("config_file"),
             findings=[Finding.from_dict(f) for f in d["findings"]],
             checks=[
                 CheckResult(c["name"], Status.parse(c["status"]), c.get("duration_s", 0.0),

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
+# Relative to this package: installed, it is diagnose.reports (no top-level "reports").
 _MODULES = {"text": ".text", "json": ".jsonfmt", "html": ".html",
             "junit": ".junit", "nagios": ".nagios", "prometheus": ".prometheus"}
 

@@ -46,10 +46,17 @@ def test_headline_plurals_in_both_languages(n, en, ru):
     assert tr(v.headline, "ru") == ru
 
 
-def test_healthy_verdict_is_ok_even_when_everything_skipped():
-    v = make_verdict([], [CheckResult("gateway.power", Status.SKIP, skipped="not configured")])
+def test_healthy_verdict_is_ok_even_when_some_checks_skipped():
+    v = make_verdict([], [CheckResult("disk.space", Status.OK),
+                          CheckResult("gateway.power", Status.SKIP, skipped="not configured")])
     assert str(v.status) == "ok"
     assert tr(v.headline, "ru").startswith("Все проверки пройдены")
+
+
+def test_nothing_checked_is_not_an_all_clear():
+    v = make_verdict([], [CheckResult("gateway.power", Status.SKIP, skipped="not configured")])
+    assert str(v.status) == "skip"
+    assert tr(v.headline, "ru").startswith("Ничего не проверено")
 
 
 def test_joined_and_added_messages_stay_translatable():
