@@ -7,7 +7,7 @@ each puts back what it broke before it ends.
 from __future__ import annotations
 
 import json
-import os
+import time
 
 import pytest
 
@@ -90,9 +90,51 @@ def test_switch_uplink_cut_is_one_root_cause_naming_four_seats(floor):
         text = floor.site().stdout
         assert "[✗] Switch SW-B or its uplink: 4 seats offline since" in text
         assert "    └─ [✗] Seat ws-5 is offline" in text
+        prom = floor.site("--format", "prometheus").stdout
     finally:
         floor.cut_uplink("B", up=True)
+    _switch_alerts(prom, floor.folder)
     floor.wait_states({s: "online" for s in ALL}, timeout=40)
+
+
+def _switch_alerts(prom: str, folder) -> None:
+    """The site report's series of the cut uplink, through the shipped rules
+    (promtool) and the Alertmanager example (a real Alertmanager): one switch
+    alert, and the four seat alerts inhibited by it."""
+    from tests.rigs.mqtt import free_port
+    from tests.rigs.prom import Alertmanager, promtool_test, samples
+
+    scrape = {"instance": "cc-srv01:9100", "job": "node"}
+    series = samples(prom, **scrape)
+    up = {lb["seat"]: v for n, lb, v in series if n == "diagnose_seat_up"}
+    assert up == {s: (1.0 if s in ALL[:4] else 0.0) for s in ALL}
+    switch = dict(scrape, site=SITE_ID, check="site.switch", subject="SW-B", status="fail", fault="site",
+                  switch="SW-B", severity="critical")
+    seat = [dict(scrape, site=SITE_ID, seat=s, switch="SW-B", room="Hall 1", severity="warning") for s in ALL[4:]]
+    exp = {"DiagnoseSwitchDown": [{"exp_labels": switch, "exp_annotations": {
+               "summary": f"Site {SITE_ID}: switch SW-B or its uplink is down",
+               "description": "Seats on SW-B went offline together; their own alerts are inhibited."}}],
+           "DiagnoseSeatOffline": [{"exp_labels": lb, "exp_annotations": {
+               "summary": f"Site {SITE_ID}: seat {lb['seat']} is offline",
+               "description": "PC off, or its cable or switch port (SW-B) dead."}} for lb in seat],
+           "DiagnoseSeatFault": [], "DiagnoseSiteServerFault": []}
+    result = promtool_test(folder, [series], exp, eval_time="10m")
+    assert result.returncode == 0, result.stdout + result.stderr
+    am = Alertmanager(folder, free_port())
+    try:
+        am.post([{"labels": dict(switch, alertname="DiagnoseSwitchDown")}] +
+                [{"labels": dict(lb, alertname="DiagnoseSeatOffline")} for lb in seat])
+        deadline = time.monotonic() + 20
+        while True:
+            states = {a["labels"].get("seat", "switch"): a["status"] for a in am.alerts()}
+            if len(states) == 5 and all(states[s]["state"] == "suppressed" for s in ALL[4:]):
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.2)
+        assert states["switch"]["state"] == "active"
+        assert all(states[s]["inhibitedBy"] for s in ALL[4:])
+    finally:
+        am.stop()
 
 
 def test_broker_restart_agents_reconnect_and_the_report_is_complete(floor):
