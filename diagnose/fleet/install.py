@@ -142,4 +142,5 @@ def broker_lines(fleet: Fleet, site_user: str = "diagnose-site") -> str:
         f"# keyfile /etc/mosquitto/certs/server.key\n"
         f"# allow_anonymous false\n"
         f"# password_file /etc/mosquitto/diagnose.passwd\n"
-        f"# acl_file /etc/mosquitto/diagnose.acl\n")
+        f"# acl_file /etc/mosquitto/diagnose.acl\n"
+        f"# max_queued_messages 0   (the site report reads every seat's retained messages at once)\n")

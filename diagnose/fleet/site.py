@@ -150,6 +150,16 @@ def build(g: Gathered, fleet: Fleet, started: float, now: float | None = None,
             f = _seat_finding(s, state, last_seen, interval, now)
             mine.append(f)
             times[f.id] = last_seen
+        elif s.report is None and not s.refused:
+            mine.append(SiteFinding(
+                "site.seat", name, Status.WARN, f"Seat {name} is {state} but has no report", Fault.UNDETERMINED,
+                detail=f"The broker holds {name}'s status but no report: its agent has not finished a first audit "
+                "yet, or the broker dropped retained messages (mosquitto's max_queued_messages, 1000 by default, "
+                "is smaller than the number of the site's retained messages).",
+                evidence={"state": state, "status": s.status, "last_seen": _iso(last_seen)},
+                remedy="Run `diagnose site --fresh`; on the broker set `max_queued_messages 0` (or at least four "
+                "times the number of seats) in mosquitto.conf and restart mosquitto.", seats=[name],
+                label=f"{name}: no report"))
         elif s.report is not None:
             reporting += 1
             t = _epoch(s.report.started)
