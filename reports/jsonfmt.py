@@ -12,14 +12,20 @@ def render(report: Any, **_: Any) -> str:
 
 
 def render_site(site: Any, **_: Any) -> str:
-    """``diagnose.site/1``: indented like a run report, except every seat's
-    own report, which is one compact line (json's C encoder: a 2000-seat
-    site's 15 MB of reports in well under a second instead of seconds)."""
+    """``diagnose.site/1``: the envelope indented, every finding, seat row
+    and seat report one compact line each (json's C encoder: a 2000-seat
+    site's 15 MB in a fraction of a second instead of seconds)."""
     doc = site.to_dict()
-    reports = doc.pop("reports")
+    lists = {k: doc.pop(k) for k in ("findings", "seats", "reports")}
     head = json.dumps(doc, indent=2, ensure_ascii=False)
-    if not reports:
-        return head[:-2] + ',\n  "reports": {}\n}\n'
-    body = ",\n".join(f"    {json.dumps(name, ensure_ascii=False)}: "
-                      f"{json.dumps(r, ensure_ascii=False, separators=(',', ':'))}" for name, r in reports.items())
-    return head[:-2] + ',\n  "reports": {\n' + body + "\n  }\n}\n"
+
+    def compact(v: Any) -> str:
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+    parts = [head[:-2]]
+    for key in ("findings", "seats"):
+        items = ",\n".join("    " + compact(v) for v in lists[key])
+        parts.append(f',\n  "{key}": [' + (f"\n{items}\n  ]" if items else "]"))
+    items = ",\n".join(f"    {compact(k)}: {compact(v)}" for k, v in lists["reports"].items())
+    parts.append(',\n  "reports": {' + (f"\n{items}\n  }}" if items else "}") + "\n}\n")
+    return "".join(parts)
