@@ -245,6 +245,18 @@ class Host:
         record what happened as facts.
         """
         self.require_live(f"running {argv[0]}")
+        return self._exec(argv, timeout, env, input)
+
+    def run_on_files(self, argv: list[str], timeout: float = 5.0,
+                     env: dict[str, str] | None = None) -> RunResult:
+        """Run a local program that only reads files of this host's tree
+        (``git`` on an etckeeper repository, a log reader): allowed on a
+        recorded tree too, because it inspects data rather than the live
+        system. Paths in *argv* must already be :meth:`path` results."""
+        return self._exec(argv, timeout, env, None)
+
+    def _exec(self, argv: list[str], timeout: float, env: dict[str, str] | None,
+              input: str | None) -> RunResult:
         full_env = dict(os.environ, **(env or {}))
         full_env.setdefault("LC_ALL", "C")
         try:

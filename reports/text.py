@@ -1,164 +1,237 @@
-"""Doctor-style text: one line per check, then root causes with their remedy
-and consequences indented under them, then the headline to read aloud.
+"""Doctor-style text: one line per check with a mark, then the root causes
+grouped by who acts (site faults first), each with why and the remedy's
+steps numbered on their own lines, consequences indented under their cause,
+then the headline to read aloud.
 
-Colour only when asked (the CLI asks when stdout is a terminal and NO_COLOR is
-unset). Marks fall back to ASCII when the output encoding cannot carry them,
-as under cron with LANG=C.
+Lines fit *width* columns (the CLI passes the terminal's width, 80 when the
+output is not a terminal); only a word longer than a line (a long path) may
+stick out. Commands are folded only between shell words, with ``\\``.
+Colour only when asked; marks fall back to ASCII when the output encoding
+cannot carry them (LANG=C, a non-UTF-8 terminal). Every system string shows
+its control characters escaped (:func:`diagnose.safetext.show`).
 """
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
+from diagnose.i18n import N_
 from diagnose.model import Finding, Report, Status
+from diagnose.reports.present import Node, Presenter, StepView
+from diagnose.reports.textlayout import command_lines, evidence_lines, wrap
 
 _UNICODE = {Status.OK: "✓", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "✗", Status.ERROR: "?"}
 _ASCII = {Status.OK: "+", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "X", Status.ERROR: "?"}
 _COLOUR = {Status.OK: "32", Status.SKIP: "90", Status.WARN: "33", Status.FAIL: "31", Status.ERROR: "35"}
+_SECTION_COLOUR = {"site": "33", "software": "34", "undetermined": "35"}
+DEFAULT_WIDTH = 80
 
 
 class _Style:
     def __init__(self, colour: bool, unicode: bool) -> None:
         self.colour, self.marks = colour, (_UNICODE if unicode else _ASCII)
-        self.arrow = "└─" if unicode else "`-"
+        self.arrow = "└─ " if unicode else "`- "
+
+    def paint(self, code: str, s: str) -> str:
+        return f"\033[{code}m{s}\033[0m" if self.colour and s else s
 
     def mark(self, status: Status) -> str:
-        m = f"[{self.marks[status]}]"
-        return f"\033[{_COLOUR[status]}m{m}\033[0m" if self.colour else m
+        return self.paint(_COLOUR[status], f"[{self.marks[status]}]")
 
     def bold(self, s: str) -> str:
-        return f"\033[1m{s}\033[0m" if self.colour else s
+        return self.paint("1", s)
 
 
-def _check_summary(report: Report, name: str) -> str:
-    res = next(c for c in report.checks if c.name == name)
-    if res.status is Status.SKIP and res.skipped:
-        return f"skipped: {res.skipped}"
-    if res.status is Status.ERROR and res.error:
-        return f"could not run: {res.error}"
-    mine = [f for f in report.findings if f.check == name]
-    worst = max(mine, key=lambda f: f.status, default=None)
-    if worst is None:
-        return "nothing to check"
-    if worst.status is Status.OK:
-        return worst.title if len(mine) == 1 else f"{len(mine)} subjects ok ({worst.title}, …)"
-    extra = sum(1 for f in mine if f.status.is_problem) - 1
-    return worst.title + (f" (+{extra} more)" if extra > 0 else "")
+class _Text:
+    def __init__(self, p: Presenter, st: _Style, width: int, verbose: bool) -> None:
+        self.p, self.st, self.width, self.verbose = p, st, width, verbose
 
+    def steps(self, steps: list[StepView], indent: str) -> list[str]:
+        """The remedy: one step after "Fix:", several numbered on their own
+        lines; a command on a line of its own below its words."""
+        if not steps:
+            return []
+        label = self.p.label(N_("Fix:")) + " "
+        out: list[str] = []
+        several = len(steps) > 1
+        if several:
+            out.append(indent + label.rstrip())
+        for i, sv in enumerate(steps, 1):
+            first = indent + (f"  {i}. " if several else label)
+            rest = " " * len(first)
+            out += self._step(sv, first, rest)
+        return out
 
-def _wrap(label: str, text: str, indent: str) -> list[str]:
-    if not text:
-        return []
-    body = textwrap.wrap(text, width=max(40, 100 - len(indent) - len(label)),
-                         break_long_words=False, break_on_hyphens=False) or [""]
-    pad = " " * len(label)
-    return [indent + label + body[0]] + [indent + pad + line for line in body[1:]]
+    def _step(self, sv: StepView, first: str, rest: str) -> list[str]:
+        out: list[str] = []
+        prose = ""
+        lead = first
+        for kind, text in sv.segments:
+            if kind == "code" and (" " in text and len(text) > 24):
+                out += wrap(prose.rstrip(), self.width, lead, rest) if prose.strip() else \
+                    ([lead.rstrip()] if lead.strip() and lead == first else [])
+                out += [self.st.paint("36", ln) for ln in command_lines(text, self.width, rest + "  ")]
+                prose, lead = "", rest
+            elif kind == "code":
+                prose += text.replace(" ", "\u00a0")  # a short command never wraps inside
+            else:
+                prose += text
+        prose = prose.strip()
+        if prose.startswith((";", ",", ".")):
+            prose = prose[1:].strip()
+        if prose:
+            out += [ln.replace("\u00a0", " ") for ln in wrap(prose, self.width, lead, rest)]
+        elif lead == first and not out:
+            out.append(first.rstrip())
+        if sv.command:
+            out += [self.st.paint("36", ln) for ln in command_lines(sv.command, self.width, rest + "  ")]
+        return out
 
+    def node(self, n: Node, indent: str = "") -> list[str]:
+        st, p = self.st, self.p
+        head = indent + (st.arrow if n.depth else "")
+        body = " " * len(head) if n.depth else indent + "    "
+        mark = st.mark(n.f.status)
+        title = wrap(n.title, self.width, head + "[x] ", body)
+        lines = [title[0].replace("[x]", mark, 1)] + title[1:]
+        if st.colour:
+            lines = [ln[:len(head) + len(mark) + 1] + st.bold(ln[len(head) + len(mark) + 1:])
+                     if i == 0 else st.bold(ln) for i, ln in enumerate(lines)]
+        if not p.customer:
+            lines += wrap(f"{n.f.id}, {p.fault(n.f.fault)}" if n.f.fault else n.f.id,
+                          self.width, body)
+        if n.detail:
+            lines += wrap(n.detail, self.width, body + p.label(N_("Why:")) + " ")
+        lines += self.steps(n.steps, body)
+        if self.verbose and not p.customer and n.f.evidence:
+            lines.append(body + p.label(N_("Evidence:")))
+            lines += evidence_lines(n.f.evidence, self.width, body + "  ")
+        if n.children and p.customer:
+            lines.append(body + p.label(N_("This also caused:")))
+        for child in n.children:
+            lines += self.node(child, body if n.depth else indent + "    ")
+        return lines
 
-def _finding_block(f: Finding, report: Report, st: _Style, depth: int, verbose: bool,
-                   seen: set[str], max_children: int | None = None) -> list[str]:
-    seen.add(f.id)
-    indent = "    " * depth
-    head = f"{st.arrow} " if depth else ""
-    fault = f" {f.fault.value}" if f.fault else ""
-    lines = [f"{indent}{head}{st.mark(f.status)} {st.bold(f.title)}  ({f.id}{',' if fault else ''}{fault})"]
-    sub = indent + ("   " if depth else "    ")
-    lines += _wrap("Why: ", f.detail, sub)
-    lines += _wrap("Fix: ", f.remedy, sub)
-    if verbose and f.evidence:
-        import json
+    def check_lines(self) -> list[str]:
+        checks = self.p.report.checks
+        width = max((len(c.name) for c in checks), default=10)
+        out = []
+        for c in checks:
+            first = f"[x] {c.name.ljust(width)}  "
+            rows = wrap(self.p.check_summary(c.name), self.width, first)
+            rows[0] = rows[0].replace("[x]", self.st.mark(c.status), 1)
+            out += rows
+        return out
 
-        ev = json.dumps(f.evidence, ensure_ascii=False, default=str)
-        lines += _wrap("Evidence: ", ev[:2000] + ("…" if len(ev) > 2000 else ""), sub)
-    children = [c for c in (report.finding(cid) for cid in f.consequences) if c is not None and c.id not in seen]
-    shown = children if max_children is None or len(children) <= max_children else children[:max_children]
-    for child in shown:
-        lines += _finding_block(child, report, st, depth + 1, verbose, seen, max_children)
-    if len(shown) < len(children):
-        seen.update(c.id for c in children)
-        lines.append(f"{indent}    {st.arrow} … and {len(children) - len(shown)} more (-v shows every one)")
-    return lines
+    def finding_line(self, f: Finding) -> list[str]:
+        rows = wrap(self.p.s(f.title), self.width, "[x] ", "    ")
+        rows[0] = rows[0].replace("[x]", self.st.mark(f.status), 1)
+        rows += wrap(f.id, self.width, "    ")
+        if self.verbose and f.evidence:
+            rows += evidence_lines(f.evidence, self.width, "      ")
+        return rows
 
 
 def render(report: Report, colour: bool = False, unicode: bool = True, verbose: bool = False,
-           quiet: bool = False, **_: Any) -> str:
+           quiet: bool = False, width: int | None = None, audience: str = "vendor", lang: str = "en",
+           site_addresses: Any = (), vendor_domains: Any = (), **_: Any) -> str:
+    p = Presenter(report, audience, lang, site_addresses, vendor_domains)
     st = _Style(colour, unicode)
+    w = _Text(p, st, width or DEFAULT_WIDTH, verbose)
     out: list[str] = []
     if not quiet:
-        where = report.host + (f" ({report.role})" if report.role else "")
-        site = f", site {report.site}" if report.site else ""
-        out.append(f"diagnose {report.tool_version} on {where}{site}, {report.started}")
-        out.append(f"config: {report.config_file or 'none found, built-in defaults'}")
+        where = p.s(report.host) + (f" ({p.s(report.role)})" if report.role and not p.customer else "")
+        site = p.t(N_("site {name}"), name=p.s(report.site)) if report.site else ""
+        out += wrap(p.t(N_("diagnose {version} on {host}"), version=report.tool_version, host=where)
+                    + (", " + site if site else ""), w.width)
+        out.append(p.started())
+        if not p.customer:
+            out += wrap(p.t(N_("config: {path}"), path=p.s(report.config_file)) if report.config_file
+                        else p.label(N_("config: none found, built-in defaults")), w.width)
         out.append("")
-        width = max((len(c.name) for c in report.checks), default=10)
-        for c in report.checks:
-            out.append(f"{st.mark(c.status)} {c.name.ljust(width)}  {_check_summary(report, c.name)}")
+        out += w.check_lines()
         out.append("")
-    roots = [f for f in report.findings if f.is_root_cause]
-    if roots:
-        out.append(st.bold("Root causes, site faults first:"))
-        seen: set[str] = set()
-        for f in roots:
-            out += _finding_block(f, report, st, 0, verbose, seen)
+    for domain, nodes in p.groups():
+        out.append(st.paint(_SECTION_COLOUR[domain], st.bold(p.section(domain).upper()
+                                                              if not p.customer else p.section(domain))))
+        out += wrap(p.who_acts(domain), w.width)
+        out.append("")
+        for n in nodes:
+            out += w.node(n)
             out.append("")
-    errors = [c for c in report.checks if c.status is Status.ERROR]
-    if errors:
-        out.append(st.bold("Checks that could not run:"))
+    errors = p.errors()
+    if errors and not p.customer:
+        out.append(st.bold(p.label(N_("Checks that could not run:"))))
         for c in errors:
-            out += _wrap(f"{st.mark(c.status)} {c.name}: ", c.error or "", "")
-            out.append(f"    Fix: run `diagnose run --only {c.name} -v` and send the output to the vendor")
+            rows = wrap(p.s(c.error or ""), w.width, f"[x] {c.name}: ", "    ")
+            rows[0] = rows[0].replace("[x]", st.mark(c.status), 1)
+            out += rows
+            out += wrap(p.label(N_("Run it alone and send the output to the vendor:")), w.width,
+                        "    " + p.label(N_("Fix:")) + " ")
+            out += [st.paint("36", ln) for ln in
+                    command_lines(f"diagnose run --only {c.name} -v", w.width, "        ")]
         out.append("")
-    if verbose:
-        oks = [f for f in report.findings if f.status is Status.OK]
+    if verbose and not p.customer:
+        oks = p.passed()
         if oks:
-            out.append(st.bold("Looked at and fine:"))
+            out.append(st.bold(p.label(N_("Looked at and fine:"))))
             for f in oks:
-                out += _finding_block(f, report, st, 0, verbose, set())
+                out += w.finding_line(f)
             out.append("")
-    verdict = report.verdict.status  # skip: nothing was checked
-    out.append(f"{st.mark(verdict)} Verdict: {st.bold(report.verdict.headline)}")
+    verdict = wrap(p.headline(), w.width, "[x] " + p.label(N_("Verdict:")) + " ", "    ")
+    verdict[0] = verdict[0].replace("[x]", st.mark(p.verdict_status()), 1)
+    out += [st.bold(ln) if i else ln for i, ln in enumerate(verdict)]
     return "\n".join(out) + "\n"
 
 
-def _seat_line(row: Any, st: _Style, width: int) -> str:
-    where = "/".join(x for x in (row.switch, row.port) if x) or row.subnet or "-"
-    what = {"offline": "offline", "stopped": "shut down", "silent": "silent",
-            "refused": "report refused"}.get(row.state)
-    if what is None:
-        what = (row.verdict or {}).get("headline") or "no report"
-    return f"{st.mark(row.status)} {row.name.ljust(width)}  {where}  {what}"
+def _seat_line(p: Presenter, row: Any, st: _Style, name_width: int, width: int) -> list[str]:
+    where = "/".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet) or "-"
+    what = {"offline": N_("offline"), "stopped": N_("shut down"), "silent": N_("silent"),
+            "refused": N_("report refused")}.get(row.state)
+    text = p.label(what) if what else p.s((row.verdict or {}).get("headline") or p.label(N_("no report")))
+    rows = wrap(f"{where}  {text}", width, f"[x] {p.s(row.name).ljust(name_width)}  ")
+    rows[0] = rows[0].replace("[x]", st.mark(row.status), 1)
+    return rows
 
 
 def render_site(site: Any, colour: bool = False, unicode: bool = True, verbose: bool = False,
-                quiet: bool = False, **_: Any) -> str:
-    """The site report: a line per seat that is not healthy (every seat with
-    -v), then the site-level root causes with each seat's own findings
-    nested under them, exactly as ``render`` nests consequences."""
+                quiet: bool = False, width: int | None = None, audience: str = "vendor", lang: str = "en",
+                site_addresses: Any = (), vendor_domains: Any = (), **_: Any) -> str:
+    """The site report (``diagnose site``): a line per seat that is not
+    healthy (every seat with -v), then the site-level root causes by fault
+    domain with each seat's own findings nested under them, laid out by the
+    same code as a run's, and the site's headline."""
+    p = Presenter(site, audience, lang, site_addresses, vendor_domains)
     st = _Style(colour, unicode)
+    w = _Text(p, st, width or DEFAULT_WIDTH, verbose)
     v = site.verdict
     out: list[str] = []
     if not quiet:
-        src = f" from {site.source}" if site.source else ""
-        out.append(f"diagnose {site.tool_version} site {site.site}: {v.seats_total} seats{src}, {site.started}")
+        out += wrap(p.t(N_("diagnose {version} site {name}: {n} seats"), version=site.tool_version,
+                        name=p.s(site.site), n=v.seats_total)
+                    + (f" ({p.s(site.source)})" if site.source and not p.customer else ""), w.width)
+        out.append(p.started())
         out.append("")
-        width = max((len(r.name) for r in site.seats), default=8)
+        name_width = max((len(r.name) for r in site.seats), default=8)
         shown = [r for r in site.seats if verbose or not r.healthy]
         for r in shown:
-            out.append(_seat_line(r, st, width))
+            out += _seat_line(p, r, st, name_width, w.width)
         if len(shown) < len(site.seats):
-            out.append(f"{st.mark(Status.OK)} {len(site.seats) - len(shown)} more seats healthy (-v lists them)")
+            out.append(f"{st.mark(Status.OK)} " + p.t(N_("{n} more seats healthy (-v lists them)"),
+                                                       n=len(site.seats) - len(shown)))
         out.append("")
-    roots = [f for f in site.findings if f.is_root_cause]
-    if roots:
-        out.append(st.bold("Root causes, site faults first:"))
-        seen: set[str] = set()
-        for f in roots:
-            out += _finding_block(f, site, st, 0, verbose, seen, None if verbose else 5)
-            seats = getattr(f, "seats", [])
+    for domain, nodes in p.groups():
+        out.append(st.paint(_SECTION_COLOUR[domain], st.bold(p.section(domain).upper()
+                                                              if not p.customer else p.section(domain))))
+        out += wrap(p.who_acts(domain), w.width)
+        out.append("")
+        for n in nodes:
+            out += w.node(n)
+            seats = getattr(n.f, "seats", [])
             if len(seats) > 1:
-                out += _wrap("Seats: ", ", ".join(seats), "    ")
+                out += wrap(", ".join(p.s(s) for s in seats), w.width, "    " + p.label(N_("Seats:")) + " ")
             out.append("")
-    verdict = v.status if v.status > Status.SKIP else Status.OK
-    out.append(f"{st.mark(verdict)} Verdict: {st.bold(v.headline)}")
+    verdict = wrap(p.headline(), w.width, "[x] " + p.label(N_("Verdict:")) + " ", "    ")
+    verdict[0] = verdict[0].replace("[x]", st.mark(v.status if v.status > Status.SKIP else Status.OK), 1)
+    out += [st.bold(ln) if i else ln for i, ln in enumerate(verdict)]
     return "\n".join(out) + "\n"

@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   diagnose run --from-facts site.json --format text   ... and judge again at the office
   diagnose run --format nagios                  one line for Nagios/Icinga, exit code 0-3
   diagnose run --email --lock                   save and mail the report as in [email], one run at a time
+  diagnose run --audience customer --lang ru --format html --output report.html
+                                                the customer's report, in Russian
 
 """ + EXIT_CODES
 
@@ -45,6 +47,14 @@ EXAMPLES = """examples:
 @click.option("--lock", is_flag=False, flag_value=DEFAULT_LOCK_FILE, default=None, metavar="[FILE]",
               help=f"refuse to start while another run holds FILE (default {DEFAULT_LOCK_FILE}); "
               "exit code 4 then")
+@click.option("--audience", default="vendor", type=Choice(("vendor", "customer")),
+              help="vendor: everything, with evidence (default); customer: plain language, what "
+              "the site's staff should do first, no evidence, no addresses but the site's own")
+@click.option("--lang", type=Choice(("en", "ru")), default=None,
+              help="language of the report (default: [site] language, else the locale)")
+@click.option("--color", "--colour", "color", default="auto", type=Choice(("auto", "always", "never")),
+              help="colour the text report: auto (a terminal, unless NO_COLOR is set; FORCE_COLOR "
+              "forces it), always or never")
 @click.option("-v", "--verbose", is_flag=True, help="show evidence and the checks that passed")
 @click.option("-q", "--quiet", is_flag=True, help="only problems and the verdict; no progress")
 def run(format_: str, **opts: Any) -> int:
@@ -149,19 +159,26 @@ def _run(args: Any) -> int:
         except OSError as exc:
             return die(f"cannot write facts to {args.save_facts}: {exc.strerror}")
 
+    from diagnose import console, i18n
+    from diagnose.reports import redact
+
+    lang = i18n.choose(args.lang, config.section("site").get("language"))
     report = evaluate(registry, col, config, timeout=args.timeout)
     if args.email:
-        report, code = _send_email(report, config, args)
+        report, code = _send_email(report, config, args, lang)
         if code:
             return code
 
     from diagnose.reports import render
 
-    to_terminal = args.output is None and sys.stdout.isatty()
-    encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
-    text = render(report, args.format, colour=to_terminal and not os.environ.get("NO_COLOR"),
-                  unicode=args.output is not None or "utf" in encoding,
-                  verbose=args.verbose, quiet=args.quiet)
+    out = None if args.output else sys.stdout
+    console.make_safe(sys.stdout)
+    text = render(report, args.format, colour=console.colour(args.color, out),
+                  unicode=args.output is not None or console.unicode_ok(sys.stdout),
+                  width=console.width(out), verbose=args.verbose, quiet=args.quiet,
+                  audience=args.audience, lang=lang,
+                  site_addresses=redact.site_addresses(report, config),
+                  vendor_domains=redact.vendor_domains(config.section("email")))
     if args.output:
         try:
             atomic_write(args.output, text)
@@ -173,21 +190,25 @@ def _run(args: Any) -> int:
     return report.exit_code()
 
 
-def _send_email(report: Any, config: Any, args: Any) -> tuple[Any, int]:
+def _send_email(report: Any, config: Any, args: Any, lang: str = "en") -> tuple[Any, int]:
     """`--email` (issue 7, diagnose/delivery/mail.py): save the report, retry
     spooled mail, mail or spool this one. Returns the report as mailed (it may
     have gained a report.delivery finding) and an exit code or 0."""
     from diagnose.delivery.mail import deliver
+    from diagnose.delivery.message import groups
+
+    from diagnose.reports.redact import site_addresses
 
     cfg = dict(config.section("email"))
-    if any(args.email):
-        cfg["to"] = [a for a in args.email if a]
+    if any(args.email):  # these addresses instead of every configured recipient
+        cfg.update(to=[a for a in args.email if a], cc=[], customer_to=[], recipients=[])
     try:
-        report, delivery = deliver(report, cfg)
+        report, delivery = deliver(report, cfg, lang=lang, site_addresses=site_addresses(report, config))
     except ValueError as exc:
         return report, die(str(exc))
     except OSError as exc:
         return report, die(f"cannot save the report in {cfg['reports_dir']}: {exc.strerror or exc}")
     if delivery.spooled or not args.quiet:
-        print(f"diagnose: {delivery.summary(cfg['to'] + cfg['cc'])}", file=sys.stderr)
+        everyone = [a for g in groups(cfg, lang) for a in g.everyone]
+        print(f"diagnose: {delivery.summary(everyone)}", file=sys.stderr)
     return report, 0

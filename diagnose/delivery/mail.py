@@ -34,16 +34,14 @@ from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any, Mapping
 
+from diagnose.delivery import message
+from diagnose.delivery.message import WIRE_POLICY
 from diagnose.fsutil import atomic_write
+from diagnose.reports.jsonfmt import dumps
 from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict
 
 CHECK = "report.delivery"
 SMTP_TIMEOUT = 20.0
-# Bodies are encoded for 78-column lines when built; headers are written
-# with the RFC 5322 hard limit instead, because the email package folds a
-# subject like "[diagnose] host: ..." before its first word, leaving the
-# subject with a leading space in readers that unfold literally.
-WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 class MailError(Exception):
@@ -91,35 +89,17 @@ def _stamp(when: dt.datetime) -> str:
 
 # --- the message -----------------------------------------------------------
 
-def subject(report: Report) -> str:
-    return f"[diagnose] {report.host}: {report.verdict.headline}"
+def subject(report: Report, lang: str = "en") -> str:
+    return message.subject(report, lang)
 
 
-def build_message(report: Report, cfg: Mapping[str, Any]) -> EmailMessage:
-    """multipart/mixed [ multipart/alternative [text/plain, text/html],
-    application/json attachment ]. Bodies are quoted-printable so the
-    message is 7-bit clean for any relay."""
-    from diagnose.reports import render
-
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["Subject"] = subject(report)
-    msg["From"] = cfg.get("from") or f"diagnose@{report.host}"
-    msg["To"] = ", ".join(cfg["to"])
-    if cfg.get("cc"):
-        msg["Cc"] = ", ".join(cfg["cc"])
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid("diagnose")
-    msg["X-Diagnose-Verdict"] = str(report.verdict.status)
-
-    text = render(report, "text", colour=False, unicode=True, verbose=False, quiet=False)
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(render(report, "html"), subtype="html", charset="utf-8",
-                        cte="quoted-printable")
-    body = json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
-    msg.add_attachment(body.encode("utf-8"), maintype="application", subtype="json",
-                       filename=f"diagnose-{report.host}-{report.started[:10]}.json")
-    msg.policy = WIRE_POLICY
-    return msg
+def build_message(report: Report, cfg: Mapping[str, Any], group: message.Group | None = None,
+                  site_addresses: Any = ()) -> EmailMessage:
+    """The message for one group of recipients (default: every [email]
+    to and cc, the vendor's report in English); see diagnose.delivery.message."""
+    if group is None:
+        group = message.Group("vendor", "en", list(cfg["to"]), list(cfg.get("cc") or []))
+    return message.build(report, cfg, group, site_addresses)
 
 
 def _recipients(msg: EmailMessage) -> list[str]:
@@ -190,10 +170,11 @@ def spool_dir(cfg: Mapping[str, Any]) -> Path:
     return Path(cfg["reports_dir"]) / "spool"
 
 
-def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt.datetime) -> Path:
+def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt.datetime,
+           part: int = 0) -> Path:
     d = spool_dir(cfg)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    eml = d / f"{_stamp(when)}.eml"
+    eml = d / (f"{_stamp(when)}.eml" if not part else f"{_stamp(when)}-{part}.eml")
     atomic_write(str(eml), msg.as_string(policy=WIRE_POLICY), 0o600)
     meta = {"subject": str(msg["Subject"]), "to": _recipients(msg),
             "first_failed": when.isoformat(timespec="seconds"), "attempts": 1,
@@ -331,7 +312,7 @@ def save_report(report: Report, cfg: Mapping[str, Any], now: dt.datetime | None 
     d = Path(cfg["reports_dir"])
     d.mkdir(parents=True, exist_ok=True, mode=0o750)
     path = d / f"report-{_stamp(now)}.json"
-    atomic_write(str(path), json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n", 0o640)
+    atomic_write(str(path), dumps(report.to_dict(), indent=1) + "\n", 0o640)
     cutoff = (now - dt.timedelta(days=cfg["keep_days"])).timestamp()
     older = [p for p in _saved_reports(d) if p != path]
     keep_others = max(cfg["keep"] - 1, 0)
@@ -373,13 +354,18 @@ def with_finding(report: Report, finding: Finding) -> Report:
 
 
 def deliver(report: Report, cfg: Mapping[str, Any], env: Mapping[str, str] | None = None,
-            now: dt.datetime | None = None) -> tuple[Report, Delivery]:
+            now: dt.datetime | None = None, lang: str = "en",
+            site_addresses: Any = ()) -> tuple[Report, Delivery]:
     """Run the whole delivery (module docstring). Returns the report as
     saved and mailed (with any ``report.delivery`` finding) and what
-    happened. Raises OSError only when reports_dir cannot be written."""
+    happened. Every group of recipients (diagnose.delivery.message.groups:
+    the vendor's, the customer's, each in its language; *lang* is the
+    site's) gets its own message. Raises OSError only when reports_dir
+    cannot be written."""
     env = os.environ if env is None else env
     now = now or _now()
-    if not cfg.get("to"):
+    recipients = message.groups(cfg, lang)
+    if not recipients:
         raise ValueError("no recipients: set [email] to = [\"…\"] or pass --email ADDRESS")
     previous = previous_report(cfg)
     late = flush_spool(cfg, env, now)
@@ -392,12 +378,24 @@ def deliver(report: Report, cfg: Mapping[str, Any], env: Mapping[str, str] | Non
     if reason:
         result.reason = reason
         return report, result
-    msg = build_message(report, cfg)
-    try:
-        smtp_send(msg, cfg, env)
-    except MailError as exc:
-        result.error = str(exc)
-        result.spooled = str(_spool(msg, cfg, exc, now))
+    spooled, errors = [], []
+    for part, group in enumerate(recipients):
+        msg = build_message(report, cfg, group, site_addresses)
+        try:
+            smtp_send(msg, cfg, env)
+        except MailError as exc:
+            errors.append(str(exc))
+            spooled.append(str(_spool(msg, cfg, exc, now, part)))
+            if "refused" not in str(exc) or "recipient" not in str(exc):
+                # not about these addresses: the server is down, unreachable or
+                # rejects us, so the other groups' mail goes straight to the spool
+                for later, g in enumerate(recipients[part + 1:], part + 1):
+                    spooled.append(str(_spool(build_message(report, cfg, g, site_addresses),
+                                              cfg, exc, now, later)))
+                break
+    if spooled:
+        result.error = errors[0]
+        result.spooled = ", ".join(spooled)
         return report, result
     result.sent = True
     return report, result

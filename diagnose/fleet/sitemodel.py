@@ -149,10 +149,18 @@ class SiteReport:
     verdict: SiteVerdict
     source: str = ""  # the broker URL or the reports directory
 
-    # What the single-report renderers expect of a report.
+    # What the single-report renderers (and their Presenter) expect of a
+    # report: a site report has no checks of its own, no role, no config file.
+    role: str = ""
+    config_file: str | None = None
+
     @property
     def host(self) -> str:
         return self.site_id
+
+    @property
+    def checks(self) -> list[Any]:
+        return []
 
     def finding(self, fid: str) -> SiteFinding | None:
         index = self.__dict__.get("_index")
