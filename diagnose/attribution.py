@@ -74,6 +74,10 @@ RULES: tuple[Rule, ...] = (
          # program is not explained by a full disk.
          effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening")},
          why=N_("the service writes to the filesystem that is full")),
+    Rule("disk-full-stops-report-saving", cause="disk.space", effect="report.delivery",
+         join=(("evidence.mount", "subject"),),
+         cause_when={"status": "fail"},
+         why=N_("the reports directory is on the filesystem that is full")),
     Rule("corrupt-database-stops-service", cause="database.integrity", effect="application.services",
          join=(("evidence.databases", "subject"),),
          effect_when={"evidence.reason": ("database-corrupt", "crashed", "stopped", "not-listening")},

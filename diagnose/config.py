@@ -218,6 +218,12 @@ class Config:
             cfg = dict(cfg)
             for name in reads:
                 cfg[name] = self.section(name)
+        # Sections owned by other checks that this one only looks at
+        # (Check.borrows), present only when the file has them.
+        borrows = getattr(check, "borrows", None) or ()
+        if borrows:
+            cfg = dict(cfg)
+            cfg["_borrowed"] = {name: self.section(name) for name in borrows if self.has(name)}
         return cfg
 
     def set_by_file(self, section: str, key: str) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from diagnose import __version__
+from diagnose.activity import of_thread
 from diagnose.attribution import attribute
 from diagnose.check import Check
 from diagnose.config import Config
@@ -177,6 +178,11 @@ class _Call:
         return (self.ended or time.monotonic()) - self.started
 
 
+def _hung_at(call: _Call) -> str:
+    what = of_thread(call.thread.ident)
+    return f"still hung while {what}" if what else "still hung"
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, NotLive):
         return str(exc)
@@ -255,11 +261,13 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             elif now - call.started >= limit:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
-                    error=f"probe timed out after {limit:g}s and was abandoned (still hung)")
+                    error=redact_text(f"probe timed out after {limit:g}s and was abandoned, "
+                                      f"{_hung_at(call)}"))
             elif now >= end and name not in own:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
-                    error=f"probe still running at the run deadline ({deadline:g}s) and was abandoned")
+                    error=redact_text(f"probe still running at the run deadline ({deadline:g}s) and was "
+                                      f"abandoned, {_hung_at(call)}"))
             else:
                 continue
             del pending[name]

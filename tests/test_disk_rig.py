@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 from diagnose.checks.disk.check import DiskSpace
 from diagnose.checks.disk.scan import scan
@@ -66,7 +67,13 @@ def test_own_call_recordings_fill_the_disk_software_fault(small_fs):
     assert (str(f.status), str(f.fault)) == ("fail", "software")
     assert fs.path("callcenter") in f.title
     assert "retention" in f.detail and "audio" in f.detail
-    assert f"find {fs.path('callcenter')} -xdev -type f -mtime +90 -print" in f.remedy
+    # The suggested command, pasted into a shell, lists the files that filled the disk.
+    command = f.remedy.split("`")[1]
+    assert command.startswith(f"find {fs.path('callcenter')} -xdev")
+    listed = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30).stdout
+    biggest = max((p for p in Path(fs.path("callcenter")).rglob("*") if p.is_file()),
+                  key=lambda p: p.stat().st_blocks)
+    assert str(biggest) in listed.splitlines()[-1]
     # Nothing the foreign side holds is offered for deletion.
     assert "notes.txt" not in f.remedy
 

@@ -25,33 +25,16 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from diagnose.checks.disk import scan as diskscan
 from diagnose.check import Check, Key, Needs, section_config
+from diagnose.checks.disk import scan as diskscan
+from diagnose.checks.disk.owned import claim, owned_paths
+from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, pct, q
 from diagnose.model import Fault, Finding, Status
 
 if TYPE_CHECKING:
     from diagnose.host import Host, Mount
 
 # tmpfs lives in memory: not a disk, audited only when listed in [disk] mounts.
-MEMORY_FS = frozenset({"tmpfs"})
-
-
-def human(n: float) -> str:
-    """Bytes as df -h and du -h count them (powers of 1024)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def pct(p: float) -> str:
-    """A percentage as a person reads it: 77%, 4.2%, 0.03%."""
-    if p >= 10 or p == 0:
-        return f"{math.floor(p)}%"
-    return f"{p:.2g}%" if p < 1 else f"{p:.1f}%"
-
-
 def space(m: dict[str, Any]) -> dict[str, Any]:
     """Free space and inodes of one mount's statvfs facts, as df computes
     them: blocks reserved for root count neither as used nor as free."""
@@ -69,6 +52,10 @@ def space(m: dict[str, Any]) -> dict[str, Any]:
             "inodes_free_percent": None if ifree_pct is None else round(ifree_pct, 2)}
 
 
+# tmpfs lives in memory: not a disk, audited only when listed in [disk] mounts.
+MEMORY_FS = frozenset({"tmpfs"})
+
+
 class DiskSpace(Check):
     """Free space and inodes per mount; who fills a full one."""
 
@@ -76,6 +63,7 @@ class DiskSpace(Check):
     summary = ("free space and inodes per mount; who is eating the disk "
                "(application vs foreign data)")
     section = "disk"
+    borrows = ("service", "database")  # their logs, data and databases are the application's
     needs = Needs(role="server")
     timeout = 10.0
     schema = {
@@ -128,6 +116,15 @@ class DiskSpace(Check):
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
         audited, skipped, missing = self._select(host, cfg)
         app_paths = [self._resolve(host, p) for p in cfg["app_paths"]]
+        # What the rest of the config says is the application's: its services'
+        # logs, data and open files, its SQLite databases.
+        owned = owned_paths(host, cfg.get("_borrowed") or {})
+        kinds = {}
+        for o in owned:
+            o["path"] = self._resolve(host, o["path"])
+            if o["dir"] and o["path"] not in app_paths:
+                app_paths.append(o["path"])
+                kinds[o["path"]] = o
         names = diskscan.read_passwd(host)
         mounts = []
         todo = []
@@ -156,11 +153,17 @@ class DiskSpace(Check):
             try:
                 m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names,
                                           points - {m["mountpoint"]})
+                for row in m["scan"]["app_paths"]:
+                    if row["path"] in kinds:
+                        row.update(kind=kinds[row["path"]]["kind"], owner=kinds[row["path"]]["owner"])
+                claim(host, m["scan"], [o for o in owned if not o["dir"]
+                                        and _on_mount(o["path"], m["mountpoint"], mounts)])
             except OSError as exc:
                 m["scan_reason"] = f"not walked: {m['mountpoint']}: {exc.strerror or exc}"
                 continue
             budget -= m["scan"]["elapsed_s"]
-        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths}
+        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths,
+                "owned": owned}
 
     @staticmethod
     def _resolve(host: "Host", p: str) -> str:
@@ -264,7 +267,7 @@ class DiskSpace(Check):
                 detail=f"statvfs on {mp} failed ({m['error']}), so its free space is unknown.",
                 evidence={"mount": mp, "fstype": m["fstype"], "source": m["source"],
                           "error": m["error"]},
-                remedy=f"Check the mount by hand: `df -h {mp}` and `dmesg | tail -50` for "
+                remedy=f"Check the mount by hand: `df -h {q(mp)}` and `dmesg | tail -50` for "
                        "I/O errors; remount or repair the filesystem.")
         s = space(m)
         space_st = _level(s["free_percent"], s["free_bytes"], cfg["warn_free_percent"],
@@ -314,8 +317,10 @@ class DiskSpace(Check):
                 detail=f"{why} The filesystem was not walked ({reason}), so it is "
                        "not known whose data fills it.",
                 evidence=evidence,
-                remedy=f"Find what fills it: `du -xh --max-depth=3 {mp} | sort -h | tail -20`; "
-                       "or set [disk] scan = \"always\" and run diagnose again.")
+                remedy=(f"Find what fills it: `df -i {q(mp)}` and "
+                        f"`du --inodes -x --max-depth=3 {q(mp)} | sort -n | tail -20`; " if by_files else
+                        f"Find what fills it: `du -xh --max-depth=3 {q(mp)} | sort -h | tail -20`; ")
+                       + "or set [disk] scan = \"always\" and run diagnose again.")
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
 
 
@@ -335,103 +340,6 @@ def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
     if s["free_percent"] < pct:
         return f"Free space {s['free_percent']:g}% is below {lvl}_free_percent {pct:g}."
     return f"Free space {human(s['free_bytes'])} is below {lvl}_free_mb {mb:g} MB."
-
-
-def _owners_text(row: dict[str, Any]) -> str:
-    """Who owns the files by size; for empty files, who owns the directory."""
-    owners = [o["owner"] for o in row.get("owners", [])[:2]]
-    if owners:
-        return "owner " + " and ".join(owners)
-    return f"directory owner {row.get('dir_owner', 'unknown')}"
-
-
-def _types_text(types: dict[str, int]) -> str:
-    groups = [g for g, b in sorted(types.items(), key=lambda kv: -kv[1]) if b]
-    return ", ".join(groups[:2]) if groups else "empty"
-
-
-def _row_text(row: dict[str, Any], by_files: bool) -> str:
-    rest = " not counting " + ", ".join(row["excluding"]) if row.get("excluding") else ""
-    if by_files:
-        return f"{row['path']} ({row['files']} files, {_owners_text(row)}{rest})"
-    return (f"{row['path']} ({human(row['bytes'])}, {_owners_text(row)}, "
-            f"mostly {_types_text(row['types'])}{rest})")
-
-
-def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: dict[str, Any],
-               s: dict[str, Any], by_files: bool, evidence: dict[str, Any]) -> Finding:
-    """Whose data fills the disk: the application's (software) or foreign (site)."""
-    unit = "files" if by_files else "bytes"
-    app, foreign = scan[f"app_{unit}"], scan[f"foreign_{unit}"]
-    total = app + foreign
-    amount = (lambda n: f"{n} files") if by_files else human
-    left = scan["unscanned_dirs"]
-    partial = (f" The walk stopped at its {scan['budget_s']:g} s budget with {left} "
-               f"director{'y' if left == 1 else 'ies'} left, so these figures are a lower bound."
-               if scan["stopped_early"] else "")
-    found = "files found" if by_files else "data found"
-    of_total = (lambda n: f"{n} of {total} files") if by_files else (
-        lambda n: f"{human(n)} of {human(total)}")
-    # A complete walk that finds far less than df counts as used: the space is
-    # held by files deleted while still open (or hidden under a mountpoint).
-    unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
-                   and total < 0.5 * s["used_bytes"])
-    if total == 0 or unexplained:
-        detail = (f"{why} Walking {mp} found {amount(total)} in files, but "
-                  f"{human(s['used_bytes'])} is in use." + partial)
-        remedy = (f"Look for deleted files still held open: `lsof +L1 {mp}` (restart the process "
-                  f"holding them), and for files hidden under mountpoints: "
-                  f"`mount --bind {mp} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail`.")
-        if scan["stopped_early"]:
-            remedy = (f"Raise [disk] scan_budget_s (and timeout_s) and run again, or look by "
-                      f"hand: `du -xh --max-depth=3 {mp} | sort -h | tail -20`.")
-        title = f"Disk {mp} is {what}" + (", who fills it is unknown: the walk stopped early"
-                                          if scan["stopped_early"] else "")
-        return Finding(check, mp, status, title, Fault.UNDETERMINED,
-                       detail=detail, evidence=evidence, remedy=remedy)
-    share = 100.0 * foreign / total
-    if foreign > app:
-        rows = scan["top_dirs_by_files" if by_files else "top_dirs"][:3]
-        named = "; ".join(_row_text(r, by_files) for r in rows)
-        first = rows[0] if rows else None
-        title = f"Disk {mp} is {what}, mostly foreign data"
-        if first:
-            title += f": {first['path']} ({amount(first[unit])}, {_owners_text(first)})"
-        detail = (f"{why} {share:.0f}% of the {found} ({of_total(foreign)}) is outside "
-                  f"the application's paths: {named}." + partial)
-        moves = ", ".join(f"{r['path']} ({amount(r[unit])}, {_owners_text(r)})" for r in rows)
-        remedy = (f"Move or delete {moves}; ask the owner first. These are not the call-center "
-                  f"application's files. Then check with `df -h {mp}`.")
-        return Finding(check, mp, status, title, Fault.SITE, detail=detail, evidence=evidence,
-                       remedy=remedy)
-    rows = sorted(scan["app_paths"], key=lambda r: -r[unit])[:3]
-    named = "; ".join(_row_text(r, by_files) for r in rows)
-    first = rows[0]
-    title = (f"Disk {mp} is {what}, mostly the application's own data: "
-             f"{first['path']} ({amount(first[unit])})")
-    detail = (f"{why} {100 - share:.0f}% of the {found} ({of_total(app)}) is the "
-              f"call-center application's data: {named}. Its retention or log rotation is "
-              f"missing or not working." + partial)
-    paths = " ".join(r["path"] for r in rows)
-    remedy = (f"Vendor: enable retention/rotation for {', '.join(r['path'] for r in rows)}. "
-              f"To free space now, list the oldest files with "
-              f"`find {paths} -xdev -type f -mtime +90 -print`, archive them elsewhere and "
-              f"delete them.")
-    return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
-                   remedy=remedy)
-
-
-def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
-    """The walk's figures a reader needs, trimmed to the first few rows."""
-    keep = ("complete", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
-            "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
-            "other_mounts", "unreadable", "app_paths", "types")
-    ev = {k: scan[k] for k in keep if k in scan}
-    ev["top_dirs"] = scan["top_dirs"][:5]
-    ev["top_dirs_by_files"] = scan["top_dirs_by_files"][:5]
-    ev["top_files"] = scan["top_files"][:5]
-    ev["owners"] = scan["owners"][:5]
-    return ev
 
 
 def _why_not(m: "Mount", explicit: bool) -> str | None:

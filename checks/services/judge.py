@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from diagnose.checks.services.common import DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
+from diagnose.checks.services.common import ADDR_IN_USE, DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
 from diagnose.model import Fault, Finding, Status
 
 
@@ -53,7 +53,8 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         ev["unit"] = {k: unit[k] for k in ("name", "file", "error") if unit.get(k)}
         ev["unit"].update({k: show[k] for k in SHOW_PROPS if k in show})
     if log:
-        ev["log"] = {k: log[k] for k in ("path", "exists", "mtime", "error") if k in log}
+        ev["log"] = {k: log[k] for k in ("path", "exists", "mtime", "error", "last_start", "errors_before_start")
+                     if k in log}
     unit_cmds = (f"systemctl status {unit['name']}; journalctl -u {unit['name']} -n 100 --no-pager"
                  if unit else None)
     log_path = log.get("path")
@@ -67,8 +68,9 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         return _judge_running(svc, procs, kills, facts, find, unit_cmds)
 
     # --- not running ---------------------------------------------------------
-    # Only what the log said last: an old "disk full" from before a later
-    # restart does not explain today's stop.
+    # Only what the log said since the service last started (the probe cuts
+    # there): an old "disk full" from before a later restart does not
+    # explain today's stop.
     lines = list(log.get("errors") or [])[-5:] + list(log.get("traceback") or [])
     disk = [ln for ln in lines if DISK_FULL.search(ln)]
     corrupt = [ln for ln in lines if DB_CORRUPT.search(ln)]
@@ -83,6 +85,12 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                     "process, unit, executable) and start it"
                     + (f": systemctl enable --now {unit['name']}" if unit else "") + ".",
                     reason="not-installed", program=svc.get("program"))
+    in_use = [ln for ln in lines if ADDR_IN_USE.search(ln)]
+    holders = {p: h for p, h in (svc.get("port_holders") or {}).items() if h}
+    if in_use or holders:
+        found = _port_taken(name, svc, unit, in_use, holders, find)
+        if found:
+            return found
     if disk:
         return find(Status.FAIL, f"{name} stopped: no space left on its disk", Fault.UNDETERMINED,
                     f"{name} is not running and its log says the disk is full: {disk[-1].strip()}",
@@ -144,6 +152,32 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                 (f"Start it: systemctl start {unit['name']}; then {unit_cmds}" if unit
                  else f"Start {name} the way the installation does, then check {log_path or 'its log'}")
                 + ".", reason="stopped", log_last=(log.get("last_lines") or [])[-5:])
+
+
+def _port_taken(name, svc, unit, in_use, holders, find) -> Finding | None:
+    """Not running, and another program holds a port it needs: that program is
+    the cause (a site matter), named with its pid; never "send the log to the
+    vendor". Without root the holder cannot be named: undetermined."""
+    if not holders:
+        if not in_use:
+            return None
+        return find(Status.FAIL, f"{name} cannot start: a port it needs is already in use", Fault.UNDETERMINED,
+                    f"{name} is not running and its log says: {in_use[-1].strip()}. Which program holds "
+                    "the port could not be seen (run diagnose as root to name it).",
+                    f"Find the program: ss -ltnup | grep -E ':({'|'.join(map(str, svc['ports'])) or 'PORT'})\\b'; "
+                    f"stop or reconfigure it, then start {name}"
+                    + (f": systemctl start {unit['name']}" if unit else "") + ".",
+                    reason="port-taken", log_lines=in_use[-5:])
+    port, h = next(iter(sorted(holders.items())))
+    who = f"{h['name']} (pid {h['pid']})" if h.get("pid") else f"another program ({h['proto']} {h['address']})"
+    why = (f"its log says: {in_use[-1].strip()}" if in_use
+           else "nothing else in its log explains the stop")
+    return find(Status.FAIL, f"{name} cannot start: port {port} is taken by {who}",
+                Fault.SITE if h.get("pid") else Fault.UNDETERMINED,
+                f"{name} is not running and {who} listens on port {port}, which {name} needs; {why}.",
+                f"Stop {who} or move it to another port (ss -ltnup 'sport = :{port}' shows it), then "
+                f"start {name}" + (f": systemctl start {unit['name']}" if unit else "") + ".",
+                reason="port-taken", port_holders=holders, log_lines=in_use[-5:])
 
 
 def _installed(svc, unit, facts) -> tuple[bool, str]:

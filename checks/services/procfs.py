@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from diagnose.checks.services.common import INTERPRETER, LISTEN_STATE, SECRET_ARG, SHOW_PROPS, UNIT_DIRS
-from diagnose.config import redact
+from diagnose.redact import redact_argv
 
 
 def list_processes(host) -> list[dict[str, Any]]:
@@ -81,7 +81,7 @@ def _status_kb(host, pid: int) -> dict[str, int]:
     return out
 
 
-def socket_table(host, pid: int) -> list[dict[str, Any]]:
+def socket_table(host, pid: "int | str") -> list[dict[str, Any]]:
     """Bound (listening) sockets in *pid*'s network namespace: proto,
     address, port, inode. /proc/<pid>/net is that process's namespace view."""
     rows = []
@@ -123,7 +123,9 @@ def socket_inodes(host, pid: int) -> set[int] | None:
 
 
 def _safe_argv(argv: list[str]) -> list[str]:
-    return [SECRET_ARG.sub(r"\1\3***", redact(a)) for a in argv[:8]]
+    # The whole argv first (a flag and its value are two words), each word
+    # cut to a bounded length (an argument may be 128 KB).
+    return [SECRET_ARG.sub(r"\1\3***", a) for a in redact_argv([a[:1000] for a in argv[:9]])[:8]]
 
 
 def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> dict[str, Any]:
@@ -156,9 +158,11 @@ def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
     does not hold itself: another program in its namespace, or nobody."""
     own = {s["port"] for p in processes for s in p["listening"]}
     missing = [p for p in ports if p not in own]
-    if not processes or not missing:
+    if not missing:
         return {}
-    table = processes[0]["_table"]
+    # Not running: a program holding its port is why it cannot start, so look
+    # in this host's own namespace as well.
+    table = processes[0]["_table"] if processes else socket_table(host, "self")
     out: dict[str, Any] = {}
     for port in missing:
         rows = [s for s in table if s["port"] == port]
