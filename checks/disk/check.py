@@ -29,7 +29,8 @@ from diagnose.check import Check, Key, Needs, section_config
 from diagnose.checks.disk import scan as diskscan
 from diagnose.checks.disk.owned import claim, owned_paths
 from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, pct, q
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import _, join, size
+from diagnose.model import Fault, Finding, Status, step
 
 if TYPE_CHECKING:
     from diagnose.host import Host, Mount
@@ -174,22 +175,23 @@ class DiskSpace(Check):
         """Whether to walk the filesystem, and why: a collection setting, stated."""
         mode = cfg["scan"]
         if mode == "never":
-            return False, "not walked: scan = never"
+            return False, _("not walked: scan = never")
         if mode == "always":
-            return True, "walked: scan = always"
+            return True, _("walked: scan = always")
         s = space(m)
         below = cfg["scan_below_free_percent"]
         if s["free_percent"] < below:
-            return True, (f"walked: free space {s['free_percent']:g}% below "
-                          f"scan_below_free_percent {below:g}")
+            return True, _("walked: free space {pct:g}% below scan_below_free_percent {below:g}",
+                           pct=s["free_percent"], below=below)
         if s["inodes_free_percent"] is not None and s["inodes_free_percent"] < below:
-            return True, (f"walked: free inodes {s['inodes_free_percent']:g}% below "
-                          f"scan_below_free_percent {below:g}")
+            return True, _("walked: free inodes {pct:g}% below scan_below_free_percent {below:g}",
+                           pct=s["inodes_free_percent"], below=below)
         mb = cfg["scan_below_free_mb"]
         if mb and s["free_bytes"] < mb * 1024 * 1024:
-            return True, (f"walked: free space {human(s['free_bytes'])} below "
-                          f"scan_below_free_mb {mb:g}")
-        return False, f"not walked: free space and inodes above scan_below_free_percent {below:g}"
+            return True, _("walked: free space {free} below scan_below_free_mb {mb:g}",
+                           free=size(s["free_bytes"]), mb=mb)
+        return False, _("not walked: free space and inodes above scan_below_free_percent {below:g}",
+                        below=below)
 
     def _select(self, host: "Host", cfg: dict[str, Any]):
         """Mounts to audit [(mount, configured paths)], mounts skipped with
@@ -223,9 +225,9 @@ class DiskSpace(Check):
             m = top[mp]
             reason = _why_not(m, explicit=False)
             if not reason and not host.is_dir(mp):
-                reason = "a single file mounted over another (bind mount), not a filesystem"
+                reason = _("a single file mounted over another (bind mount), not a filesystem")
             if not reason and m.device in seen_dev:
-                reason = f"the same filesystem as {seen_dev[m.device]}"
+                reason = _("the same filesystem as {mount}", mount=seen_dev[m.device])
             if reason:
                 skipped.append(_skip_row(m, reason, []))
                 continue
@@ -239,22 +241,23 @@ class DiskSpace(Check):
         out = [self._judge_mount(m, cfg) for m in facts["mounts"]]
         if not out and not facts.get("missing") and not any(s["configured"] for s in facts["skipped"]):
             out.append(Finding(
-                self.name, "disk", Status.SKIP, "No local filesystem to audit",
+                self.name, "disk", Status.SKIP, _("No local filesystem to audit"),
                 evidence={"mount": None, "skipped": facts["skipped"]}))
         for p in facts.get("missing", []):
             out.append(Finding(
-                self.name, p, Status.WARN, f"Configured disk {p} does not exist",
+                self.name, p, Status.WARN, _("Configured disk {mount} does not exist", mount=p),
                 Fault.UNDETERMINED,
-                detail=f"[disk] mounts lists {p}, but there is no such path on this host, "
-                       "so its free space was not checked.",
+                detail=_("[disk] mounts lists {mount}, but there is no such path on this host, "
+                         "so its free space was not checked.", mount=p),
                 evidence={"mount": p, "configured": [p]},
-                remedy=f"Mount the filesystem that belongs at {p} (see /etc/fstab: `mount {p}`), "
-                       "or remove it from [disk] mounts."))
+                remedy=[step(_("Mount the filesystem that belongs at {mount} (see /etc/fstab):",
+                               mount=p), f"mount {q(p)}"),
+                        step(_("Or remove it from [disk] mounts."))]))
         for s in facts.get("skipped", []):
             if s["configured"]:
                 out.append(Finding(
                     self.name, s["mountpoint"], Status.SKIP,
-                    f"Disk {s['mountpoint']} not audited: {s['reason']}",
+                    _("Disk {mount} not audited: {reason}", mount=s["mountpoint"], reason=s["reason"]),
                     evidence={"mount": s["mountpoint"], **s}))
         return out
 
@@ -262,13 +265,16 @@ class DiskSpace(Check):
         mp = m["mountpoint"]
         if "error" in m:
             return Finding(
-                self.name, mp, Status.WARN, f"Disk {mp} cannot be measured: {m['error']}",
+                self.name, mp, Status.WARN,
+                _("Disk {mount} cannot be measured: {error}", mount=mp, error=m["error"]),
                 Fault.UNDETERMINED,
-                detail=f"statvfs on {mp} failed ({m['error']}), so its free space is unknown.",
+                detail=_("statvfs on {mount} failed ({error}), so its free space is unknown.",
+                         mount=mp, error=m["error"]),
                 evidence={"mount": mp, "fstype": m["fstype"], "source": m["source"],
                           "error": m["error"]},
-                remedy=f"Check the mount by hand: `df -h {q(mp)}` and `dmesg | tail -50` for "
-                       "I/O errors; remount or repair the filesystem.")
+                remedy=[step(_("Check the mount by hand:"), f"df -h {q(mp)}"),
+                        step(_("Look for I/O errors in the kernel log:"), "dmesg | tail -50"),
+                        step(_("Remount or repair the filesystem."))])
         s = space(m)
         space_st = _level(s["free_percent"], s["free_bytes"], cfg["warn_free_percent"],
                           cfg["fail_free_percent"], cfg["warn_free_mb"], cfg["fail_free_mb"])
@@ -285,42 +291,48 @@ class DiskSpace(Check):
                 "warn_free_inodes_percent", "fail_free_inodes_percent")},
         }
         inode_text = ("" if s["inodes_free_percent"] is None
-                      else f", inodes {pct(s['inodes_free_percent'])} free")
+                      else _(", inodes {pct} free", pct=pct(s["inodes_free_percent"])))
         if m.get("scan") is not None:
             evidence["scan"] = _scan_evidence(m["scan"])
         if status is Status.OK:
             return Finding(self.name, mp, Status.OK,
-                           f"Disk {mp}: {human(s['free_bytes'])} free "
-                           f"({pct(s['free_percent'])}){inode_text}",
+                           _("Disk {mount}: {free} free ({pct}){inodes}", mount=mp,
+                             free=size(s["free_bytes"]), pct=pct(s["free_percent"]),
+                             inodes=inode_text),
                            evidence=evidence)
         by_files = space_st is Status.OK  # only inodes are short: count files, not bytes
         used_pct = math.ceil(100 - s["free_percent"])
         if by_files:
-            what = (f"out of inodes: {s['inodes_free']} of {s['inodes_total']} free "
-                    f"({pct(s['inodes_free_percent'])})")
+            what = _("out of inodes: {free} of {total} free ({pct})", free=s["inodes_free"],
+                     total=s["inodes_total"], pct=pct(s["inodes_free_percent"]))
             lvl = "fail" if inode_st is Status.FAIL else "warn"
-            why = (f"Free inodes {s['inodes_free_percent']:g}% are below {lvl}_free_inodes_percent "
-                   f"{cfg[f'{lvl}_free_inodes_percent']:g}: no new file can be created once they "
-                   "run out, whatever the free space.")
+            why = _("Free inodes {pct:g}% are below {key} {limit:g}: no new file can be created once "
+                    "they run out, whatever the free space.", pct=s["inodes_free_percent"],
+                    key=f"{lvl}_free_inodes_percent", limit=cfg[f"{lvl}_free_inodes_percent"])
         else:
-            what = f"{used_pct}% full ({human(s['free_bytes'])} free of {human(s['size_bytes'])})"
+            what = _("{used}% full ({free} free of {size})", used=used_pct,
+                     free=size(s["free_bytes"]), size=size(s["size_bytes"]))
             why = _space_why(s, space_st, cfg)
             if inode_st.is_problem:
-                why += f" Free inodes are low too ({s['inodes_free_percent']:g}%)."
+                why = join(" ", [why, _("Free inodes are low too ({pct:g}%).",
+                                        pct=s["inodes_free_percent"])])
         scan = m.get("scan")
         if scan is None:
             reason = (m.get("scan_reason") or "").removeprefix("not walked: ")
             evidence["scan"] = None
             evidence["scan_reason"] = m.get("scan_reason")
             return Finding(
-                self.name, mp, status, f"Disk {mp} is {what}", Fault.UNDETERMINED,
-                detail=f"{why} The filesystem was not walked ({reason}), so it is "
-                       "not known whose data fills it.",
+                self.name, mp, status, _("Disk {mount} is {what}", mount=mp, what=what),
+                Fault.UNDETERMINED,
+                detail=_("{why} The filesystem was not walked ({reason}), so it is not known "
+                         "whose data fills it.", why=why, reason=reason),
                 evidence=evidence,
-                remedy=(f"Find what fills it: `df -i {q(mp)}` and "
-                        f"`du --inodes -x --max-depth=3 {q(mp)} | sort -n | tail -20`; " if by_files else
-                        f"Find what fills it: `du -xh --max-depth=3 {q(mp)} | sort -h | tail -20`; ")
-                       + "or set [disk] scan = \"always\" and run diagnose again.")
+                remedy=([step(_("Find what fills it:"), f"df -i {q(mp)}"),
+                         step(_("Count files by directory:"),
+                              f"du --inodes -x --max-depth=3 {q(mp)} | sort -n | tail -20")]
+                        if by_files else
+                        [step(_("Find what fills it:"), f"du -xh --max-depth=3 {q(mp)} | sort -h | tail -20")])
+                + [step(_("Or set [disk] scan = \"always\" and run diagnose again."))])
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
 
 
@@ -338,24 +350,28 @@ def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
     lvl = "fail" if st is Status.FAIL else "warn"
     pct, mb = cfg[f"{lvl}_free_percent"], cfg[f"{lvl}_free_mb"]
     if s["free_percent"] < pct:
-        return f"Free space {s['free_percent']:g}% is below {lvl}_free_percent {pct:g}."
-    return f"Free space {human(s['free_bytes'])} is below {lvl}_free_mb {mb:g} MB."
+        return _("Free space {pct:g}% is below {key} {limit:g}.", pct=s["free_percent"],
+                 key=f"{lvl}_free_percent", limit=pct)
+    return _("Free space {free} is below {key} {limit:g} MB.", free=size(s["free_bytes"]),
+             key=f"{lvl}_free_mb", limit=mb)
 
 
 def _why_not(m: "Mount", explicit: bool) -> str | None:
     kind = m.kind
     if kind == "pseudo":
-        return f"a pseudo filesystem ({m.fstype}) holds no data"
+        return _("a pseudo filesystem ({fstype}) holds no data", fstype=m.fstype)
     if kind == "image":
-        return f"a read-only image ({m.fstype}) is full by design"
+        return _("a read-only image ({fstype}) is full by design", fstype=m.fstype)
     if kind == "network":
-        return f"a network filesystem ({m.fstype}): audit it on the server that exports it"
+        return _("a network filesystem ({fstype}): audit it on the server that exports it",
+                 fstype=m.fstype)
     if explicit:
         return None
     if m.fstype in MEMORY_FS:
-        return f"in memory ({m.fstype}), not a disk; list it in [disk] mounts to audit it"
+        return _("in memory ({fstype}), not a disk; list it in [disk] mounts to audit it",
+                 fstype=m.fstype)
     if m.read_only:
-        return "mounted read-only: nothing can fill it"
+        return _("mounted read-only: nothing can fill it")
     return None
 
 

@@ -9,7 +9,8 @@ import math
 import shlex
 from typing import Any
 
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import N_, _, _n, join, size
+from diagnose.model import Fault, Finding, Status, step
 
 MEMORY_FS = frozenset({"tmpfs"})
 
@@ -36,29 +37,39 @@ q = shlex.quote  # every path in a command a technician pastes is quoted
 def _owners_text(row: dict[str, Any]) -> str:
     """Who owns the files by size; for empty files, who owns the directory."""
     owners = [o["owner"] for o in row.get("owners", [])[:2]]
+    if len(owners) == 1:
+        return _("owner {owner}", owner=owners[0])
     if owners:
-        return "owner " + " and ".join(owners)
-    return f"directory owner {row.get('dir_owner', 'unknown')}"
+        return _("owner {owner} and {other}", owner=owners[0], other=owners[1])
+    return _("directory owner {owner}", owner=row.get("dir_owner", "unknown"))
+
+
+# File type groups of the scan (diagnose.checks.disk.scan), as a reader names them.
+N_("video"), N_("audio"), N_("archives"), N_("disk images"), N_("other")
 
 
 def _types_text(types: dict[str, int]) -> str:
-    groups = [g for g, b in sorted(types.items(), key=lambda kv: -kv[1]) if b]
-    return ", ".join(groups[:2]) if groups else "empty"
+    groups = [_(g) for g, b in sorted(types.items(), key=lambda kv: -kv[1]) if b]
+    return join(", ", groups[:2]) if groups else _("empty")
 
 
-_KIND_WORDS = {"log": "the application's own log", "data": "the application's own data",
-               "database": "the application's own database", "open": "a file the application holds open"}
+_KIND_WORDS = {"log": N_("the application's own log"), "data": N_("the application's own data"),
+               "database": N_("the application's own database"),
+               "open": N_("a file the application holds open")}
 
 
 def _row_text(row: dict[str, Any], by_files: bool) -> str:
     if row.get("kind"):  # known from the config: say what it is and whose
-        size = f"{row['files']} files" if by_files else human(row["bytes"])
-        return f"{row['path']} ({size}, {_KIND_WORDS[row['kind']]}, {row['owner']})"
-    rest = " not counting " + ", ".join(row["excluding"]) if row.get("excluding") else ""
+        amount = _n("{n} file", "{n} files", row["files"]) if by_files else size(row["bytes"])
+        return _("{path} ({size}, {what}, {owner})", path=row["path"], size=amount,
+                 what=_(_KIND_WORDS[row["kind"]]), owner=row["owner"])
+    rest = _(" not counting {paths}", paths=", ".join(row["excluding"])) if row.get("excluding") else ""
     if by_files:
-        return f"{row['path']} ({row['files']} files, {_owners_text(row)}{rest})"
-    return (f"{row['path']} ({human(row['bytes'])}, {_owners_text(row)}, "
-            f"mostly {_types_text(row['types'])}{rest})")
+        return _("{path} ({files} files, {owners}{rest})", path=row["path"], files=row["files"],
+                 owners=_owners_text(row), rest=rest)
+    return _("{path} ({size}, {owners}, mostly {types}{rest})", path=row["path"],
+             size=size(row["bytes"]), owners=_owners_text(row), types=_types_text(row["types"]),
+             rest=rest)
 
 
 def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: dict[str, Any],
@@ -67,67 +78,91 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     unit = "files" if by_files else "bytes"
     app, foreign = scan[f"app_{unit}"], scan[f"foreign_{unit}"]
     total = app + foreign
-    amount = (lambda n: f"{n} files") if by_files else human
+
+    def amount(n: int) -> str:
+        return _n("{n} file", "{n} files", n) if by_files else size(n)
+
+    def of_total(n: int) -> str:
+        if by_files:
+            return _n("{n} of {total} file", "{n} of {total} files", total, n=n, total=total)
+        return _("{n} of {total}", n=size(n), total=size(total))
+
     left = scan["unscanned_dirs"]
-    partial = (f" The walk stopped at its {scan['budget_s']:g} s budget with {left} "
-               f"director{'y' if left == 1 else 'ies'} left, so these figures are a lower bound."
+    partial = (_n(" The walk stopped at its {budget:g} s budget with {n} directory left, so these "
+                  "figures are a lower bound.",
+                  " The walk stopped at its {budget:g} s budget with {n} directories left, so these "
+                  "figures are a lower bound.", left, budget=scan["budget_s"])
                if scan["stopped_early"] else "")
     if not scan["stopped_early"] and not scan.get("complete", True):
         missed = scan.get("unreadable", 0) + scan.get("skipped_entries", 0)
-        partial = (f" {missed} director{'y' if missed == 1 else 'ies'} or file(s) could not be read "
-                   f"(e.g. {'; '.join(scan.get('unreadable_sample', [])[:2]) or 'unknown'}), so these figures "
-                   "are a lower bound.")
-    found = "files found" if by_files else "data found"
-    of_total = (lambda n: f"{n} of {total} files") if by_files else (
-        lambda n: f"{human(n)} of {human(total)}")
+        partial = _n(" {n} directory or file could not be read (e.g. {sample}), so these figures are "
+                     "a lower bound.",
+                     " {n} directories or files could not be read (e.g. {sample}), so these figures "
+                     "are a lower bound.", missed,
+                     sample="; ".join(scan.get("unreadable_sample", [])[:2]) or _("unknown"))
+    found = _("files found") if by_files else _("data found")
     # A complete walk that finds far less than df counts as used: the space is
     # held by files deleted while still open (or hidden under a mountpoint).
     unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
                    and total < 0.5 * s["used_bytes"])
     if total == 0 or unexplained:
-        detail = (f"{why} Walking {mp} found {amount(total)} in files, but "
-                  f"{human(s['used_bytes'])} is in use." + partial)
-        remedy = (f"Look for deleted files still held open: `lsof +L1 {q(mp)}` (restart the process "
-                  f"holding them), and for files hidden under mountpoints: "
-                  f"`mount --bind {q(mp)} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail`.")
+        detail = _("{why} Walking {mount} found {amount} in files, but {used} is in use.{partial}",
+                   why=why, mount=mp, amount=amount(total), used=size(s["used_bytes"]),
+                   partial=partial)
+        remedy = [step(_("Look for deleted files still held open (restart the process holding "
+                         "them):"), f"lsof +L1 {q(mp)}"),
+                  step(_("Look for files hidden under mountpoints:"),
+                       f"mount --bind {q(mp)} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail")]
         if scan["stopped_early"]:
-            remedy = (f"Raise [disk] scan_budget_s (and timeout_s) and run again, or look by "
-                      f"hand: `du -xh --max-depth=3 {q(mp)} | sort -h | tail -20`.")
-        title = f"Disk {mp} is {what}" + (", who fills it is unknown: the walk stopped early"
-                                          if scan["stopped_early"] else "")
+            remedy = [step(_("Raise [disk] scan_budget_s (and timeout_s) and run again, or look "
+                             "by hand:"), f"du -xh --max-depth=3 {q(mp)} | sort -h | tail -20")]
+        title = (_("Disk {mount} is {what}, who fills it is unknown: the walk stopped early",
+                   mount=mp, what=what) if scan["stopped_early"]
+                 else _("Disk {mount} is {what}", mount=mp, what=what))
         return Finding(check, mp, status, title, Fault.UNDETERMINED,
                        detail=detail, evidence=evidence, remedy=remedy)
     share = 100.0 * foreign / total
     if foreign > app:
         rows = scan["top_dirs_by_files" if by_files else "top_dirs"][:3]
-        named = "; ".join(_row_text(r, by_files) for r in rows)
+        named = join("; ", [_row_text(r, by_files) for r in rows])
         first = rows[0] if rows else None
-        title = f"Disk {mp} is {what}, mostly foreign data"
         if first:
-            title += f": {first['path']} ({amount(first[unit])}, {_owners_text(first)})"
-        detail = (f"{why} {share:.0f}% of the {found} ({of_total(foreign)}) is outside "
-                  f"the application's paths: {named}." + partial)
-        moves = ", ".join(f"{r['path']} ({amount(r[unit])}, {_owners_text(r)})" for r in rows)
-        remedy = (f"Move or delete {moves}; ask the owner first. These are not the call-center "
-                  f"application's files. Then check with `df -{'i' if by_files else 'h'} {q(mp)}`.")
+            title = _("Disk {mount} is {what}, mostly foreign data: {path} ({amount}, {owners})",
+                      mount=mp, what=what, path=first["path"], amount=amount(first[unit]),
+                      owners=_owners_text(first))
+        else:
+            title = _("Disk {mount} is {what}, mostly foreign data", mount=mp, what=what)
+        detail = _("{why} {share:.0f}% of the {found} ({amount}) is outside the application's "
+                   "paths: {named}.{partial}", why=why, share=share, found=found,
+                   amount=of_total(foreign), named=named, partial=partial)
+        moves = join(", ", [_("{path} ({amount}, {owners})", path=r["path"], amount=amount(r[unit]),
+                              owners=_owners_text(r)) for r in rows])
+        remedy = [step(_("Move or delete {paths}; ask the owner first. These are not the "
+                         "call-center application's files.", paths=moves)),
+                  step(_("Then check the free space:"), f"df -{'i' if by_files else 'h'} {q(mp)}")]
         return Finding(check, mp, status, title, Fault.SITE, detail=detail, evidence=evidence,
                        remedy=remedy)
     rows = sorted(scan["app_paths"], key=lambda r: -r[unit])[:3]
-    named = "; ".join(_row_text(r, by_files) for r in rows)
+    named = join("; ", [_row_text(r, by_files) for r in rows])
     first = rows[0]
-    whose = _KIND_WORDS.get(first.get("kind") or "data", "the application's own data")
-    title = (f"Disk {mp} is {what}, mostly {whose}: "
-             f"{first['path']} ({amount(first[unit])}"
-             + (f", {first['owner']})" if first.get("owner") else ")"))
-    detail = (f"{why} {100 - share:.0f}% of the {found} ({of_total(app)}) is the "
-              f"call-center application's own data: {named}. Its retention or log rotation is "
-              f"missing or not working." + partial)
+    whose = _(_KIND_WORDS.get(first.get("kind") or "data", _KIND_WORDS["data"]))
+    if first.get("owner"):
+        title = _("Disk {mount} is {what}, mostly {whose}: {path} ({amount}, {owner})", mount=mp,
+                  what=what, whose=whose, path=first["path"], amount=amount(first[unit]),
+                  owner=first["owner"])
+    else:
+        title = _("Disk {mount} is {what}, mostly {whose}: {path} ({amount})", mount=mp, what=what,
+                  whose=whose, path=first["path"], amount=amount(first[unit]))
+    detail = _("{why} {share:.0f}% of the {found} ({amount}) is the call-center application's own "
+               "data: {named}. Its retention or log rotation is missing or not working.{partial}",
+               why=why, share=100 - share, found=found, amount=of_total(app), named=named,
+               partial=partial)
     paths = " ".join(q(r["path"]) for r in rows)
-    remedy = (f"Vendor: enable retention/rotation for {', '.join(r['path'] for r in rows)}. "
-              f"To free space now, list the largest files with "
-              f"`find {paths} -xdev -type f -printf '%s %TY-%Tm-%Td %p\\n' | sort -n | tail -20` "
-              f"(the largest, with their dates), archive what is no longer needed elsewhere and "
-              f"delete it.")
+    remedy = [step(_("Vendor: enable retention/rotation for {paths}.",
+                     paths=", ".join(r["path"] for r in rows))),
+              step(_("To free space now, list the largest files with their dates, archive what is "
+                     "no longer needed elsewhere and delete it:"),
+                   f"find {paths} -xdev -type f -printf '%s %TY-%Tm-%Td %p\\n' | sort -n | tail -20")]
     return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
                    remedy=remedy)
 
