@@ -314,11 +314,9 @@ def _nesting_line(text: str) -> int | None:
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11: the same parser, published as tomli
-        import tomli as tomllib  # type: ignore[no-redef]
+    from diagnose.compat import tomllib as toml_module
 
+    tomllib = toml_module()
     deep = _nesting_line(text)
     if deep is not None:
         raise ConfigError(f"values nested more than {MAX_DEPTH} levels deep; a site config "

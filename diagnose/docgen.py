@@ -7,6 +7,7 @@ own schemas so that it cannot drift from the code (a test compares them).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from diagnose.registry import Registry
 
@@ -30,28 +31,47 @@ def _default(v) -> str:
     return "`" + json.dumps(v) + "`"
 
 
+def check_block(c, link: bool = True) -> list[str]:
+    """One check's reference: what it does, where it is configured, and a
+    table of its keys. The README shows it (link=True) and so does
+    ``diagnose docs CHECK`` (with the check's page after it)."""
+    head = f"[[{c.section}]]" if c.multi else f"[{c.section}]"
+    role = c.needs.role
+    out = [f"### {c.name}", "",
+           f"{c.summary[0].upper()}{c.summary[1:]}. Role: {role}. Section: `{head}`"
+           + (" (required)" if c.needs.section else "")
+           + "".join(f"; also reads `[{r}]`" for r in (getattr(c, "reads", None) or {}))
+           + f". Timeout: {c.timeout:g} s."
+           + (f" Findings, remedies and a sample: [docs/checks/{c.name}.md](docs/checks/{c.name}.md)."
+              if link else ""), "",
+           "| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, spec in c.schema.items():
+        doc = spec.doc.replace("|", "\\|")
+        if spec.choices:
+            doc += " (one of " + ", ".join(f"`{x}`" for x in spec.choices) + ")"
+        out.append(f"| `{key}` | {_type(spec.type)} | {_default(spec.default)} | {doc} |")
+    out.append("")
+    return out
+
+
 def reference(registry: Registry) -> str:
     names = [n for n in ORDER if n in registry.checks] + sorted(set(registry.checks) - set(ORDER))
     out = [BEGIN, ""]
     for name in names:
-        c = registry.checks[name]
-        head = f"[[{c.section}]]" if c.multi else f"[{c.section}]"
-        role = c.needs.role
-        out += [f"### {name}", "",
-                f"{c.summary[0].upper()}{c.summary[1:]}. Role: {role}. Section: `{head}`"
-                + (" (required)" if c.needs.section else "")
-                + "".join(f"; also reads `[{r}]`" for r in (getattr(c, "reads", None) or {}))
-                + f". Timeout: {c.timeout:g} s. "
-                f"Findings, remedies and a sample: [docs/checks/{name}.md](docs/checks/{name}.md).", "",
-                "| key | type | default | meaning |", "|---|---|---|---|"]
-        for key, spec in c.schema.items():
-            doc = spec.doc.replace("|", "\\|")
-            if spec.choices:
-                doc += " (one of " + ", ".join(f"`{x}`" for x in spec.choices) + ")"
-            out.append(f"| `{key}` | {_type(spec.type)} | {_default(spec.default)} | {doc} |")
-        out.append("")
+        out += check_block(registry.checks[name])
     out.append(END)
     return "\n".join(out)
+
+
+def page(name: str) -> str | None:
+    """docs/checks/NAME.md: installed as diagnose/manual/checks/ (see
+    pyproject.toml), beside the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "manual" / "checks", here.parent / "docs" / "checks"):
+        path = folder / f"{name}.md"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return None
 
 
 if __name__ == "__main__":

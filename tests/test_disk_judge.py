@@ -141,12 +141,12 @@ def test_unmeasurable_mount_and_nothing_to_audit():
 
 
 def test_init_section_proposes_the_call_center_paths_found_here(tmp_path):
-    import tomllib
+    from diagnose.compat import tomllib
 
     host = _recorded_machine(tmp_path)
     os.makedirs(tmp_path / "var/spool/asterisk/monitor")
     snippet = CHECK.init_section(host)
-    values = tomllib.loads(snippet)["disk"]
+    values = tomllib().loads(snippet)["disk"]
     assert values == {"app_paths": ["/var/spool/asterisk/monitor"]}
     assert section_config(CHECK, values)["app_paths"] == ["/var/spool/asterisk/monitor"]
     assert "here: /, /media/my disk, /srv" in snippet

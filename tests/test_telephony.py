@@ -284,7 +284,8 @@ def test_raised_gains_carry_file_key_and_line_for_drift():
     assert {k: rx.evidence[k] for k in ("file", "key", "line", "value", "channels")} == {
         "file": "/etc/asterisk/chan_dahdi.conf", "key": "rxgain", "line": 35, "value": 9.5,
         "channels": [1, 2, 3, 4]}
-    assert "dahdi set swgain rx 1 0" in rx.remedy and "dahdi restart" in rx.remedy
+    assert 'for ch in 1 2 3 4; do asterisk -rx "dahdi set swgain rx $ch 0"; done' in rx.remedy
+    assert 'asterisk -rx "dahdi restart"' in rx.remedy
     wide = section_config(CHECK, {"max_gain_db": 10})
     assert problems(facts("fxo4-gains-raised"), wide) == []
 

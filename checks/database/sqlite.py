@@ -108,8 +108,24 @@ def _side_files(host: Host, path: str) -> dict[str, int]:
     return out
 
 
+# Python 3.11 added sqlite_errorname to sqlite3's exceptions; before it only
+# the message says which error it was (sqlite3_errstr() in sqlite3/src/main.c).
+# The extended READONLY codes all read "attempt to write a readonly database":
+# a read-only reader that has to write can only mean a journal to roll back.
+_CODES_BY_MESSAGE = (("database disk image is malformed", "SQLITE_CORRUPT"),
+                     ("file is not a database", "SQLITE_NOTADB"),
+                     ("disk I/O error", "SQLITE_IOERR"),
+                     ("attempt to write a readonly database", "SQLITE_READONLY_ROLLBACK"),
+                     ("database is locked", "SQLITE_BUSY"),
+                     ("unable to open database file", "SQLITE_CANTOPEN"))
+
+
 def _code(exc: BaseException) -> str:
-    return getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    name = getattr(exc, "sqlite_errorname", None)
+    if name:
+        return name
+    text = str(exc)
+    return next((code for msg, code in _CODES_BY_MESSAGE if msg in text), type(exc).__name__)
 
 
 def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, Any]:

@@ -22,17 +22,18 @@ WHY_LIMITS = ("G.711, the codec on the line, saturates at +3 dBm0 and speech at 
               "-20 dBm0 has peaks 12-15 dB higher, so above about +6 dB a loud talker's peaks "
               "hit that ceiling and clip (crackle, hiss); below about -6 dB speech sounds faint "
               "and DTMF and caller ID detection become unreliable")
-SHOWN = 4
 
 
 def _effect(value: float, hi: float) -> str:
     return "speech will clip and crackle" if value > hi else "speech will sound faint"
 
 
-def _set_cmds(kind: str, direction: str, chans: list[int], value: float) -> str:
-    cmds = [f"asterisk -rx 'dahdi set {kind} {direction} {ch} {value:g}'" for ch in chans[:SHOWN]]
-    more = f" (and the same for {ranges(chans[SHOWN:])})" if len(chans) > SHOWN else ""
-    return "; ".join(f"`{c}`" for c in cmds) + more
+def _set_cmd(kind: str, direction: str, chans: list[int], value: float) -> str:
+    """One shell command setting the live gain of *chans* (``dahdi set swgain|hwgain``)."""
+    if len(chans) == 1:
+        return f'asterisk -rx "dahdi set {kind} {direction} {chans[0]} {value:g}"'
+    return (f"for ch in {' '.join(map(str, chans))}; do asterisk -rx \"dahdi set {kind} {direction} "
+            f"$ch {value:g}\"; done")
 
 
 def file_limits(chans: dict[int, dict[str, Any]], lo: float, hi: float) -> list[Finding]:
@@ -64,10 +65,11 @@ def file_limits(chans: dict[int, dict[str, Any]], lo: float, hi: float) -> list[
                     f"acceptance baseline, config.drift names the change and its author."),
             evidence={"file": file, "key": key, "line": line, "section": v["section"], "value": value,
                       "text": v["text"], "channels": chs, "min_gain_db": lo, "max_gain_db": hi},
-            remedy=(f"Set {key}=0.0 in {file} line {line} (the default of chan_dahdi and "
-                    f"dahdi_genconf), or put back the accepted file with `diagnose baseline restore "
-                    f"{file}`; apply it when no calls are up with `asterisk -rx 'dahdi restart'`, or "
-                    f"at once with " + _set_cmds(kind, direction, chs, 0.0))))
+            remedy=[(f"Set {key}=0.0 in {file} line {line} (the default of chan_dahdi and "
+                     f"dahdi_genconf), or put back the accepted file:", f"diagnose baseline restore {file}"),
+                    ("Apply it when no calls are up (a restart drops DAHDI calls):",
+                     'asterisk -rx "dahdi restart"'),
+                    ("Or at once, without a restart:", _set_cmd(kind, direction, chs, 0.0))]))
     return out
 
 
@@ -104,11 +106,11 @@ def module_limits(facts: dict[str, Any], chans: dict[int, dict[str, Any]], lo: f
                 evidence={"file": file, "key": p, "line": src["line"] if src else None,
                           "text": src["text"] if src else None, "module": drv, "value": value,
                           "raw": raw, "channels": chs, "min_gain_db": lo, "max_gain_db": hi},
-                remedy=(f"Remove {p}={raw} from " + (f"{file} line {src['line']}" if src else
-                                                      "where the driver is loaded")
-                        + f", then reload the driver when no calls are up: `systemctl stop asterisk; "
-                          f"modprobe -r {drv}; modprobe {drv}; dahdi_cfg -vv; fxotune -s; "
-                          f"systemctl start asterisk`")))
+                remedy=[(f"Remove {p}={raw} from " + (f"{file} line {src['line']}" if src else
+                                                       "where the driver is loaded"), None),
+                        ("Reload the driver when no calls are up:",
+                         f"systemctl stop asterisk; modprobe -r {drv}; modprobe {drv}; dahdi_cfg -vv; "
+                         f"fxotune -s; systemctl start asterisk")]))
     return out
 
 
@@ -166,9 +168,9 @@ def live_differs(facts: dict[str, Any], chans: dict[int, dict[str, Any]], lo: fl
             evidence={"file": file, "key": key, "line": line, "live": now, "configured": was,
                       "channels": chs, "text": where[(key, now, was, file, line)].get("text"),
                       "min_gain_db": lo, "max_gain_db": hi},
-            remedy=(f"Put it back now: " + _set_cmds(kind, direction, chs, was or 0.0)
-                    + (f"; or, if {now_s} is wanted, write {key}={now:g} in {file} so that a "
-                       f"restart keeps it" if now is not None else ""))))
+            remedy=[("Put it back now:", _set_cmd(kind, direction, chs, was or 0.0))]
+            + ([(f"Or, if {now_s} is wanted, write {key}={now:g} in {file} so that a restart "
+                 f"keeps it", None)] if now is not None else [])))
     return out
 
 

@@ -16,34 +16,37 @@ SPAN_ALARMS = {
     "RED": (Status.FAIL, Fault.SITE, "red alarm: no signal or no framing from the line",
             "This end receives nothing usable: the cable is unplugged, broken or in the wrong "
             "port, or the carrier's or PBX's end of the line is down.",
-            "Check the cable at port {span} of the card and at the carrier's NTU (smart jack) or "
-            "the PBX; reseat it. A loopback plug in the card's port clears RED if the card is fine "
-            "(then the line is at fault: call the carrier). Watch it with `cat {file}`."),
+            [("Check the cable at port {span} of the card and at the carrier's NTU (smart jack) "
+              "or the PBX, and reseat it", None),
+             ("A loopback plug in the card's port clears RED if the card is fine; then the line "
+              "is at fault: call the carrier", None),
+             ("Watch the alarm clear:", "cat {file}")]),
     "BLUE": (Status.FAIL, Fault.SITE, "blue alarm (AIS): the carrier sends all ones",
              "The carrier's equipment answers but has no service behind it: a fault upstream in "
              "the carrier's network, not in this server.",
-             "Call the carrier with the circuit ID: they are sending AIS (blue alarm) on span "
-             "{span}. Watch it with `cat {file}`."),
+             [("Call the carrier with the circuit ID: they are sending AIS (blue alarm) on span "
+               "{span}", None), ("Watch the alarm clear:", "cat {file}")]),
     "YELLOW": (Status.FAIL, Fault.SITE, "yellow alarm: the far end does not receive us",
                "The far end reports (remote alarm indication) that it gets nothing usable from "
                "this card: the transmit pair or the cable towards it is faulty, or framing and "
                "coding differ from the carrier's.",
-               "Check the cable's transmit pair and that `span={span},...` in {system_conf} uses "
-               "the carrier's framing and coding (T1: esf,b8zs; E1: ccs,hdb3,crc4), then "
-               "`dahdi_cfg -vv`. Watch it with `cat {file}`."),
+               [("Check the cable's transmit pair, and that span={span},... in {system_conf} uses "
+                 "the carrier's framing and coding (T1: esf,b8zs; E1: ccs,hdb3,crc4)", None),
+                ("Load a corrected span line:", "dahdi_cfg -vv"),
+                ("Watch the alarm clear:", "cat {file}")]),
     "LOOP": (Status.WARN, Fault.SITE, "in loopback: the line is looped for a test",
              "The carrier (or a setting) loops the line back, so no call can pass.",
-             "Ask the carrier to release the loopback on span {span}; check {system_conf} for a "
-             "loopback setting."),
+             [("Ask the carrier to release the loopback on span {span}; check {system_conf} for "
+               "a loopback setting", None)]),
     "RECOVERING": (Status.WARN, Fault.SITE, "recovering from an alarm",
                    "The span was in alarm moments ago; if it keeps coming back, the line flaps.",
-                   "Run the check again in a minute; if the alarm returns, check the cable and "
-                   "call the carrier. Watch it with `cat {file}`."),
+                   [("Run the check again in a minute; if the alarm returns, check the cable "
+                     "and call the carrier", None), ("Watch it:", "cat {file}")]),
     "NOTOPEN": (Status.WARN, Fault.UNDETERMINED, "not opened: nothing uses its channels",
                 "No program holds the span's channels open: Asterisk is not running or chan_dahdi "
                 "does not configure them.",
-                "Check that Asterisk runs and that {chan_dahdi_conf} has `channel =>` lines for "
-                "span {span}'s channels; `asterisk -rx 'dahdi show status'`."),
+                [("Check that Asterisk runs and that {chan_dahdi_conf} has channel => lines for "
+                  "span {span}'s channels:", 'asterisk -rx "dahdi show status"')]),
 }
 
 
@@ -101,9 +104,11 @@ def card_presence(facts: dict[str, Any], chans: dict[int, dict[str, Any]]) -> li
                     f"port module is missing or failed, or the configuration was written for "
                     f"another card."),
             evidence=evidence,
-            remedy=("Compare `dahdi_scan` (ports present, FAILED ones) with the configuration; "
-                    "regenerate it for this card with `dahdi_genconf` (keeps a .bak), then "
-                    "`dahdi_cfg -vv` and `asterisk -rx 'dahdi restart'`"))]
+            remedy=[("Compare the ports the card has (FAILED ones too) with the configuration:",
+                     "dahdi_scan"),
+                    ("Regenerate the configuration for this card (dahdi_genconf keeps a .bak) and "
+                     "load it when no calls are up:",
+                     'dahdi_genconf && dahdi_cfg -vv && asterisk -rx "dahdi restart"')])]
     why = []
     if devices:
         bound = [d for d in devices if d.get("driver")]
@@ -140,22 +145,22 @@ def card_presence(facts: dict[str, Any], chans: dict[int, dict[str, Any]]) -> li
 
 
 def _card_remedy(load: str, build: bool, devices: list, pci_readable: bool | None,
-                 driver_loaded: bool) -> str:
-    steps = []
+                 driver_loaded: bool) -> list[tuple[str, str | None]]:
+    steps: list[tuple[str, str | None]] = []
     if not devices and pci_readable:
-        steps.append("Power the server off, reseat the card (or try another slot), power on and "
-                     "check that `lspci -nn` lists it (Digium d161, Sangoma 1923, OpenVox 1b74, "
-                     "Tiger Jet e159)")
+        steps.append(("Power the server off, reseat the card (or try another slot), power on and "
+                      "check that the PCI bus lists it (Digium d161, Sangoma 1923, OpenVox 1b74, "
+                      "Tiger Jet e159):", "lspci -nn"))
     if build:
-        steps.append("rebuild DAHDI for the running kernel (`dkms autoinstall`, or reinstall the "
-                     "dahdi-linux package for `uname -r`) and reboot")
+        steps.append(("Rebuild DAHDI for the running kernel (or reinstall the dahdi-linux package "
+                      "for `uname -r`), then reboot:", "dkms autoinstall"))
     if not driver_loaded or devices:
-        steps.append(f"load the drivers: `modprobe -a dahdi {load}`, then `dahdi_cfg -vv`" if load else
-                     "load the card's driver (`dahdi_genconf modules` names it; `modprobe` it), then "
-                     "`dahdi_cfg -vv`")
-    steps.append("see why with `dmesg | grep -iE 'dahdi|wct|opvx'` and `lsmod | grep dahdi`")
-    text = "; ".join(steps)
-    return text[0].upper() + text[1:] + "."
+        steps.append(("Load the drivers and configure the spans:", f"modprobe -a dahdi {load} && dahdi_cfg -vv")
+                     if load else
+                     ("Find the card's driver, modprobe it, then configure the spans:",
+                      "dahdi_genconf modules && cat /etc/dahdi/modules"))
+    steps.append(("See what the kernel says:", "dmesg | grep -iE 'dahdi|wct|opvx'; lsmod | grep dahdi"))
+    return steps
 
 
 def _down(rec: dict[str, Any]) -> bool:
@@ -190,11 +195,12 @@ def fxo_lines(facts: dict[str, Any], chans: dict[int, dict[str, Any]]) -> list[F
                     "side (PBX or its analog line card powered off, a cable bundle or patch panel "
                     "unplugged), not in this server."),
             evidence={"channels": [ev(r) for r in down], "card": down[0]["card"]},
-            remedy=("Check that the office PBX and its analog line card are powered and that the "
-                    "cables from the card's ports to the PBX are plugged in at both ends (patch "
-                    "panel, cable bundle); plug an analog phone into one PBX line: no dial tone "
-                    "means the PBX side is dead. A working line shows about 48 V DC between tip "
-                    f"and ring while idle. RED clears within seconds of battery returning: `cat {watch}`."))]
+            remedy=[("Check that the office PBX and its analog line card are powered, and that the "
+                     "cables from the card's ports to the PBX are plugged in at both ends (patch "
+                     "panel, cable bundle)", None),
+                    ("Plug an analog phone into one PBX line: no dial tone means the PBX side is "
+                     "dead; a working line shows about 48 V DC between tip and ring while idle", None),
+                    ("RED clears within seconds of battery returning:", f"cat {watch}")])]
     out = []
     for rec in down:
         red = "RED" in rec["alarms"] or (rec["live"] or {}).get("in_alarm")
@@ -207,11 +213,12 @@ def fxo_lines(facts: dict[str, Any], chans: dict[int, dict[str, Any]]) -> list[F
                     f"; other FXO lines of the card are up, so the card works and this line or "
                     f"its PBX port is at fault."),
             evidence=ev(rec),
-            remedy=(f"Check the cable from port {rec['port']} of the card to its PBX port: reseat "
-                    f"both ends; plug an analog phone into that PBX line: no dial tone means the "
-                    f"PBX port is dead or disabled. A working line shows about 48 V DC between tip "
-                    f"and ring while idle. RED clears within seconds of battery returning: "
-                    f"`cat {watch}`.")))
+            remedy=[(f"Reseat the cable from port {rec['port']} of the card to its PBX port, at both "
+                     f"ends", None),
+                    ("Plug an analog phone into that PBX line: no dial tone means the PBX port is "
+                     "dead or disabled; a working line shows about 48 V DC between tip and ring while "
+                     "idle", None),
+                    ("RED clears within seconds of battery returning:", f"cat {watch}")]))
     return out
 
 
@@ -238,7 +245,7 @@ def digital_spans(facts: dict[str, Any]) -> list[Finding]:
                       "coding": span.get("coding"), "crc4": span.get("crc4"),
                       "counters": span.get("counters", {}), "header": span.get("header"),
                       "file": span.get("file")},
-            remedy=fix.format(**fmt)))
+            remedy=[(t.format(**fmt), c.format(**fmt) if c else None) for t, c in fix]))
     return out
 
 
@@ -258,14 +265,16 @@ def echo(facts: dict[str, Any], chans: dict[int, dict[str, Any]]) -> list[Findin
             detail = (f"{system_conf} names an echo canceller for {chan_words([e['channel'] for e in in_file])} "
                       f"but the kernel has none attached: `dahdi_cfg` was not run after the change, "
                       f"or the echo canceller module (dahdi_echocan_{name}) is not loaded.")
-            fix = (f"Run `dahdi_cfg -vv`; if it complains, load the module: `modprobe dahdi_echocan_{name}`"
-                   f" and run it again")
+            fix = [("Attach the configured echo canceller (calls pick it up at their next call):",
+                    "dahdi_cfg -vv"),
+                   ("If dahdi_cfg complains, load the module first and run it again:",
+                    f"modprobe dahdi_echocan_{name}")]
         else:
             detail = (f"{system_conf} has no `echocanceller=` line for {chan_words(chs)} and the "
                       f"card shows no echo canceller there, so chan_dahdi's echocancel has nothing "
                       f"to switch on.")
-            fix = (f"Add `echocanceller={name},{ranges(chs)}` to {system_conf}, then `dahdi_cfg -vv` "
-                   f"(calls on those lines pick it up at their next call)")
+            fix = [(f"Add the line echocanceller={name},{ranges(chs)} to {system_conf}", None),
+                   ("Load it (calls on those lines pick it up at their next call):", "dahdi_cfg -vv")]
         out.append(Finding(
             CHECK, f"echo:{ranges(chs)}", Status.WARN,
             f"No echo canceller on {chan_words(chs)}"
@@ -302,8 +311,8 @@ def echo(facts: dict[str, Any], chans: dict[int, dict[str, Any]]) -> list[Findin
                     + " The DAHDI echo canceller is attached but chan_dahdi never enables it."),
             evidence={"file": file, "key": "echocancel", "line": line, "text": v.get("text"),
                       "channels": chs},
-            remedy=(f"Set echocancel=yes in {file}" + (f" line {line}" if line else "")
-                    + ", then `asterisk -rx 'dahdi restart'` when no calls are up")))
+            remedy=[(f"Set echocancel=yes in {file}" + (f" line {line}" if line else ""), None),
+                    ("Apply it when no calls are up:", 'asterisk -rx "dahdi restart"')]))
     return out
 
 
