@@ -72,7 +72,7 @@ RULES: tuple[Rule, ...] = (
          cause_when={"status": "fail"},
          # Only a service that is down or deaf: a wrong port or a missing
          # program is not explained by a full disk.
-         effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening")},
+         effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening", "hung", "stuck-io")},
          why=N_("the service writes to the filesystem that is full")),
     Rule("disk-full-stops-report-saving", cause="disk.space", effect="report.delivery",
          join=(("evidence.mount", "subject"),),

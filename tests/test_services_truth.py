@@ -94,3 +94,84 @@ def test_disk_full_after_the_last_start_still_explains_the_stop(services_rig):
     wait_exit(services_rig.start("diskfull", free_port(), str(data)))
     f = only(probe_judge([service(services_rig, free_port())])[1])
     assert f.evidence["reason"] == "disk-full", f.title
+
+
+# -- class 7: a frozen or hung service is not healthy ------------------------------------------
+
+HUNG = ("import socket, sys, time\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('127.0.0.1', int(sys.argv[1])))\ns.listen(8)\nprint('ready', flush=True)\nheld = []\n"
+        "while True:\n    c, _ = s.accept()\n    held.append(c)  # takes the connection, never answers\n")
+ANSWERS = ("import http.server, sys\nclass H(http.server.BaseHTTPRequestHandler):\n"
+           "    def do_GET(self):\n        self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
+           "    def log_message(self, *a): pass\n"
+           "srv = http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H)\nprint('ready', flush=True)\n"
+           "srv.serve_forever()\n")
+
+
+@pytest.fixture
+def program(tmp_path):
+    """Start a small server under its own process name; killed (and resumed) after."""
+    procs = []
+
+    def start(name: str, code: str, port: int) -> subprocess.Popen:
+        prog = tmp_path / name
+        prog.symlink_to(sys.executable)
+        proc = subprocess.Popen([str(prog), "-c", code, str(port)], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    yield start
+    for proc in procs:
+        try:
+            os.kill(proc.pid, signal.SIGCONT)
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def _item(name: str, port: int, **extra) -> dict:
+    return {"name": "callcenter", "process": name, "ports": [port], **extra}
+
+
+def _wait_state(pid: int, want: str) -> None:
+    for _ in range(200):
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == want:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} never reached state {want}")
+
+
+@needs_root
+def test_a_stopped_process_is_frozen_not_ok(services_rig, program):
+    port = free_port()
+    proc = program("ccfrozen", ANSWERS, port)
+    os.kill(proc.pid, signal.SIGSTOP)
+    _wait_state(proc.pid, "T")
+    f = only(probe_judge([_item("ccfrozen", port)])[1])
+    assert (f.status, f.fault) == (Status.FAIL, Fault.UNDETERMINED)
+    assert f.title == f"callcenter is frozen: process {proc.pid} is stopped by a signal (state T)"
+    assert f"kill -CONT {proc.pid}" in f.remedy
+
+
+@needs_root
+def test_accepting_but_never_answering_the_health_url_is_hung(services_rig, program):
+    port = free_port()
+    program("cchung", HUNG, port)
+    url = f"http://127.0.0.1:{port}/health"
+    f = only(probe_judge([_item("cchung", port, health_url=url, health_timeout_s=0.5)])[1])
+    assert (f.status, f.fault) == (Status.FAIL, Fault.SOFTWARE)
+    assert f.title == f"callcenter is hung: it accepts connections but does not answer {url}"
+    assert f.evidence["health"]["state"] == "silent" and f.evidence["reason"] == "hung"
+
+
+@needs_root
+def test_a_service_that_answers_its_health_url_is_ok(services_rig, program):
+    port = free_port()
+    program("cchealthy", ANSWERS, port)
+    url = f"http://127.0.0.1:{port}/health"
+    f = only(probe_judge([_item("cchealthy", port, health_url=url)])[1])
+    assert f.status is Status.OK, f.title
+    assert f.evidence.get("reason") == "ok"

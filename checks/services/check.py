@@ -20,6 +20,7 @@ from typing import Any
 
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.services.common import NAME, service_name
+from diagnose.checks.services.health import health
 from diagnose.checks.services.judge import judge_service
 from diagnose.checks.services.logs import core_dumps, kernel_oom_kills, read_log
 from diagnose.checks.services.procfs import (
@@ -29,6 +30,7 @@ from diagnose.checks.services.procfs import (
     mem_total_kb,
     port_holders,
     process_facts,
+    recheck_states,
     systemd_unit,
 )
 
@@ -50,6 +52,10 @@ class ApplicationServices(Check):
         "workdir": Key(str, "", "working directory, searched for core files (default: the process's or the unit's)"),
         "databases": Key(list, [], "names of the [[database]] entries the service depends on", item=str),
         "data_paths": Key(list, [], "directories the service writes its data to", item=str),
+        "health_url": Key(str, "", "http(s) URL the service answers when it is healthy, e.g. "
+                                   "http://127.0.0.1:8088/health (a service that accepts and never "
+                                   "answers is hung)"),
+        "health_timeout_s": Key((int, float), 3.0, "seconds to wait for the health URL's answer"),
     }
 
     def applies(self, host, cfg):
@@ -91,6 +97,7 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
     matched = [p for p in procs
                if (item["process"] and matches_process(p, item["process"])) or p["pid"] == main_pid]
     processes = [process_facts(host, p, btime, clk) for p in matched[:20]]
+    recheck_states(host, processes)
     holders = port_holders(host, item["ports"], processes, procs)
     for p in processes:
         del p["_table"]
@@ -126,6 +133,8 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
         "databases": item["databases"],
         "data_paths": item["data_paths"],
         "mounts": mounts,
+        "health": health(host, item["health_url"], float(item["health_timeout_s"]))
+        if item["health_url"] and processes and host.live else None,
     }
 
 

@@ -271,8 +271,55 @@ def _newer(a: str | None, b: str | None, slack_s: float) -> bool:
     return bool(ta and tb and (ta - tb).total_seconds() > slack_s)
 
 
+def _frozen(svc, procs, find, unit_cmds) -> Finding | None:
+    """A process that runs but cannot serve: stopped by a signal (state T),
+    stuck in uninterruptible I/O (D, still D a moment later), or accepting
+    connections on its health URL without ever answering."""
+    name = svc["name"]
+    restart = f"systemctl restart {svc['unit']['name']}" if svc.get("unit") else f"restart {name}"
+    stopped = [p for p in procs if p["state"] in ("T", "t")]
+    if stopped:
+        p = stopped[0]
+        how = "stopped by a signal" if p["state"] == "T" else "stopped by a debugger"
+        return find(Status.FAIL, f"{name} is frozen: process {p['pid']} is {how} (state {p['state']})",
+                    Fault.UNDETERMINED,
+                    f"{name} runs but process {p['pid']} is {how}: it holds its ports and answers nothing. "
+                    "Someone sent it SIGSTOP (Ctrl-Z in a terminal, kill -STOP) or a debugger is attached.",
+                    f"Let it go on: kill -CONT {p['pid']}; if it stays stuck, {restart}.",
+                    reason="frozen", frozen_pid=p["pid"], state=p["state"])
+    stuck = [p for p in procs if p["state"] == "D" and p.get("state_again") == "D"]
+    if stuck:
+        p = stuck[0]
+        return find(Status.FAIL, f"{name} is stuck: process {p['pid']} waits on I/O (state D)",
+                    Fault.UNDETERMINED,
+                    f"Process {p['pid']} of {name} was in uninterruptible I/O (state D) twice, "
+                    f"{p.get('state_again_after_s', 0):g} s apart: a disk, NFS share or device it uses "
+                    "does not answer.",
+                    f"Look for I/O errors and hung tasks: dmesg | tail -50; cat /proc/{p['pid']}/stack; "
+                    "fix the disk or share, then " + restart + ".",
+                    reason="stuck-io", frozen_pid=p["pid"], state="D")
+    h = svc.get("health") or {}
+    if h.get("state") == "silent":
+        return find(Status.FAIL, f"{name} is hung: it accepts connections but does not answer {h['url']}",
+                    Fault.SOFTWARE,
+                    f"{name} runs and its health URL {h['url']} took the connection but gave {h['error']}: "
+                    "the service is hung (a deadlock, or a call that never returns).",
+                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
+                    + f"{restart}, and send the log of the minutes before to the vendor.",
+                    reason="hung", health=h)
+    if h.get("state") == "answered" and h.get("status") and h["status"] >= 500:
+        return find(Status.FAIL, f"{name} answers its health URL with HTTP {h['status']}", Fault.SOFTWARE,
+                    f"{name} runs but {h['url']} answered HTTP {h['status']}: it reports itself unhealthy.",
+                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
+                    + "send it to the vendor.", reason="unhealthy", health=h)
+    return None
+
+
 def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
     name = svc["name"]
+    frozen = _frozen(svc, procs, find, unit_cmds)
+    if frozen:
+        return frozen
     pids = ", ".join(str(p["pid"]) for p in procs) or "?"
     listening = sorted({s["port"] for p in procs for s in p["listening"]})
     known = any(p["sockets_known"] for p in procs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import time
 from typing import Any
 
 from diagnose.checks.services.common import INTERPRETER, LISTEN_STATE, SECRET_ARG, SHOW_PROPS, UNIT_DIRS
@@ -150,6 +151,20 @@ def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> 
         "netns_ports": None if inodes is not None else sorted({s["port"] for s in table}),
         "_table": table,
     }
+
+
+def recheck_states(host, processes: list[dict[str, Any]], wait_s: float = 0.5) -> None:
+    """A process in D (uninterruptible I/O) for an instant is normal; one still
+    there *wait_s* later is stuck. Read those states once more ("state_again")."""
+    if not any(p["state"] == "D" for p in processes):
+        return
+    if host.live:
+        time.sleep(wait_s)
+    for p in processes:
+        if p["state"] == "D":
+            stat = host.read_text(f"/proc/{p['pid']}/stat", missing="")
+            p["state_again"] = stat[stat.rindex(")") + 2:].split()[0] if ")" in stat else None
+            p["state_again_after_s"] = wait_s
 
 
 def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
