@@ -61,6 +61,20 @@ class DatabaseIntegrity(Check):
     multi = True
     needs = Needs(section=True, role="server")
     timeout = 120.0
+    # The database servers' own configuration (never the data files, which change all day).
+    SERVER_CONFIG = {"postgresql": ("/etc/postgresql/*/*/postgresql.conf", "/etc/postgresql/*/*/pg_hba.conf",
+                                    "/etc/postgresql/*/*/conf.d/*.conf"),
+                     "mysql": ("/etc/mysql/my.cnf", "/etc/mysql/conf.d/*.cnf", "/etc/mysql/mariadb.conf.d/*.cnf",
+                               "/etc/my.cnf", "/etc/my.cnf.d/*.cnf")}
+
+    def watched(self, cfg: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        for item in cfg.get("items", []):
+            engine = engine_of(item.get("url") or "")
+            for p in self.SERVER_CONFIG.get(engine or "", ()):
+                if p not in out:
+                    out.append(p)
+        return out
     schema = {
         "name": Key(str, "", "name of the database in reports (the finding's subject)"),
         "url": Key(str, "", "sqlite:////path/file.db, postgresql://user@host:port/db, "

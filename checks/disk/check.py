@@ -67,6 +67,7 @@ class DiskSpace(Check):
     borrows = ("service", "database")  # their logs, data and databases are the application's
     needs = Needs(role="server")
     timeout = 10.0
+    watches = ("/etc/fstab",)
     schema = {
         "mounts": Key(list, [], "mountpoints (or paths on them) to audit; default: every real "
                       "local filesystem", item=str),

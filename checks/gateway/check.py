@@ -180,6 +180,9 @@ class GatewayPower(Check):
     section = "gateway"
     multi = True
     needs = Needs(section=True, role="server", live=True)
+    # The gateway's SIP Server header names its model and firmware: a
+    # replaced or re-flashed gateway shows here.
+    stable = ("gateways.*.rungs.sip_udp.response.server", "gateways.*.rungs.sip_tcp.response.server")
     schema = {
         "name": Key(str, None, "gateway name, the finding's subject"),
         "address": Key(str, None, "IPv4 address or host name of the gateway"),

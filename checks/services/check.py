@@ -42,6 +42,21 @@ class ApplicationServices(Check):
     multi = True
     needs = Needs(section=True, role="server")
     timeout = 15.0
+    # systemd looks for a unit in these, first found wins; drop-ins beside it.
+    UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+
+    def watched(self, cfg: dict[str, Any]) -> list[str]:
+        """The configured services' unit files and their drop-ins."""
+        out: list[str] = []
+        for item in cfg.get("items", []):
+            unit = item.get("unit") or ""
+            if not unit:
+                continue
+            if "." not in unit:
+                unit += ".service"
+            for d in self.UNIT_DIRS:
+                out += [f"{d}/{unit}", f"{d}/{unit}.d/*.conf"]
+        return out
     schema = {
         "name": Key(str, "", "service name shown in reports (default: the unit or process)"),
         "process": Key(str, "", "process name as in ps/top (matched on the name or the script name)"),
