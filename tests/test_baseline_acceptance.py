@@ -29,6 +29,8 @@ def site(tmp_path):
     rec = cli("baseline", "record", "--by", "integrator", "--note", "acceptance on site")
     assert rec.returncode == 0, rec.stderr
     assert "recorded baseline" in rec.stdout
+    facts_line = [ln for ln in rec.stdout.splitlines() if ln.strip().startswith("facts:")][0]
+    assert "audio.settings" not in facts_line  # a server: workstation checks do not apply
     rig.backdate(tmp_path / "state", 3600)
     return root, cli, tmp_path
 
