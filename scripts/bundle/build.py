@@ -145,6 +145,7 @@ def pyz(per: dict[str, Path], whl: Path, arch: str, out: Path, work: Path) -> No
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(HERE / "pyz_main.py", "__main__.py")
         zf.writestr("BUILD", f"{project_version()}-{build.hexdigest()[:16]}\n")
+        zf.writestr("PYTHONS", "".join(v + "\n" for v in per))
         for p in files:
             zf.write(p, str(p.relative_to(stage)))
     out.write_bytes(b"#!/usr/bin/env python3\n" + buf.getvalue())

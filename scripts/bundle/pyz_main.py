@@ -76,12 +76,11 @@ def main():
     tag = "cp%d%d" % sys.version_info[:2]
     with zipfile.ZipFile(archive) as zf:
         build = zf.read("BUILD").decode("ascii").strip()
-        tags = sorted({n.split("/", 1)[0] for n in zf.namelist() if n.startswith("cp")},
-                      key=lambda t: int(t[3:]))
-        if tag not in tags:
+        versions = zf.read("PYTHONS").decode("ascii").split()
+        if "%d.%d" % sys.version_info[:2] not in versions:
             sys.stderr.write("diagnose.pyz was built for Python %s; this is %d.%d. Run it with one of "
                              "those (python3.X diagnose.pyz ...), or install from the offline bundle.\n"
-                             % (", ".join("%s.%s" % (t[2], t[3:]) for t in tags), *sys.version_info[:2]))
+                             % (", ".join(versions), *sys.version_info[:2]))
             return 3
         for root in _cache_roots():
             if _usable(root):

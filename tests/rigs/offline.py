@@ -12,13 +12,15 @@ import subprocess
 
 import pytest
 
+from tests.conftest import is_root
+
 _seq = itertools.count()
 
 
 @contextlib.contextmanager
 def offline_namespace():
     """The command prefix that runs a program with no network."""
-    if os.geteuid() != 0 or not shutil.which("ip"):
+    if not is_root() or not shutil.which("ip"):
         pytest.skip("needs root and iproute2 for a network namespace")
     name = f"dg-offline-{os.getpid()}-{next(_seq)}"
     subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
