@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
+from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -69,6 +70,8 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "keep": Key(int, 30, "how many reports to keep", low=1, high=100000),
         "keep_days": Key(int, 90, "delete reports older than this many days", low=1, high=36500),
     },
+    # The seat agent and the site report (issue 15, diagnose/fleet/).
+    "fleet": FLEET_SCHEMA,
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

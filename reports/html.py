@@ -98,7 +98,7 @@ def _colour(status: Status) -> dict[str, str]:
 
 
 def render(report: Report, audience: str = "vendor", lang: str = "en", site_addresses: Any = (),
-           vendor_domains: Any = (), **_options: object) -> str:
+           vendor_domains: Any = (), seats: Any = None, **_options: object) -> str:
     """The report as one HTML document (str). The text format's layout
     options (colour, unicode, verbose, quiet, width) do not apply."""
     p = Presenter(report, audience, lang, site_addresses, vendor_domains)
@@ -138,4 +138,15 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
         status_label=p.status,
         s=p.s,
         L={k: p.label(v) for k, v in LABELS.items()},
+        seats=[{"s": row, "colour": _colour(row.status), "name": p.s(row.name),
+                "where": " / ".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet),
+                "room": p.s(row.room), "state": p.s(row.state), "last_report": p.s(row.last_report or ""),
+                "headline": p.s((row.verdict or {}).get("headline") or "")} for row in seats or ()],
     )
+
+
+def render_site(site: Any, **options: Any) -> str:
+    """The site report as one HTML document: the run report's page (verdict
+    banner, root causes by fault domain with each seat's findings nested,
+    evidence) with a table of every seat."""
+    return render(site, seats=site.seats, **options)
