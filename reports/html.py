@@ -72,6 +72,7 @@ def _environment():
         _env.filters["pretty"] = _pretty
         _env.filters["show"] = show
         _env.filters["ids"] = _ids
+        _env.filters["tokens"] = _tokens
     return _env
 
 
@@ -90,6 +91,16 @@ def _ids(value: str):
 
     parts = re.split(r"(?<=[.:/])", show(value))
     return Markup("<wbr>").join(escape(p) for p in parts)
+
+
+def _tokens(command: str):
+    """A command escaped, each shell word in a no-wrap span: lines break
+    only between words, never inside one (a too-long word scrolls inside
+    its block instead); copying the block gives the command unchanged."""
+    from markupsafe import Markup, escape
+
+    return Markup(" ").join(Markup('<span style="white-space:nowrap">%s</span>') % escape(w)
+                            for w in command.split(" "))
 
 
 def _colour(status: Status) -> dict[str, str]:
@@ -119,7 +130,6 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
         started=p.started(),
         took=p.t(N_("took {seconds} s"), seconds=round(report.duration_s, 2)),
         headline=p.headline(),
-        counts=p.counts(),
         verdict_status=verdict_status,
         verdict_colour=_colour(verdict_status),
         groups=p.groups(),
@@ -137,6 +147,7 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
         colour=_colour,
         status_label=p.status,
         s=p.s,
+        ident=p.s if p.customer else (lambda x: x),
         L={k: p.label(v) for k, v in LABELS.items()},
         seats=[{"s": row, "colour": _colour(row.status), "name": p.s(row.name),
                 "where": " / ".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet),
