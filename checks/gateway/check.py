@@ -21,7 +21,6 @@ the gateway finding to its own finding about that link.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import ipaddress
 import time
 from typing import Any
@@ -140,6 +139,8 @@ def _http_facts(o: dict) -> dict:
 def probe_gateways(host, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every rung for every [[gateway]] entry: one sweep per rung type, all
     rungs at once; never raises for a rung."""
+    import concurrent.futures as cf  # here: it imports logging, which a run of other checks never needs
+
     from diagnose.checks.gateway import arp, sip, sweep
 
     table = host.read_text("/proc/net/route", missing="")
