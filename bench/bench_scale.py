@@ -165,7 +165,9 @@ def disk(runs: int) -> None:
             line("peak RSS", med(got["ours"], "rss"), med(got["du"], "rss"), "du|sort|tail", unit="MiB")
             print(f"    check status {rep['checks'][0]['status']}, finding {f['status']}: {f['title'][:70]}; "
                   f"free space reported: {'free_percent' in json.dumps(f['evidence'])}; walk complete "
-                  f"{scan.get('complete')}, files seen {scan.get('files')}", flush=True)
+                  f"{scan.get('complete')} (stopped at its budget: {scan.get('stopped_early')}, budget "
+                  f"{scan.get('budget_s')} s, walked {scan.get('elapsed_s')} s), files seen {scan.get('files')}",
+                  flush=True)
         finally:
             if mounted:
                 subprocess.run(["umount", str(mnt)], check=False)

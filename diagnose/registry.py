@@ -9,6 +9,8 @@ as broken and reported as an ``error`` result.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 from diagnose.check import Check
@@ -43,6 +45,50 @@ def load_target(value: str) -> object:
     return obj
 
 
+def plugin_targets(group: str) -> list[tuple[str, str]]:
+    """(name, "module:attr") of every entry point in *group*, the first
+    found per name winning, as importlib.metadata would list them.
+
+    Read straight from the ``entry_points.txt`` of each ``*.dist-info`` /
+    ``*.egg-info`` folder on sys.path, and only files that mention the group
+    are parsed: importlib.metadata builds a Distribution for every installed
+    package first (about 30 ms of every run here). A sys.path entry that is
+    an archive falls back to importlib.metadata, which can read inside it."""
+    found: dict[str, str] = {}
+    header = f"[{group}]"
+    for entry in sys.path:
+        base = entry or "."
+        if not os.path.isdir(base):
+            if os.path.isfile(base):  # a zip or egg: only importlib.metadata reads those
+                from diagnose.compat import entry_points
+
+                return [(ep.name, ep.value) for ep in entry_points(group)]
+            continue
+        try:
+            names = sorted(os.listdir(base))
+        except OSError:
+            continue
+        for folder in names:
+            if not folder.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(base, folder, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if header not in text:
+                continue
+            inside = False
+            for line in text.splitlines():
+                line = line.strip()
+                if line.startswith("["):
+                    inside = line == header
+                elif inside and "=" in line and not line.startswith(("#", ";")):
+                    name, _, value = line.partition("=")
+                    found.setdefault(name.strip(), value.strip())
+    return list(found.items())
+
+
 @dataclass
 class Registry:
     checks: dict[str, Check] = field(default_factory=dict)
@@ -50,13 +96,11 @@ class Registry:
 
     @classmethod
     def discover(cls) -> "Registry":
-        from diagnose.compat import entry_points
-
         reg = cls()
         targets = [(name, value) for name, value in sorted(BUILTINS.items())]
-        for ep in sorted(entry_points(GROUP), key=lambda e: e.name):
-            if ep.name not in BUILTINS:  # a built-in name cannot be taken over
-                targets.append((ep.name, ep.value))
+        for name, value in sorted(plugin_targets(GROUP)):
+            if name not in BUILTINS:  # a built-in name cannot be taken over
+                targets.append((name, value))
         for name, value in targets:
             if name in reg.checks or name in reg.broken:
                 continue  # the first registration wins; duplicates are ignored
