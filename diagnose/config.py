@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
+from diagnose.safetext import cut
 from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -319,7 +320,7 @@ def _parse(text: str, path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        line = int(m.group(1)) if m else None
+        line = int(m.group(1)) if m else (max(1, len(text.splitlines())) if "end of document" in msg else None)
         raise ConfigError(f"not valid TOML: {msg}", path, line) from None
     except RecursionError:
         raise ConfigError("values nested too deeply to read", path, _nesting_line(text)) from None
@@ -359,7 +360,7 @@ def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
                 continue
             hint = nearest(name, schemas)
             raise ConfigError(
-                f"unknown section [{name}]" + (f"; did you mean [{hint}]?" if hint else
+                f"unknown section [{cut(name, 60)}]" + (f"; did you mean [{hint}]?" if hint else
                                                f"; valid sections: {', '.join(sorted(schemas))}"),
                 path, lines.find(name))
         schema = schemas[name]
@@ -423,7 +424,7 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
                 continue
             hint = nearest(key, schema)
             raise ConfigError(
-                f"unknown key '{key}' in [{section}]" +
+                f"unknown key '{cut(key, 60)}' in [{section}]" +
                 (f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(sorted(schema))}"),
                 path, line)
         spec = schema[key]

@@ -199,8 +199,11 @@ def timeout_of(check: Check, config: Config, override: float | None) -> tuple[fl
     default. *own* is true for the first and the last: a timeout the check
     (or its section) chose is never cut short by the run's deadline."""
     sect = config.section(check.section) if check.section else {}
-    if sect.get("timeout_s"):
-        return float(sect["timeout_s"]), True
+    # [[section]] tables each may set timeout_s: the probe runs them all, so the longest
+    own = [i.get("timeout_s") for i in sect.get("items", [])] if check.multi else [sect.get("timeout_s")]
+    own = [t for t in own if t]
+    if own:
+        return float(max(own)), True
     if override:
         return float(override), False
     if config.set_by_file("runner", "timeout_s"):
