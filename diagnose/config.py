@@ -69,6 +69,10 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "reports_dir": Key(str, "/var/lib/diagnose/reports", "where reports are kept before mailing"),
         "keep": Key(int, 30, "how many reports to keep", low=1, high=100000),
         "keep_days": Key(int, 90, "delete reports older than this many days", low=1, high=36500),
+        "deadline_s": Key((int, float), 60.0, "all SMTP traffic of one run (spooled mail and this report) "
+                                               "ends within this many seconds", low=0, high=3600, low_open=True),
+        "fallback_dir": Key(str, "/run/diagnose/reports", "where the report is saved when reports_dir "
+                                                          "is full, read-only or not writable"),
     },
 }
 
