@@ -131,3 +131,102 @@ def loop_ext4():
 
 def remount_ro(mountpoint: str) -> None:
     subprocess.run(["mount", "-o", "remount,ro", mountpoint], check=True, capture_output=True)
+
+
+HUNG_FS_SERVER = r'''
+import errno, os, stat, sys, time
+from fuse import FUSE, FuseOSError, Operations
+
+mountpoint, release = sys.argv[1], sys.argv[2]
+DATA = b"2026-11-22 06:59:58 [ERROR] database disk image is malformed\n"
+
+
+class Hung(Operations):
+    """One file, db.log, whose contents never come (until *release* exists):
+    a log on a disk or network filesystem that stopped answering."""
+
+    def getattr(self, path, fh=None):
+        now = time.time()
+        if path == "/":
+            return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2, "st_mtime": now, "st_ctime": now, "st_atime": now}
+        if path == "/db.log":
+            return {"st_mode": stat.S_IFREG | 0o644, "st_nlink": 1, "st_size": len(DATA),
+                    "st_mtime": now, "st_ctime": now, "st_atime": now}
+        raise FuseOSError(errno.ENOENT)
+
+    def readdir(self, path, fh):
+        return [".", "..", "db.log"]
+
+    def open(self, path, flags):
+        return 0
+
+    def read(self, path, size, offset, fh):
+        while not os.path.exists(release):
+            time.sleep(0.1)
+        return DATA[offset:offset + size]
+
+
+FUSE(Hung(), mountpoint, foreground=True, nothreads=False, direct_io=True, allow_other=True)
+'''
+
+
+class HungFs:
+    """A FUSE filesystem (fusepy, in its own process) whose one file,
+    ``db.log``, hangs every read until :meth:`release`."""
+
+    def __init__(self) -> None:
+        import sys
+
+        self.dir = tempfile.mkdtemp(prefix=f"dg-hungfs-{os.getpid()}-")
+        self.mountpoint = os.path.join(self.dir, "mnt")
+        self.release_flag = os.path.join(self.dir, "release")
+        os.mkdir(self.mountpoint)
+        script = os.path.join(self.dir, "server.py")
+        with open(script, "w") as fh:
+            fh.write(HUNG_FS_SERVER)
+        self.proc = subprocess.Popen([sys.executable, script, self.mountpoint, self.release_flag],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(100):
+            if os.path.ismount(self.mountpoint):
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"FUSE server failed: {self.proc.stderr.read().decode()[-500:]}")
+            threading.Event().wait(0.1)
+        else:
+            self.cleanup()
+            raise RuntimeError("FUSE filesystem did not come up")
+
+    @property
+    def log(self) -> str:
+        return os.path.join(self.mountpoint, "db.log")
+
+    def release(self) -> None:
+        open(self.release_flag, "w").close()
+
+    def cleanup(self) -> None:
+        self.release()
+        if os.path.ismount(self.mountpoint):
+            subprocess.run(["umount", "-l", self.mountpoint], capture_output=True)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        subprocess.run(["rm", "-rf", self.dir], capture_output=True)
+
+
+@pytest.fixture
+def hung_fs():
+    try:
+        import fuse  # noqa: F401
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"needs fusepy and libfuse2 (pip install fusepy; apt-get install libfuse2): {exc}")
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse here")
+    fs = HungFs()
+    try:
+        yield fs
+    finally:
+        fs.cleanup()
