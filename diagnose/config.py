@@ -220,6 +220,12 @@ class Config:
             cfg = dict(cfg)
             for name in reads:
                 cfg[name] = self.section(name)
+        # Sections owned by other checks that this one only looks at
+        # (Check.borrows), present only when the file has them.
+        borrows = getattr(check, "borrows", None) or ()
+        if borrows:
+            cfg = dict(cfg)
+            cfg["_borrowed"] = {name: self.section(name) for name in borrows if self.has(name)}
         return cfg
 
     def set_by_file(self, section: str, key: str) -> bool:
@@ -310,11 +316,9 @@ def _nesting_line(text: str) -> int | None:
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11: the same parser, published as tomli
-        import tomli as tomllib  # type: ignore[no-redef]
+    from diagnose.compat import tomllib as toml_module
 
+    tomllib = toml_module()
     deep = _nesting_line(text)
     if deep is not None:
         raise ConfigError(f"values nested more than {MAX_DEPTH} levels deep; a site config "

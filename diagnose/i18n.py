@@ -101,9 +101,10 @@ def _(template: str, **args: Any) -> Message:
     return Message(template, **args)
 
 
-def _n(singular: str, plural: str, n: Any, **args: Any) -> Message:
-    """A message with plural forms chosen by *n* (also available as ``{n}``)."""
-    return Message(singular, plural, n, **args)
+def _n(singular: str, plural: str, count: Any, **args: Any) -> Message:
+    """A message with plural forms chosen by *count* (also available as
+    ``{n}`` unless an argument named ``n`` is given)."""
+    return Message(singular, plural, count, **args)
 
 
 def N_(template: str) -> str:

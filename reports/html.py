@@ -105,7 +105,12 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
     passed = p.passed()
     ids: dict[str, int] = {}
     verdict_status = p.verdict_status()
+    from markupsafe import Markup
+
+    from diagnose.reports import kpichart
+
     return _environment().get_template("report.html.j2").render(
+        figures=[Markup(block) for block in kpichart.figures(report)],
         r=report,
         lang=lang,
         customer=p.customer,

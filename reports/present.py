@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.i18n import N_, _, _n, tr, when
-from diagnose.model import Fault, Finding, Remedy, Report, Status, Step
+from diagnose.model import Fault, Finding, Remedy, Report, Status
 from diagnose.reports.redact import Redactor
 from diagnose.safetext import show
 

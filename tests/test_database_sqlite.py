@@ -17,6 +17,7 @@ from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Status
+from tests.conftest import is_root
 from tests.rigs import databases as rig
 from tests.rigs.databases import thin_disk  # noqa: F401  (fixture)
 
@@ -144,7 +145,7 @@ def test_disk_full_after_the_corruption_does_not_explain_it(db, tmp_path):
     assert "log_disk_full" not in f.evidence
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices, mounts)")
+@pytest.mark.skipif(not is_root(), reason="needs root (loop devices, mounts)")
 def test_kernel_io_errors_on_the_database_device_are_a_site_fault(thin_disk):
     if subprocess.run(["dmesg"], capture_output=True).returncode != 0:
         pytest.skip("the kernel log cannot be read here (dmesg restricted)")

@@ -261,6 +261,12 @@ class AudioSettings(Check):
     section = "audio"
     needs = Needs(role="workstation", live=True)
     timeout = 5.0
+    # The mixer state ALSA restores at boot and the sound servers' config:
+    # "no sound" was a mixer changed to watch a film.
+    watches = ("/var/lib/alsa/asound.state", "/etc/asound.conf", "/etc/pulse/*.conf", "/etc/pulse/*.pa",
+               "/etc/pipewire/*.conf", "/etc/pipewire/*.conf.d/*.conf", "/etc/wireplumber/**/*.conf",
+               "/etc/wireplumber/**/*.lua")
+    stable = ("default_sink", "default_source")
     schema = {
         "min_volume_percent": Key(int, 10, "a microphone or speaker volume at or below this is "
                                   "'near zero' (percent of normal, 100 = 0 dB)"),

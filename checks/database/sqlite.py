@@ -19,9 +19,10 @@ import time
 import urllib.parse
 from typing import Any
 
-from diagnose.checks.database.common import location, plural
+from diagnose.checks.database.common import OBJECT_TYPES, location
 from diagnose.host import Host
-from diagnose.model import Status
+from diagnose.i18n import _, _n, join
+from diagnose.model import Status, step
 
 # Bytes per second integrity_check gets through on a modest server disk,
 # measured by bench/bench_database.py and rounded down: a file larger than
@@ -107,8 +108,24 @@ def _side_files(host: Host, path: str) -> dict[str, int]:
     return out
 
 
+# Python 3.11 added sqlite_errorname to sqlite3's exceptions; before it only
+# the message says which error it was (sqlite3_errstr() in sqlite3/src/main.c).
+# The extended READONLY codes all read "attempt to write a readonly database":
+# a read-only reader that has to write can only mean a journal to roll back.
+_CODES_BY_MESSAGE = (("database disk image is malformed", "SQLITE_CORRUPT"),
+                     ("file is not a database", "SQLITE_NOTADB"),
+                     ("disk I/O error", "SQLITE_IOERR"),
+                     ("attempt to write a readonly database", "SQLITE_READONLY_ROLLBACK"),
+                     ("database is locked", "SQLITE_BUSY"),
+                     ("unable to open database file", "SQLITE_CANTOPEN"))
+
+
 def _code(exc: BaseException) -> str:
-    return getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    name = getattr(exc, "sqlite_errorname", None)
+    if name:
+        return name
+    text = str(exc)
+    return next((code for msg, code in _CODES_BY_MESSAGE if msg in text), type(exc).__name__)
 
 
 def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, Any]:
@@ -121,7 +138,7 @@ def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, A
         st = host.stat(path)
         raw = host.read_bytes(path, 100)
     except FileNotFoundError:
-        facts["connect"] = {"ok": False, "kind": "missing_file", "error": f"{path} does not exist"}
+        facts["connect"] = {"ok": False, "kind": "missing_file", "error": _("{path} does not exist", path=path)}
         return facts
     except OSError as exc:
         facts["connect"] = {"ok": False, "kind": "permission" if exc.errno == 13 else "error",
@@ -205,7 +222,8 @@ def _check(conn: Any, item: dict[str, Any], size: int, budget: float,
             if "interrupted" in str(exc):
                 out["complete"] = False
                 out["errors"].append({"kind": "budget",
-                                      "error": f"{pragma} stopped after budget_s = {budget:g} s"})
+                                      "error": _("{pragma} stopped after budget_s = {budget:g} s",
+                                                 pragma=pragma, budget=budget)})
                 if pragma == "integrity_check":
                     return _fallback_quick(conn, out, objects, budget)
                 out["verified"]["check"] = None  # not even quick_check finished
@@ -214,8 +232,9 @@ def _check(conn: Any, item: dict[str, Any], size: int, budget: float,
                 # A hot journal (or WAL needing recovery): a write was cut
                 # off half-way, and only a read-write open can undo it.
                 out["problems"].append({"object": None, "type": "journal", "table": None,
-                                        "code": _code(exc), "message": f"{exc}: an interrupted write left "
-                                        f"a journal that must be rolled back before the file can be read"})
+                                        "code": _code(exc), "message": _("{error}: an interrupted write left a journal that "
+                                                     "must be rolled back before the file can be read",
+                                                     error=str(exc))})
                 break
             out["errors"].append({"kind": "busy" if "locked" in str(exc) else "error",
                                   "error": f"{_code(exc)}: {exc}"})
@@ -282,7 +301,9 @@ def _localize(conn: Any, objects: dict[str, dict], tables: list[str]) -> list[di
         except sqlite3.DatabaseError as exc:
             if _code(exc) in ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR"):
                 out.append({"object": name, "type": obj["type"], "table": obj["table"],
-                            "code": _code(exc), "message": f"reading {obj['type']} {name}: {exc}"})
+                            "code": _code(exc), "message": _("reading {type} {name}: {error}",
+                                                    type=_(OBJECT_TYPES.get(obj["type"], obj["type"])),
+                                                    name=name, error=str(exc))})
     return out
 
 
@@ -333,34 +354,38 @@ def _name_problems(conn: Any, messages: list[str], objects: dict[str, dict]) -> 
     return out
 
 
-def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
+def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[Any]:
     """Repair steps after "free the disk" and "back up": REINDEX when only
     indexes are damaged, else .recover into a new file, else restore."""
     path = db.get("path") or "DB"
     q = _shell_quote(path)
-    steps = [f"With the application stopped, copy the file and its -wal/-journal to another disk: "
-             f"cp -a {q}* /mnt/backup/"]
+    steps = [step(_("With the application stopped, copy the file and its -wal/-journal to another "
+                    "disk:"), f"cp -a {q}* /mnt/backup/")]
     indexes = sorted({p["object"] for p in problems if p.get("type") == "index" and p.get("object")})
     whole = any(p.get("type") == "database" or p.get("object") is None for p in problems)
     header_gone = not db.get("file", {}).get("header", {}).get("magic_ok", True)
     if _hot_journal(problems):
-        steps[0] = (f"Do not delete {path}-journal: it holds what undoes the half-done write. Copy the file "
-                    f"together with its journal to another disk: cp -a {q}* /mnt/backup/")
-        steps.append(f"Once the filesystem is writable and healthy again, let SQLite roll the write back by "
-                     f"opening it read-write: sqlite3 {q} 'PRAGMA integrity_check;'")
+        steps[0] = step(_("Do not delete {path}-journal: it holds what undoes the half-done write. "
+                          "Copy the file together with its journal to another disk:", path=path),
+                        f"cp -a {q}* /mnt/backup/")
+        steps.append(step(_("Once the filesystem is writable and healthy again, let SQLite roll the "
+                            "write back by opening it read-write:"),
+                          f"sqlite3 {q} 'PRAGMA integrity_check;'"))
         return steps
     if header_gone or any(p.get("code") == "SQLITE_NOTADB" for p in problems):
-        steps.append(f"The header is destroyed, so SQLite cannot open the file: restore {path} "
-                     f"from the last backup")
+        steps.append(step(_("The header is destroyed, so SQLite cannot open the file: restore {path} "
+                            "from the last backup", path=path)))
     elif indexes and not whole and all(p.get("type") == "index" for p in problems):
-        steps.append("Rebuild the damaged indexes: sqlite3 " + q + " '" +
-                     " ".join(f"REINDEX {i};" for i in indexes) + "'")
+        steps.append(step(_("Rebuild the damaged indexes:"),
+                          "sqlite3 " + q + " '" + " ".join(f"REINDEX {i};" for i in indexes) + "'"))
     else:
-        steps.append(f"Recover what is readable into a new file: sqlite3 {q} .recover | "
-                     f"sqlite3 {_shell_quote(path + '.recovered')}, check it with "
-                     f"sqlite3 {_shell_quote(path + '.recovered')} 'PRAGMA integrity_check;' and swap it "
-                     f"in with the application stopped, or restore from the last backup")
-    steps.append(f"Check again: sqlite3 'file:{path}?mode=ro' 'PRAGMA integrity_check;'")
+        recovered = _shell_quote(path + ".recovered")
+        steps.append(step(_("Recover what is readable into a new file:"),
+                          f"sqlite3 {q} .recover | sqlite3 {recovered}"))
+        steps.append(step(_("Check the new file, then swap it in with the application stopped (or "
+                            "restore from the last backup):"),
+                          f"sqlite3 {recovered} 'PRAGMA integrity_check;'"))
+    steps.append(step(_("Check again:"), manual_check(db)))
     return steps
 
 
@@ -372,15 +397,17 @@ def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:
     """A title for damage that names no table: the header is gone, or a
     write was cut off and its journal is still there."""
     if any(p.get("code") == "SQLITE_NOTADB" for p in problems):
-        return "SQLite database {name} is unreadable: the file header is destroyed (SQLITE_NOTADB)"
+        return _("SQLite database {name} is unreadable: the file header is destroyed (SQLITE_NOTADB)",
+                 name=db["name"])
     if _hot_journal(problems):
         if (db.get("kernel") or {}).get("io_errors"):
-            where = "and its disk reports I/O errors"
-        elif (db.get("location") or {}).get("read_only"):
-            where = "on a read-only filesystem"
-        else:
-            where = "not rolled back yet"
-        return "SQLite database {name} has a half-done write (hot journal) " + where
+            return _("SQLite database {name} has a half-done write (hot journal) and its disk "
+                     "reports I/O errors", name=db["name"])
+        if (db.get("location") or {}).get("read_only"):
+            return _("SQLite database {name} has a half-done write (hot journal) on a read-only "
+                     "filesystem", name=db["name"])
+        return _("SQLite database {name} has a half-done write (hot journal) not rolled back yet",
+                 name=db["name"])
     return None
 
 
@@ -418,20 +445,22 @@ def missing_tooling(db: dict[str, Any]) -> None:
     return None  # SQLite checks itself: nothing to install
 
 
-def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> str:
+def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> list[Any]:
     if any(e.get("kind") == "busy" for e in errors):
-        return (f"The application held a write lock for the whole wait: run the check again when it is "
-                f"idle, or by hand: {manual_check(db)}")
-    return f"Run the check by hand to see the error: {manual_check(db)}"
+        return [step(_("The application held a write lock for the whole wait: run the check again "
+                       "when it is idle, or by hand:"), manual_check(db))]
+    return [step(_("Run the check by hand to see the error:"), manual_check(db))]
 
 
 def verified_phrase(db: dict[str, Any]) -> str:
     v = db.get("verified") or {}
     pages = (db.get("file") or {}).get("header", {}).get("pages")
-    text = (f"{v.get('check') or 'no check finished'}: {plural(v.get('tables', 0), 'table')}, "
-            f"{plural(v.get('indexes', 0), 'index', 'indexes')}")
+    parts = [_n("{n} table", "{n} tables", v.get("tables", 0)),
+             _n("{n} index", "{n} indexes", v.get("indexes", 0))]
     if pages:
-        text += f", {plural(pages, 'page')}"
+        parts.append(_n("{n} page", "{n} pages", pages))
+    text = _("{check}: {counts}", check=v.get("check") or _("no check finished"),
+             counts=join(", ", parts))
     if v.get("check") == "quick_check" and not v.get("full_check_skipped"):
-        text += "; mode = quick does not compare index entries with rows"
+        text = text + _("; mode = quick does not compare index entries with rows")
     return text

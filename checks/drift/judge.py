@@ -214,6 +214,7 @@ def _file_finding(facts: dict[str, Any], e: dict[str, Any], about: dict[str, Any
     evidence = {"file": path, "changes": changes, "changed_at": e.get("changed_at"),
                 "changed_by": {k: by.get(k) for k in ("actor", "kind", "confidence", "sources")},
                 "keys": sorted({c["key"] for c in changes if "key" in c}),
+                "settings": [f"[{c.get('section', '')}] {c['key']}" for c in changes if "key" in c],
                 "whole_file": bool(e.get("whole_file")), "state": state, "baseline": about,
                 "accepted": e.get("baseline"), "now": e.get("current")}
     if e.get("package"):
