@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "docs": "diagnose.commands.docs:docs",
     "mail": "diagnose.commands.mail:mail",
     "baseline": "diagnose.commands.baseline:baseline",
+    "agent": "diagnose.commands.agent:agent",
+    "site": "diagnose.commands.site:site",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
 from diagnose.safetext import cut
+from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -74,6 +75,8 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "fallback_dir": Key(str, "/run/diagnose/reports", "where the report is saved when reports_dir "
                                                           "is full, read-only or not writable"),
     },
+    # The seat agent and the site report (issue 15, diagnose/fleet/).
+    "fleet": FLEET_SCHEMA,
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",

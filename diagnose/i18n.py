@@ -198,20 +198,12 @@ class when(Value):
 
 def number_text(text: str, lang: str) -> str:
     """A number already printed the Python way, written the *lang* way:
-    Russian uses a decimal comma and groups 5+ digit integers with a no-break
-    space (4-digit ones stay together)."""
+    Russian uses a decimal comma. Digits are never grouped: in these
+    reports large integers are ports, pids and counts read as identifiers."""
     if lang != "ru":
         return text
-    sign = "-" if text.startswith("-") else ""
-    body = text.lstrip("-")
-    whole, dot, frac = body.partition(".")
-    if whole.isdigit() and len(whole) > 4:
-        groups = []
-        while whole:
-            groups.insert(0, whole[-3:])
-            whole = whole[:-3]
-        whole = "\u00a0".join(groups)
-    return sign + whole + ("," + frac if dot else "")
+    whole, dot, frac = text.partition(".")
+    return whole + ("," + frac if dot and whole.lstrip("-").isdigit() and frac.isdigit() else dot + frac)
 
 
 # --- formatting and lookup ---------------------------------------------------

@@ -102,7 +102,7 @@ def test_missing_file_is_not_called_corruption(tmp_path):
 def test_file_over_budget_gets_quick_check_and_says_so(db, monkeypatch):
     # The choice is made from the file's size against budget_s; a clock that
     # stands still lets the quick check finish however slow the machine is.
-    from diagnose.checks.database import sqlite as db_sqlite
+    from diagnose.checks.database import sqlite_pragmas as db_sqlite
 
     monkeypatch.setattr(db_sqlite, "clock", lambda: 0.0)
     facts, f = one(db, budget_s=0.001)
@@ -183,7 +183,7 @@ def test_hot_journal_on_a_healthy_disk_is_a_warning(db):
 def test_budget_enforced_while_the_check_runs(db, monkeypatch):
     # The size estimate says the full check fits; the progress handler
     # still stops it (and then quick_check) at budget_s.
-    from diagnose.checks.database import sqlite as db_sqlite
+    from diagnose.checks.database import sqlite_pragmas as db_sqlite
 
     monkeypatch.setattr(db_sqlite, "FULL_CHECK_BYTES_PER_S", 10 ** 15)
     ticks = iter(range(0, 10 ** 9, 1000))  # every reading of the clock is 1000 s later

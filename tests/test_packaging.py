@@ -100,3 +100,13 @@ def test_toml_is_read_in_one_place():
                         (words[:1] == ["from"] and words[1:2] in (["tomllib"], ["tomli"])):
                     offenders.append(f"{path.relative_to(ROOT)}:{n}")
     assert not offenders, f"read TOML with diagnose.compat.tomllib(): {offenders}"
+
+
+def test_syslog_iso_times_read_the_same_on_every_python():
+    """datetime.fromisoformat reads any fraction of a second only from 3.11;
+    rsyslog and journald write 6 digits, other loggers 1 to 9."""
+    from diagnose.state.logsources import parse_iso
+
+    assert parse_iso("2026-11-22T07:00:00.123456789+01:00") == pytest.approx(1795327200.123456)
+    assert parse_iso("2026-11-22T07:00:00.1+0100") == pytest.approx(1795327200.1)
+    assert parse_iso("2026-11-22T07:00:00Z") == 1795330800.0

@@ -210,10 +210,17 @@ def _first_line(hits: list[dict[str, Any]]) -> str:
     return _("\"{text}\" (line {line})", text=h["text"], line=h["line"])
 
 
-def _cause(db: dict[str, Any]) -> tuple[Fault, str, dict[str, Any]]:
+def _cause(db: dict[str, Any], problems: list[dict[str, Any]] = ()) -> tuple[Fault, str, dict[str, Any]]:
     """Who broke the database, from what the database alone shows: the
     fault, one sentence why, and the log/kernel lines it rests on."""
     log, kernel = db.get("log") or {}, db.get("kernel") or {}
+    if any(p.get("type") in ("emptied", "tampered") for p in problems):
+        # No engine empties its own file or deletes its own log: this was
+        # done to the files from outside (a person, a script, a bad restore).
+        return (Fault.UNDETERMINED,
+                _("The database engine never does this to its own files: they were emptied or removed "
+                  "from outside it (a person, a script or a restore). Who did it is not known from the "
+                  "database alone."), {})
     first_corrupt = min((h["line"] for h in log.get("corruption", [])), default=None)
 
     def before(kind: str) -> list[dict[str, Any]]:
@@ -315,7 +322,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
     evidence["log"] = {k: log.get(k) for k in ("path", "read", "error") if k in log}
     evidence["kernel"] = {k: kernel.get(k) for k in ("source", "error", "devices") if k in kernel}
     if problems:
-        fault, why, lines = _cause(db)
+        fault, why, lines = _cause(db, problems)
         evidence.update(lines)
         evidence["problems"] = problems[:20]
         evidence["problem_count"] = len(problems)

@@ -14,7 +14,6 @@ from diagnose.config import redact
 from diagnose.host import Host
 from diagnose.i18n import N_
 
-
 # Kinds of database objects as a reader names them (marked for translation).
 OBJECT_TYPES = {"table": N_("table"), "index": N_("index"), "database": N_("database"),
                 "journal": N_("journal"), "relation": N_("relation"), "view": N_("view")}

@@ -105,6 +105,10 @@ def parse_iso(text: str) -> float | None:
     m = re.match(r"^(.*[+-]\d\d)(\d\d)$", t)
     if m and ":" not in t[-5:]:
         t = m.group(1) + ":" + m.group(2)
+    # Python < 3.11 reads only 3 or 6 digits of a second's fraction
+    f = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", t)
+    if f:
+        t = f"{f.group(1)}.{(f.group(2) + '000000')[:6]}{f.group(3)}"
     try:
         d = dt.datetime.fromisoformat(t)
     except ValueError:
