@@ -73,8 +73,12 @@ class ConfigDrift(Check):
 
     def applies(self, host: Any, cfg: dict[str, Any]) -> str | None:
         store = _store(cfg)
-        if store.exists():
-            return None
+        try:
+            if store.exists():
+                return None
+        except OSError as exc:
+            return (f"cannot read the baseline in {store.dir}: {exc.strerror or exc} (run as the user "
+                    "who recorded it, usually root, or set [site] state_dir / $DIAGNOSE_STATE_DIR)")
         return (f"no acceptance baseline in {store.dir}: record one with "
                 f"`{_record_command(cfg, host)}`")
 

@@ -215,8 +215,8 @@ def record(registry: Any, config: Any, host: Any, by: str | None = None, note: s
     facts: dict[str, Any] = {}
     states: dict[str, str] = {}
     if collect_facts:
-        names = [n for n in registry.checks if n != DRIFT_CHECK]
-        col = collect(registry, host, config, only=names)
+        # skip=, not only=: a check named with only= runs whatever the role.
+        col = collect(registry, host, config, skip=[DRIFT_CHECK])
         for name, got in col.results.items():
             states[name] = got.state if got.state != "skipped" else f"skipped: {got.skipped}"
             if got.state == "ran" and got.facts is not None:
