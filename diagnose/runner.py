@@ -247,6 +247,8 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             continue
         cfg = probe_config(check, config, role, registry)
         limit, mine = timeout_of(check, config, timeout)
+        # A probe with a budget of its own (the disk walk) fits it inside this.
+        cfg = dict(cfg, _timeout_s=limit)
         if mine:
             own.add(name)
         calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), limit)
