@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
+from diagnose.safetext import cut
 from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key
 
@@ -69,6 +70,10 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "reports_dir": Key(str, "/var/lib/diagnose/reports", "where reports are kept before mailing"),
         "keep": Key(int, 30, "how many reports to keep", low=1, high=100000),
         "keep_days": Key(int, 90, "delete reports older than this many days", low=1, high=36500),
+        "deadline_s": Key((int, float), 60.0, "all SMTP traffic of one run (spooled mail and this report) "
+                                               "ends within this many seconds", low=0, high=3600, low_open=True),
+        "fallback_dir": Key(str, "/run/diagnose/reports", "where the report is saved when reports_dir "
+                                                          "is full, read-only or not writable"),
     },
     # The seat agent and the site report (issue 15, diagnose/fleet/).
     "fleet": FLEET_SCHEMA,
@@ -326,7 +331,7 @@ def _parse(text: str, path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        line = int(m.group(1)) if m else None
+        line = int(m.group(1)) if m else (max(1, len(text.splitlines())) if "end of document" in msg else None)
         raise ConfigError(f"not valid TOML: {msg}", path, line) from None
     except RecursionError:
         raise ConfigError("values nested too deeply to read", path, _nesting_line(text)) from None
@@ -366,7 +371,7 @@ def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
                 continue
             hint = nearest(name, schemas)
             raise ConfigError(
-                f"unknown section [{name}]" + (f"; did you mean [{hint}]?" if hint else
+                f"unknown section [{cut(name, 60)}]" + (f"; did you mean [{hint}]?" if hint else
                                                f"; valid sections: {', '.join(sorted(schemas))}"),
                 path, lines.find(name))
         schema = schemas[name]
@@ -430,7 +435,7 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
                 continue
             hint = nearest(key, schema)
             raise ConfigError(
-                f"unknown key '{key}' in [{section}]" +
+                f"unknown key '{cut(key, 60)}' in [{section}]" +
                 (f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(sorted(schema))}"),
                 path, line)
         spec = schema[key]

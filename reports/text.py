@@ -19,6 +19,7 @@ from diagnose.i18n import N_
 from diagnose.model import Finding, Report, Status
 from diagnose.reports.present import Node, Presenter, StepView
 from diagnose.reports.textlayout import command_lines, evidence_lines, wrap
+from diagnose.safetext import show
 
 _UNICODE = {Status.OK: "✓", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "✗", Status.ERROR: "?"}
 _ASCII = {Status.OK: "+", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "X", Status.ERROR: "?"}
@@ -98,7 +99,8 @@ class _Text:
             lines = [ln[:len(head) + len(mark) + 1] + st.bold(ln[len(head) + len(mark) + 1:])
                      if i == 0 else st.bold(ln) for i, ln in enumerate(lines)]
         if not p.customer:
-            lines += wrap(f"{n.f.id}, {p.fault(n.f.fault)}" if n.f.fault else n.f.id,
+            fid = show(n.f.id)  # the subject is a system string (a mountpoint, a path)
+            lines += wrap(f"{fid}, {p.fault(n.f.fault)}" if n.f.fault else fid,
                           self.width, body)
         if n.detail:
             lines += wrap(n.detail, self.width, body + p.label(N_("Why:")) + " ")
@@ -126,7 +128,7 @@ class _Text:
     def finding_line(self, f: Finding) -> list[str]:
         rows = wrap(self.p.s(f.title), self.width, "[x] ", "    ")
         rows[0] = rows[0].replace("[x]", self.st.mark(f.status), 1)
-        rows += wrap(f.id, self.width, "    ")
+        rows += wrap(show(f.id), self.width, "    ")
         if self.verbose and f.evidence:
             rows += evidence_lines(f.evidence, self.width, "      ")
         return rows
