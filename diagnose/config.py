@@ -14,13 +14,14 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
 from diagnose.safetext import cut
 from diagnose.fleet.settings import FLEET_SCHEMA
-from diagnose.schema import COMMON_KEYS, Key
+from diagnose.schema import COMMON_KEYS, Key, MergedSchemas
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
 
@@ -349,7 +350,9 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
     return cfg
 
 
-def all_schemas(check_schemas: dict[str, dict[str, Key]]) -> dict[str, dict[str, Key]]:
+def all_schemas(check_schemas: Mapping) -> Mapping:
+    if not isinstance(check_schemas, dict):  # computed on demand (Registry.schemas)
+        return MergedSchemas(check_schemas, ENGINE_SCHEMAS)
     schemas = dict(ENGINE_SCHEMAS)
     for name, schema in check_schemas.items():
         merged = dict(COMMON_KEYS)

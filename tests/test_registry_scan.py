@@ -25,3 +25,44 @@ def test_reads_the_same_entry_points_as_importlib_metadata(tmp_path, monkeypatch
     got = sorted(plugin_targets(GROUP))
     assert got == [("acme.fan", "acme.fan:FanCheck"), ("acme.ups", "acme.ups:UpsCheck")]
     assert got == sorted((ep.name, ep.value) for ep in entry_points(GROUP))
+
+
+def test_static_section_table_matches_the_check_classes():
+    from diagnose.registry import BUILTIN_SECTIONS, BUILTINS, Registry
+
+    reg = Registry.discover()
+    assert set(BUILTIN_SECTIONS) == set(BUILTINS)
+    for name, (section, multi, reads) in BUILTIN_SECTIONS.items():
+        check = reg.checks[name]
+        assert (check.section, check.multi, tuple(getattr(check, "reads", None) or {})) == \
+            (section, multi, reads), name
+
+
+def test_lazy_registry_gives_the_same_schemas_as_loading_every_check():
+    from diagnose.config import all_schemas
+    from diagnose.registry import Registry
+
+    lazy = Registry.discover()
+    eager = Registry.of(*[lazy.checks[n] for n in lazy.checks])
+    assert dict(all_schemas(lazy.schemas())) == all_schemas(eager.schemas())
+    assert Registry.discover().multi_sections() == eager.multi_sections()
+
+
+def test_a_run_imports_only_the_checks_it_needs(tmp_path):
+    import json
+    import subprocess
+
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'[site]\nrole = "server"\n\n[disk]\nmounts = ["{tmp_path}"]\nscan = "never"\n')
+    probe = ("import io, json, sys, contextlib\nfrom diagnose.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    try:\n        main(sys.argv[1:])\n"
+             "    except SystemExit:\n        pass\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('diagnose.checks.')"
+             " and m.count('.') == 2)))")
+    proc = subprocess.run([sys.executable, "-c", probe, "run", "--config", str(cfg), "--only", "disk.space",
+                           "--format", "json"], capture_output=True, text=True, timeout=60)
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "diagnose.checks.disk" in loaded
+    for heavy in ("diagnose.checks.services", "diagnose.checks.database", "diagnose.checks.drift",
+                  "diagnose.checks.asterisk", "diagnose.checks.bluetooth", "diagnose.checks.audio"):
+        assert heavy not in loaded
