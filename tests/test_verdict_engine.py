@@ -97,11 +97,14 @@ def test_init_on_a_server_writes_the_role_it_detected(tmp_path):
 # -- class 16: a schedule that runs ----------------------------------------------------------
 
 def _in_private_etc(tmp_path, script: str) -> subprocess.CompletedProcess:
-    """Run *script* where /etc/cron.d, /etc/systemd/system and /run/lock are
-    empty tmpfs of a private mount namespace: the real ones are never touched."""
+    """Run *script* where /etc/cron.d, /etc/systemd/system and all of /run (the
+    run lock lives in /run/diagnose) are empty tmpfs of a private mount
+    namespace: the real ones are never touched. /run/systemd/system is made
+    again inside when the host has it, so the choice of cron or systemd stays."""
     wrapped = ("mount -t tmpfs dgcron /etc/cron.d 2>/dev/null || { mkdir -p /etc/cron.d && "
-               "mount -t tmpfs dgcron /etc/cron.d; } && mount -t tmpfs dglock /run/lock && "
-               "if [ -d /run/systemd/system ]; then mount -t tmpfs dgsd /run/systemd/system; fi && " + script)
+               "mount -t tmpfs dgcron /etc/cron.d; } && "
+               "if [ -d /run/systemd/system ]; then SD=1; else SD=; fi && mount -t tmpfs dgrun /run && "
+               "mkdir -p /run/lock && if [ -n \"$SD\" ]; then mkdir -p /run/systemd/system; fi && " + script)
     env = dict(os.environ, PYTHONPATH=os.environ.get("PYTHONPATH", ""))
     env.pop("DIAGNOSE_CONFIG", None)
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", wrapped],
