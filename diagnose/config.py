@@ -34,6 +34,19 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "timeout_s": Key((int, float), 10.0, "default per-check timeout in seconds"),
         "deadline_s": Key((int, float), 60.0, "the whole run returns by this many seconds"),
     },
+    "history": {
+        "enabled": Key(bool, True, "keep the run history in the state directory and mark findings "
+                       "new, recurring, persistent or flapping"),
+        "keep_days": Key(int, 400, "forget runs older than this many days"),
+        "keep_runs": Key(int, 5000, "keep at most this many runs (frequent runs stay bounded too)"),
+        "recent_runs": Key(int, 30, "how many recent runs decide recurring/persistent and runs_seen "
+                           "(flapping always looks at the last 21)"),
+        "flap_start_percent": Key((int, float), 20, "a finding starts flapping when its weighted "
+                                  "state change over the last 21 runs reaches this percent"),
+        "flap_stop_percent": Key((int, float), 5, "and stops flapping when it falls to this percent"),
+        "record_from_facts": Key(bool, False, "also record runs judged with --from-facts (at the "
+                                 "time the facts were collected)"),
+    },
     "email": {
         "to": Key(list, [], "recipients", item=str),
         "cc": Key(list, [], "copy recipients", item=str),

@@ -53,7 +53,10 @@ class Finding:
 
     ``fault`` is None exactly when the status is ok or skip. ``caused_by`` and
     ``consequences`` hold finding ids and are filled by attribution (or by a
-    judge linking findings of its own check).
+    judge linking findings of its own check). ``history`` is filled from the
+    run history (DESIGN.md section 9): ``{state: new|recurring|persistent|
+    flapping, first_seen, last_seen, runs_seen, runs_window, flap_percent}``;
+    None when no history was consulted or there is nothing to say.
     """
 
     check: str
@@ -66,6 +69,7 @@ class Finding:
     remedy: str = ""
     caused_by: list[str] = field(default_factory=list)
     consequences: list[str] = field(default_factory=list)
+    history: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.status = Status.parse(self.status)
@@ -85,7 +89,7 @@ class Finding:
         return self.status.is_problem and not self.caused_by
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "id": self.id,
             "check": self.check,
             "subject": self.subject,
@@ -98,6 +102,9 @@ class Finding:
             "caused_by": list(self.caused_by),
             "consequences": list(self.consequences),
         }
+        if self.history is not None:
+            d["history"] = dict(self.history)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Finding":
@@ -112,6 +119,7 @@ class Finding:
             remedy=d.get("remedy", ""),
             caused_by=list(d.get("caused_by", [])),
             consequences=list(d.get("consequences", [])),
+            history=d.get("history"),
         )
 
 
@@ -192,6 +200,12 @@ class Report:
     findings: list[Finding]
     checks: list[CheckResult]
     verdict: Verdict
+    # From the run history: ids of findings that were a problem in the
+    # previous run of their check and are not any more, and what history
+    # did this run ({database, recorded, previous_run, new, resolved, note});
+    # history is None when no history was consulted.
+    resolved: list[str] = field(default_factory=list)
+    history: dict[str, Any] | None = None
 
     def finding(self, fid: str) -> Finding | None:
         for f in self.findings:
@@ -226,6 +240,8 @@ class Report:
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
+            "resolved": list(self.resolved),
+            **({"history": dict(self.history)} if self.history is not None else {}),
         }
 
     @classmethod
@@ -246,4 +262,6 @@ class Report:
             ],
             verdict=Verdict(Status.parse(v["status"]), v["site_faults"], v["software_faults"],
                             v["undetermined"], v["headline"]),
+            resolved=list(d.get("resolved", [])),
+            history=d.get("history"),
         )

@@ -66,6 +66,10 @@ class Collection:
     config: dict[str, Any]
     config_digest: str
     results: dict[str, Collected] = field(default_factory=dict)
+    # What the run history knew of this host when the facts were collected
+    # (diagnose.state.history.History.context): kept with the facts so that
+    # --from-facts marks findings new/recurring/flapping the same way.
+    history: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +79,7 @@ class Collection:
             "started": self.started, "duration_s": round(self.duration_s, 4),
             "config_digest": self.config_digest, "config": self.config,
             "checks": {n: c.to_dict() for n, c in self.results.items()},
+            **({"history": self.history} if self.history is not None else {}),
         }
 
     @classmethod
@@ -85,6 +90,7 @@ class Collection:
         col = cls(d["host"], d.get("site", ""), d.get("role", ""), d["started"],
                   d.get("duration_s", 0.0), d.get("config", {}), d.get("config_digest", ""))
         col.results = {n: Collected.from_dict(n, c) for n, c in d["checks"].items()}
+        col.history = d.get("history") if isinstance(d.get("history"), dict) else None
         return col
 
 
@@ -180,8 +186,12 @@ def check_timeout(check: Check, config: Config, override: float | None) -> float
 def collect(registry: Registry, host: Host, config: Config, *, only: list[str] | None = None,
             skip: list[str] | None = None, timeout: float | None = None,
             deadline: float | None = None,
-            progress: Callable[[str, str], None] | None = None) -> Collection:
-    """Probe every applicable check concurrently; never raises for a check."""
+            progress: Callable[[str, str], None] | None = None,
+            inputs: dict[str, Any] | None = None) -> Collection:
+    """Probe every applicable check concurrently; never raises for a check.
+
+    *inputs* maps a check name to what its probe gets as ``cfg["_history"]``
+    (its own recorded numbers, see ``Check.history_window``)."""
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     role = detect_role(host, config)
@@ -208,6 +218,8 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             col.results[name] = Collected(name, "skipped", skipped=reason)
             continue
         cfg = config.section(check.section) if check.section else {}
+        if inputs and name in inputs:
+            cfg = dict(cfg, _history=inputs[name])
         calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), check_timeout(check, config, timeout))
         if progress:
             progress(name, "started")
