@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from diagnose.i18n import N_, _, join
 from diagnose.model import Fault, Finding, Status
 
 _MISSING = object()
@@ -53,31 +54,31 @@ RULES: tuple[Rule, ...] = (
     Rule("disk-full-corrupts-database", cause="disk.space", effect="database.integrity",
          join=(("evidence.mount", "subject"),),
          cause_when={"status": "fail"},
-         why="the database lives on the filesystem that is full"),
+         why=N_("the database lives on the filesystem that is full")),
     Rule("disk-full-stops-service", cause="disk.space", effect="application.services",
          join=(("evidence.mounts", "subject"),),
          cause_when={"status": "fail"},
          # Only a service that is down or deaf: a wrong port or a missing
          # program is not explained by a full disk.
          effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening")},
-         why="the service writes to the filesystem that is full"),
+         why=N_("the service writes to the filesystem that is full")),
     Rule("corrupt-database-stops-service", cause="database.integrity", effect="application.services",
          join=(("evidence.databases", "subject"),),
          effect_when={"evidence.reason": ("database-corrupt", "crashed", "stopped", "not-listening")},
-         why="the service depends on the corrupt database"),
+         why=N_("the service depends on the corrupt database")),
     Rule("unplugged-headset-silences-audio", cause="headset.presence", effect="audio.settings",
          cause_when={"status": "fail"},
          effect_when={"evidence.missing_device": True},
-         why="the headset is unplugged, so the sound server has no headset device"),
+         why=N_("the headset is unplugged, so the sound server has no headset device")),
     Rule("local-link-seen-by-gateway", cause="network.connectivity", effect="gateway.power",
          cause_when={"evidence.scope": "local", "status": "fail"},
          effect_when={"evidence.scope": "local"},
          join=(("evidence.interface", "evidence.interface"),),
-         why="gateway.power saw the same link of this host go down: one cable, one fault"),
+         why=N_("gateway.power saw the same link of this host go down: one cable, one fault")),
     Rule("local-link-down-hides-remote", cause="network.connectivity", effect="*",
          cause_when={"evidence.scope": "local", "status": "fail"},
          effect_when={"evidence.scope": "remote"},
-         why="this host's own network link is down, so remote targets cannot be judged"),
+         why=N_("this host's own network link is down, so remote targets cannot be judged")),
 )
 
 
@@ -177,8 +178,8 @@ def attribute(findings: list[Finding], rules: tuple[Rule, ...] = RULES) -> list[
         # The judge saw its own facts only; say why the engine overrules it.
         for cid in effect.caused_by:
             if (effect.id, cid) in why:
-                sep = " " if effect.detail else ""
-                effect.detail += f"{sep}Consequence of {cid}: {why[(effect.id, cid)]}."
+                because = _("Consequence of {cause}: {why}.", cause=cid, why=_(why[(effect.id, cid)]))
+                effect.detail = join(" ", [effect.detail, because]) if effect.detail else because
     for f in findings:
         f.consequences = []
     for f in findings:

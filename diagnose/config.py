@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from diagnose.confvalues import WEEK_S, problem, short
 from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -31,8 +32,13 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
                                                    "($DIAGNOSE_STATE_DIR overrides)"),
     },
     "runner": {
-        "timeout_s": Key((int, float), 10.0, "default per-check timeout in seconds"),
-        "deadline_s": Key((int, float), 60.0, "the whole run returns by this many seconds"),
+        "timeout_s": Key((int, float), 10.0, "default per-check timeout in seconds (each check's own "
+                                              "default when unset)", low=0, high=WEEK_S, low_open=True),
+        "deadline_s": Key((int, float), 60.0, "the run stops waiting for probes timed by --timeout or "
+                                               "[runner] timeout_s after this many seconds; a check's own "
+                                               "timeout (its default or its section's timeout_s) is never "
+                                               "cut (default: the longest timeout + 5)",
+                           low=0, high=WEEK_S, low_open=True),
     },
     "history": {
         "enabled": Key(bool, True, "keep the run history in the state directory and mark findings "
@@ -52,7 +58,7 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "cc": Key(list, [], "copy recipients", item=str),
         "from": Key(str, "", "sender address; default diagnose@<host>"),
         "smtp_host": Key(str, "127.0.0.1", "SMTP server"),
-        "smtp_port": Key(int, 25, "SMTP port"),
+        "smtp_port": Key(int, 25, "SMTP port", low=1, high=65535),
         "starttls": Key(bool, False, "upgrade with STARTTLS"),
         "ssl": Key(bool, False, "implicit TLS (port 465)"),
         "user": Key(str, "", "SMTP login"),
@@ -60,8 +66,8 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "when": Key(str, "always", "always | on-fault | on-change",
                     choices=("always", "on-fault", "on-change")),
         "reports_dir": Key(str, "/var/lib/diagnose/reports", "where reports are kept before mailing"),
-        "keep": Key(int, 30, "how many reports to keep"),
-        "keep_days": Key(int, 90, "delete reports older than this"),
+        "keep": Key(int, 30, "how many reports to keep", low=1, high=100000),
+        "keep_days": Key(int, 90, "delete reports older than this many days", low=1, high=36500),
     },
 }
 
@@ -106,35 +112,32 @@ def nearest(word: str, choices: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-_URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
-
-
 def redact(value: Any) -> Any:
-    """Copy *value* with passwords in URLs replaced by ``***``."""
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda m: m["pre"] + "***" + m["at"], value)
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    return value
+    """Copy *value* with secrets masked (see :mod:`diagnose.redact`)."""
+    from diagnose.redact import redact_obj
+
+    return redact_obj(value)
 
 
 class _Lines:
     """Finds the line of a section or key in TOML text. tomllib keeps no
     positions, so this walks the text: table headers ``[x]`` / ``[[x]]``
-    and ``key =`` lines, counting array-of-table occurrences."""
+    and ``key =`` lines (dotted keys too), counting array-of-table
+    occurrences. Both patterns are anchored and cannot backtrack into each
+    other, so a hostile line costs time linear in its length."""
 
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
-    _KEY = re.compile(r"""^\s*("?)([A-Za-z0-9_.-]+)\1\s*=""")
+    _HEADER = re.compile(r"\s*(\[\[?)([^\]\n]*)\]")
+    _KEY = re.compile(r"""\s*("?)([A-Za-z0-9_.-]+)\1[ \t]*=""")
 
     def __init__(self, text: str) -> None:
         self.rows: list[tuple[int, str, int, str | None]] = []  # line, table, index, key
         table, counts, index = "", {}, 0
         for n, line in enumerate(text.splitlines(), 1):
+            if len(line) > 4 * MAX_LINE:
+                line = line[:4 * MAX_LINE]
             m = self._HEADER.match(line)
             if m:
-                table = m.group(2).strip().strip('"')
+                table = ".".join(p.strip().strip('"') for p in m.group(2).split("."))
                 if m.group(1) == "[[":
                     counts[table] = counts.get(table, -1) + 1
                     index = counts[table]
@@ -144,15 +147,38 @@ class _Lines:
                 continue
             k = self._KEY.match(line)
             if k:
-                self.rows.append((n, table, index, k.group(2)))
+                key = k.group(2)
+                self.rows.append((n, table, index, key))
+                if "." in key:  # site.name = "x" is key name of table site
+                    parts = key.split(".")
+                    sub = ".".join(p for p in [table] + parts[:-1] if p)
+                    self.rows.append((n, sub, 0, parts[-1]))
+                    self.rows.append((n, table, index, parts[0]))
 
-    def find(self, table: str, key: str | None = None, index: int = 0) -> int | None:
+    def _exact(self, table: str, key: str | None, index: int) -> int | None:
         for n, t, i, k in self.rows:
             if t == table and i == index and k == key:
                 return n
-        if key is not None:  # dotted or inline: fall back to the table line
-            return self.find(table, None, index)
         return None
+
+    def find(self, table: str, key: str | None = None, index: int = 0) -> int | None:
+        """The line of *key* in *table* (its *index*-th occurrence for
+        ``[[table]]``); else the nearest line that explains it: the table's
+        header, the line that assigns the table as a value, the first line
+        that sets a key of that name."""
+        found = self._exact(table, key, index)
+        if found is None and key is not None:
+            found = self._exact(table, None, index)
+        if found is None and table:
+            found = self._exact("", table.split(".")[0], 0)
+        if found is None and key is not None:
+            found = next((n for n, _, _, k in self.rows if k == key), None)
+        return found
+
+
+MAX_LINE = 4096
+MAX_FILE = 4 * 1024 * 1024
+MAX_DEPTH = 32
 
 
 @dataclass
@@ -165,6 +191,8 @@ class Config:
     present: set[str] = field(default_factory=set)
     schemas: dict[str, dict[str, Key]] = field(default_factory=dict)
     multi: set[str] = field(default_factory=set)
+    # keys the file itself set, per (non-multi) section; defaults are not in it
+    given: dict[str, set[str]] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
         """The section with defaults; a multi section is ``{"items": [...]}``."""
@@ -177,6 +205,10 @@ class Config:
 
     def has(self, name: str) -> bool:
         return name in self.present
+
+    def set_by_file(self, section: str, key: str) -> bool:
+        """True when the file itself set [section] key (not a default)."""
+        return key in self.given.get(section, ())
 
     def for_facts(self) -> dict[str, Any]:
         """The effective config, secrets redacted, to store beside facts so
@@ -217,38 +249,103 @@ def find_config_file(explicit: str | None, env: dict[str, str] | None = None) ->
     return None
 
 
-def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
-         multi_sections: set[str]) -> Config:
-    """Read and validate *path* (None: defaults only)."""
-    schemas = dict(ENGINE_SCHEMAS)
-    for name, schema in check_schemas.items():
-        merged = dict(COMMON_KEYS)
-        merged.update(schema)
-        schemas[name] = merged
-    multi = set(multi_sections)
-    cfg = Config(path=path, schemas=schemas, multi=multi)
-    if path is None:
-        return cfg
+def _read(path: str) -> str:
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_FILE + 1)
     except FileNotFoundError:
         raise ConfigError("config file not found", path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file", path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc.strerror}", path) from None
-    import tomllib
-
-    text = raw.decode("utf-8", "replace")
+    if len(raw) > MAX_FILE:
+        raise ConfigError(f"is larger than {MAX_FILE // (1024 * 1024)} MB; a site config is a few KB "
+                          "(is this the right file?)", path)
     try:
-        data = tomllib.loads(text)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); TOML files are UTF-8: "
+                          "re-save it as UTF-8", path, line) from None
+
+
+def _nesting_line(text: str) -> int | None:
+    """The first line where brackets/braces (outside strings, roughly)
+    nest deeper than MAX_DEPTH, for the message about deep nesting."""
+    depth = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        quote = None
+        for ch in line:
+            if quote:
+                if ch == quote:
+                    quote = None
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return n
+            elif ch in "]}":
+                depth = max(0, depth - 1)
+    return None
+
+
+def _parse(text: str, path: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: the same parser, published as tomli
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    deep = _nesting_line(text)
+    if deep is not None:
+        raise ConfigError(f"values nested more than {MAX_DEPTH} levels deep; a site config "
+                          "needs two or three", path, deep)
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(m.group(1)) if m else None
         raise ConfigError(f"not valid TOML: {msg}", path, line) from None
-    lines = _Lines(text)
+    except RecursionError:
+        raise ConfigError("values nested too deeply to read", path, _nesting_line(text)) from None
+
+
+def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
+         multi_sections: set[str]) -> Config:
+    """Read and validate *path* (None: defaults only)."""
+    cfg = Config(path=path, schemas=all_schemas(check_schemas), multi=set(multi_sections))
+    if path is None:
+        return cfg
+    text = _read(path)
+    data = _parse(text, path)
+    apply(cfg, data, _Lines(text), path)
+    return cfg
+
+
+def all_schemas(check_schemas: dict[str, dict[str, Key]]) -> dict[str, dict[str, Key]]:
+    schemas = dict(ENGINE_SCHEMAS)
+    for name, schema in check_schemas.items():
+        merged = dict(COMMON_KEYS)
+        merged.update(schema)
+        schemas[name] = merged
+    return schemas
+
+
+def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
+          strict: bool = True) -> None:
+    """Validate the parsed *data* into *cfg*. ``strict=False`` (a facts
+    file's recorded config) skips sections and keys unknown here instead of
+    refusing them: they come from another version or a plugin."""
+    lines = lines or _Lines("")
+    schemas, multi = cfg.schemas, cfg.multi
     for name, value in data.items():
         if name not in schemas:
+            if not strict:
+                continue
             hint = nearest(name, schemas)
             raise ConfigError(
                 f"unknown section [{name}]" + (f"; did you mean [{hint}]?" if hint else
@@ -259,46 +356,63 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
             if isinstance(value, dict):
                 raise ConfigError(f"[{name}] is a list of tables: write [[{name}]]", path, lines.find(name))
             if not isinstance(value, list):
-                raise ConfigError(f"{name} must be written as [[{name}]] tables", path, lines.find("", name))
-            items = [_validate(name, item, schema, path, lines, i) for i, item in enumerate(value)]
+                raise ConfigError(f"{name} must be written as [[{name}]] tables",
+                                  path, lines.find("", name))
+            if len(value) > 1000:
+                raise ConfigError(f"{len(value)} [[{name}]] tables; at most 1000 are allowed", path,
+                                  lines.find(name))
+            items = []
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise ConfigError(f"{name} = [... {short(item)} ...]: each [[{name}]] must be a table "
+                                      f"of keys (write [[{name}]] and the keys under it)", path,
+                                      lines.find(name, None, i))
+                items.append(_validate(name, item, schema, path, lines, i, strict))
             cfg.sections[name] = {"items": items}
         else:
             if not isinstance(value, dict):
-                raise ConfigError(f"{name} must be a section [{name}], not a value", path,
-                                  lines.find("", name))
-            cfg.sections[name] = _validate(name, value, schema, path, lines, 0)
+                raise ConfigError(f"{name} must be a section [{name}], not a value",
+                                  path, lines.find("", name))
+            cfg.sections[name] = _validate(name, value, schema, path, lines, 0, strict)
+            cfg.given[name] = {k for k in value if k in schema}
         cfg.present.add(name)
-    return cfg
 
 
 def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path: str,
-              lines: _Lines, index: int) -> dict[str, Any]:
+              lines: _Lines, index: int, strict: bool = True) -> dict[str, Any]:
     out = {k: _default(v) for k, v in schema.items()}
     for key, value in values.items():
         line = lines.find(section, key, index)
         if key not in schema:
+            if not strict:
+                continue
             hint = nearest(key, schema)
             raise ConfigError(
                 f"unknown key '{key}' in [{section}]" +
                 (f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(sorted(schema))}"),
                 path, line)
         spec = schema[key]
+        if value is None and spec.default is None:  # unset (a facts file records defaults)
+            out[key] = None
+            continue
         if not _is_type(value, spec.type):
-            raise ConfigError(
-                f"[{section}] {key} must be {_type_name(spec.type)}, not {json.dumps(value, default=str)}",
-                path, line)
+            raise ConfigError(f"[{section}] {key} must be {_type_name(spec.type)}, not {short(value)}",
+                              path, line)
         if spec.item is not None and isinstance(value, list):
             for v in value:
                 if not _is_type(v, spec.item):
                     raise ConfigError(
                         f"[{section}] {key} must be a list of {_type_name(spec.item)}s; "
-                        f"{json.dumps(v, default=str)} is not", path, line)
+                        f"{short(v)} is not", path, line)
         # choices constrain string values; a (bool, str) key may also be true/false.
         if spec.choices and isinstance(value, str) and value not in spec.choices:
             hint = nearest(str(value), spec.choices)
             raise ConfigError(
-                f"[{section}] {key} = {json.dumps(value)} is not one of {', '.join(spec.choices)}" +
+                f"[{section}] {key} = {short(value)} is not one of {', '.join(spec.choices)}" +
                 (f"; did you mean {json.dumps(hint)}?" if hint else ""), path, line)
+        why = problem(key, value, spec)
+        if why:
+            raise ConfigError(f"[{section}] {key} = {short(value)}: {why}", path, line)
         out[key] = value
     return out
 

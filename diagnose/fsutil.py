@@ -1,27 +1,108 @@
-"""Small file helpers shared by the CLI, the facts file and the mail spool."""
+"""Small file helpers shared by the CLI, the facts file and the mail spool.
+
+Writing a file as root is where a careless admin or a local attacker gets
+leverage: ``--output /tmp/report.html`` where someone made
+``/tmp/report.html`` a symlink to ``/etc/shadow``, a FIFO that blocks the
+run forever, or a device node. :func:`atomic_write` never writes through a
+symlink and never replaces anything but a regular file: it refuses with an
+:class:`UnsafeTarget` error that says what is there. It writes a temporary
+file beside the target (created exclusively, so it cannot be a planted
+link either), fsyncs it, and renames it over: a reader, a crash or a
+SIGTERM sees the old file or the new one, never half of one.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 
 
-def atomic_write(path: str, text: str, mode: int = 0o644) -> None:
-    """Write *text* to *path* so readers see the old file or the new one,
-    never half of it: a temporary file in the same directory (rename is
-    atomic only within one filesystem), fsync, then rename over."""
+class UnsafeTarget(OSError):
+    """The path exists and is not a regular file (or is a symlink)."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def check_target(path: str) -> os.stat_result | None:
+    """The lstat of *path* when it is a regular file, None when nothing is
+    there; :class:`UnsafeTarget` for a symlink or anything else."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            where = f" (to {os.readlink(path)})"
+        except OSError:
+            where = ""
+        raise UnsafeTarget(errno.ELOOP, f"is a symbolic link{where}; not writing through it: "
+                           "remove it or choose another file", path)
+    for test, kind in _KINDS:
+        if test(st.st_mode):
+            raise UnsafeTarget(errno.EEXIST, f"is {kind}, not a regular file; not replacing it: "
+                               "choose another file", path)
+    return st
+
+
+def atomic_write(path: str, text: str | bytes, mode: int = 0o644, keep_owner: bool = False) -> None:
+    """Write *text* to *path* atomically (module docstring). A new file gets
+    *mode*; with *keep_owner*, an existing file keeps its owner, group and
+    permission bits (the temporary file is given them before the rename)."""
+    st = check_target(path)
+    data = text.encode("utf-8") if isinstance(text, str) else text
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        if st is not None and keep_owner:
+            mode = stat.S_IMODE(st.st_mode) & 0o777  # never carry setuid/setgid/sticky over
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except PermissionError:
+                    pass  # not root: the file becomes ours, as any rewrite would make it
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, path)
     except BaseException:
+        if fd >= 0:
+            os.close(fd)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+    try:  # the rename itself survives a crash once the directory is synced
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def describe_oserror(exc: OSError, path: str | None = None) -> str:
+    """``PATH: reason`` for an OSError, with the reason a user can act on."""
+    where = path or exc.filename or ""
+    if isinstance(exc, UnsafeTarget):
+        return f"{where} {exc.strerror}"
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on device"
+    elif exc.errno == errno.EROFS:
+        reason = "the filesystem is read-only"
+    elif exc.errno == errno.EACCES:
+        reason = "permission denied"
+    elif exc.errno == errno.EDQUOT:
+        reason = "disk quota exceeded"
+    return f"{where}: {reason}" if where else reason

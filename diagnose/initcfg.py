@@ -42,13 +42,19 @@ def _section(name: str, schema: dict[str, Key], multi: bool, heading: str) -> st
 
 
 def starter_config(registry: Registry, host: Host) -> str:
+    # The role is detected from the hardware alone and written down: the
+    # sections below (a [headset] found here, say) must not change it later.
+    from diagnose.config import Config
+    from diagnose.runner import detect_role
+
+    role = detect_role(host, Config())
     parts = [
         f"# diagnose {__version__} site configuration, written by `diagnose init` on {host.hostname()}.",
         "# Uncomment and edit what applies; `diagnose list --config FILE` shows what will run.",
         "",
         "[site]",
         'name = ""          # shown in reports',
-        '# role = "server"  # server | workstation | both; default: detected',
+        f'role = "{role}"  # server | workstation | both; detected by diagnose init on this machine',
         "",
         _section("runner", ENGINE_SCHEMAS["runner"], False, "How long checks may take."),
         "",

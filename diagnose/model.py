@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+from diagnose.i18n import _, _n
 
 SCHEMA = "diagnose.report/1"
 
@@ -47,16 +49,90 @@ class Fault(str, enum.Enum):
         return self.value
 
 
+@dataclass(frozen=True)
+class Step:
+    """One thing to do: what, in words (translatable), and optionally the
+    exact command to run (a technical token: never translated or wrapped)."""
+
+    text: str
+    command: str | None = None
+
+    def flat(self) -> str:
+        """The step on one line, in English: ``Check the disk: df -h /srv``."""
+        if not self.command:
+            return str(self.text)
+        text = str(self.text).rstrip()
+        if not text:
+            return self.command
+        return f"{text} {self.command}" if text.endswith(":") else f"{text}: {self.command}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": str(self.text), "command": self.command}
+
+
+def step(text: str, command: str | None = None) -> Step:
+    return Step(text, command)
+
+
+class Remedy(str):
+    """A finding's remedy: a list of :class:`Step`. Its ``str`` value is the
+    English text on one line (what the JSON ``remedy`` field holds, and what
+    a remedy written as a plain string always was), so code that treats a
+    remedy as a string keeps working; renderers show ``steps`` instead."""
+
+    steps: tuple[Step, ...]
+
+    def __new__(cls, steps: Iterable[Step] = ()) -> "Remedy":
+        steps = tuple(steps)
+        if len(steps) == 1:
+            flat = steps[0].flat()
+        else:
+            flat = " ".join(f"{i}) {s.flat()}" for i, s in enumerate(steps, 1))
+        self = super().__new__(cls, flat)
+        self.steps = steps
+        return self
+
+    def __reduce__(self):
+        return (Remedy, (self.steps,))
+
+    @classmethod
+    def of(cls, value: Any) -> "Remedy":
+        """A remedy from what a judge (or a JSON report) gives: a Remedy, a
+        string (one step), a list of steps, strings, ``(text, command)``
+        pairs or ``{"text", "command"}`` dicts; None or "" for none."""
+        if isinstance(value, Remedy):
+            return value
+        if not value:
+            return cls(())
+        if isinstance(value, str):
+            return cls((Step(value),))
+        steps = []
+        for item in value:
+            if isinstance(item, Step):
+                steps.append(item)
+            elif isinstance(item, str):
+                steps.append(Step(item))
+            elif isinstance(item, dict):
+                steps.append(Step(item.get("text") or "", item.get("command") or None))
+            else:
+                text, command = item
+                steps.append(Step(text, command or None))
+        return cls(steps)
+
+
 @dataclass
 class Finding:
     """One judgement about one subject, with the evidence it rests on.
 
     ``fault`` is None exactly when the status is ok or skip. ``caused_by`` and
     ``consequences`` hold finding ids and are filled by attribution (or by a
-    judge linking findings of its own check). ``history`` is filled from the
-    run history (DESIGN.md section 9): ``{state: new|recurring|persistent|
-    flapping, first_seen, last_seen, runs_seen, runs_window, flap_percent}``;
-    None when no history was consulted or there is nothing to say.
+    judge linking findings of its own check). ``remedy`` may be given as a
+    string or a list of steps (see :class:`Remedy`); it is always a Remedy.
+    Title, detail and step texts may be :mod:`diagnose.i18n` messages.
+    ``history`` is filled from the run history (DESIGN.md section 9):
+    ``{state: new|recurring|persistent|flapping, first_seen, last_seen,
+    runs_seen, runs_window, flap_percent}``; None when no history was
+    consulted or there is nothing to say.
     """
 
     check: str
@@ -66,13 +142,14 @@ class Finding:
     fault: Fault | None = None
     detail: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
-    remedy: str = ""
+    remedy: Any = ""
     caused_by: list[str] = field(default_factory=list)
     consequences: list[str] = field(default_factory=list)
     history: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.status = Status.parse(self.status)
+        self.remedy = Remedy.of(self.remedy)
         if self.fault is not None and not isinstance(self.fault, Fault):
             self.fault = Fault(self.fault)
         if self.status.is_problem and self.fault is None:
@@ -98,7 +175,8 @@ class Finding:
             "title": self.title,
             "detail": self.detail,
             "evidence": self.evidence,
-            "remedy": self.remedy,
+            "remedy": str(self.remedy),
+            "steps": [s.to_dict() for s in self.remedy.steps],
             "caused_by": list(self.caused_by),
             "consequences": list(self.consequences),
         }
@@ -116,7 +194,7 @@ class Finding:
             title=d["title"],
             detail=d.get("detail", ""),
             evidence=d.get("evidence", {}),
-            remedy=d.get("remedy", ""),
+            remedy=d["steps"] if d.get("steps") else d.get("remedy", ""),
             caused_by=list(d.get("caused_by", [])),
             consequences=list(d.get("consequences", [])),
             history=d.get("history"),
@@ -161,10 +239,12 @@ class Verdict:
         }
 
 
-def _plural(n: int, word: str) -> str:
-    if n == 0:
-        return f"no {word}s"
-    return f"{n} {word}" + ("" if n == 1 else "s")
+def _site_faults(n: int) -> str:
+    return _n("{n} site fault", "{n} site faults", n) if n else _("no site faults")
+
+
+def _software_faults(n: int) -> str:
+    return _n("{n} software fault", "{n} software faults", n) if n else _("no software faults")
 
 
 def make_verdict(findings: list[Finding], checks: list[CheckResult]) -> Verdict:
@@ -175,15 +255,25 @@ def make_verdict(findings: list[Finding], checks: list[CheckResult]) -> Verdict:
     und = sum(1 for f in roots if f.fault is Fault.UNDETERMINED)
     statuses = [f.status for f in findings] + [c.status for c in checks]
     worst = max(statuses, default=Status.OK)
+    if all(s is Status.SKIP for s in statuses):
+        # Nothing ran: that is not a clean bill of health but "cannot tell"
+        # (Nagios UNKNOWN, exit 3), and the verdict says so.
+        return Verdict(Status.SKIP, 0, 0, 0,
+                       _("Nothing was checked: every check was skipped (diagnose list says why)"))
     if worst <= Status.SKIP:
-        headline = "All checks passed: no site faults, no software faults"
+        # Skipped checks alone are a clean bill of health: the verdict is ok.
+        return Verdict(Status.OK, site, soft, und,
+                       _("All checks passed: no site faults, no software faults"))
+    errors = sum(1 for c in checks if c.status is Status.ERROR)
+    if und:
+        headline = _("{site}, {software}, {undetermined}", site=_site_faults(site),
+                     software=_software_faults(soft),
+                     undetermined=_n("{n} undetermined", "{n} undetermined", und))
     else:
-        headline = f"{_plural(site, 'site fault')}, {_plural(soft, 'software fault')}"
-        if und:
-            headline += f", {und} undetermined"
-        errors = sum(1 for c in checks if c.status is Status.ERROR)
-        if errors:
-            headline += f"; {_plural(errors, 'check')} could not run"
+        headline = _("{site}, {software}", site=_site_faults(site), software=_software_faults(soft))
+    if errors:
+        headline = _("{headline}; {checks}", headline=headline,
+                     checks=_n("{n} check could not run", "{n} checks could not run", errors))
     return Verdict(worst, site, soft, und, headline)
 
 
@@ -200,6 +290,7 @@ class Report:
     findings: list[Finding]
     checks: list[CheckResult]
     verdict: Verdict
+    config_file: str | None = None  # which config the run used; None: built-in defaults
     # From the run history: ids of findings that were a problem in the
     # previous run of their check and are not any more, and what history
     # did this run ({database, recorded, previous_run, new, resolved, note});
@@ -220,7 +311,7 @@ class Report:
     def exit_code(self) -> int:
         """Nagios plugin convention (DESIGN.md section 3)."""
         worst = self.verdict.status
-        if worst is Status.ERROR:
+        if worst in (Status.ERROR, Status.SKIP):  # SKIP: nothing was checked
             return 3
         if worst is Status.FAIL:
             return 2
@@ -237,6 +328,7 @@ class Report:
             "role": self.role,
             "started": self.started,
             "duration_s": round(self.duration_s, 3),
+            "config_file": self.config_file,
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
@@ -254,6 +346,7 @@ class Report:
             role=d.get("role", ""),
             started=d["started"],
             duration_s=d.get("duration_s", 0.0),
+            config_file=d.get("config_file"),
             findings=[Finding.from_dict(f) for f in d["findings"]],
             checks=[
                 CheckResult(c["name"], Status.parse(c["status"]), c.get("duration_s", 0.0),

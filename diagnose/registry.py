@@ -46,11 +46,11 @@ class Registry:
 
     @classmethod
     def discover(cls) -> "Registry":
-        from importlib.metadata import entry_points
+        from diagnose.compat import entry_points
 
         reg = cls()
         targets = [(name, value) for name, value in sorted(BUILTINS.items())]
-        for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        for ep in sorted(entry_points(GROUP), key=lambda e: e.name):
             if ep.name not in BUILTINS:  # a built-in name cannot be taken over
                 targets.append((ep.name, ep.value))
         for name, value in targets:

@@ -24,6 +24,7 @@ from diagnose.check import Check
 from diagnose.config import Config
 from diagnose.host import Host, NotLive
 from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
+from diagnose.redact import redact_finding, redact_obj, redact_text
 from diagnose.registry import Registry
 
 FACTS_SCHEMA = "diagnose.facts/1"
@@ -51,7 +52,7 @@ class Collected:
     @classmethod
     def from_dict(cls, name: str, d: dict[str, Any]) -> "Collected":
         return cls(name, d["state"], d.get("facts"), d.get("error"), d.get("skipped"),
-                   d.get("duration_s", 0.0))
+                   d.get("duration_s") or 0.0)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Collection:
     config: dict[str, Any]
     config_digest: str
     results: dict[str, Collected] = field(default_factory=dict)
+    config_file: str | None = None  # the file the config came from; None: built-in defaults
     # What the run history knew of this host when the facts were collected
     # (diagnose.state.history.History.context): kept with the facts so that
     # --from-facts marks findings new/recurring/flapping the same way.
@@ -77,19 +79,24 @@ class Collection:
             "tool": {"name": "diagnose", "version": __version__},
             "host": self.host, "site": self.site, "role": self.role,
             "started": self.started, "duration_s": round(self.duration_s, 4),
-            "config_digest": self.config_digest, "config": self.config,
+            "config_digest": self.config_digest, "config": self.config, "config_file": self.config_file,
             "checks": {n: c.to_dict() for n, c in self.results.items()},
             **({"history": self.history} if self.history is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Collection":
-        if d.get("schema") != FACTS_SCHEMA:
-            raise ValueError(f"not a diagnose facts file (schema {d.get('schema')!r}, "
-                             f"expected {FACTS_SCHEMA!r})")
-        col = cls(d["host"], d.get("site", ""), d.get("role", ""), d["started"],
-                  d.get("duration_s", 0.0), d.get("config", {}), d.get("config_digest", ""))
+        """Raises :class:`diagnose.factsfile.FactsError` (a ValueError) when
+        *d* does not follow the facts schema. Secrets a file written by an
+        older version may hold are masked on the way in."""
+        from diagnose.factsfile import validate
+
+        validate(d)
+        d = redact_obj(d)
+        col = cls(d["host"], d.get("site") or "", d.get("role") or "", d["started"],
+                  d.get("duration_s") or 0.0, d.get("config") or {}, d.get("config_digest") or "")
         col.results = {n: Collected.from_dict(n, c) for n, c in d["checks"].items()}
+        col.config_file = d.get("config_file")
         col.history = d.get("history") if isinstance(d.get("history"), dict) else None
         return col
 
@@ -113,13 +120,14 @@ def detect_role(host: Host, config: Config) -> str:
     return "workstation" if workstation else "server"
 
 
-def why_skip(check: Check, host: Host, config: Config, role: str) -> str | None:
-    """The runner's decision whether *check* applies here; a reason when not."""
+def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = False) -> str | None:
+    """The runner's decision whether *check* applies here; a reason when not.
+    A check *asked* for by name (``--only``) runs whatever this host's role."""
     cfg = config.section(check.section) if check.section else {}
     if check.section and cfg.get("enabled") is False:
         return f"disabled in the config ([{check.section}] enabled = false)"
     needs = check.needs
-    if needs.role != "any" and role not in (needs.role, "both"):
+    if needs.role != "any" and role not in (needs.role, "both") and not asked:
         return f"a {needs.role} check; this host's role is {role} (set [site] role to change)"
     if needs.section and not config.has(check.section):
         table = f"[[{check.section}]]" if check.multi else f"[{check.section}]"
@@ -173,14 +181,22 @@ def _describe(exc: BaseException) -> str:
 
 
 def check_timeout(check: Check, config: Config, override: float | None) -> float:
+    return timeout_of(check, config, override)[0]
+
+
+def timeout_of(check: Check, config: Config, override: float | None) -> tuple[float, bool]:
+    """(seconds, own): the check's section ``timeout_s``, else ``--timeout``,
+    else ``[runner] timeout_s`` when the file sets it, else the check's own
+    default. *own* is true for the first and the last: a timeout the check
+    (or its section) chose is never cut short by the run's deadline."""
     sect = config.section(check.section) if check.section else {}
     if sect.get("timeout_s"):
-        return float(sect["timeout_s"])
+        return float(sect["timeout_s"]), True
     if override:
-        return float(override)
-    if config.has("runner"):
-        return float(config.section("runner")["timeout_s"])
-    return float(check.timeout)
+        return float(override), False
+    if config.set_by_file("runner", "timeout_s"):
+        return float(config.section("runner")["timeout_s"]), False
+    return float(check.timeout), True
 
 
 def collect(registry: Registry, host: Host, config: Config, *, only: list[str] | None = None,
@@ -196,7 +212,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     role = detect_role(host, config)
     col = Collection(host.hostname(), config.section("site").get("name") or "", role, started, 0.0,
-                     config.for_facts(), config.digest())
+                     config.for_facts(), config.digest(), config_file=config.path)
     names = sorted(set(registry.checks) | set(registry.broken))
     if only:
         names = [n for n in names if n in only]
@@ -204,13 +220,14 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         names = [n for n in names if n not in skip]
 
     calls: dict[str, tuple[_Call, float]] = {}
+    own: set[str] = set()
     for name in names:
         if name in registry.broken:
             col.results[name] = Collected(name, "error", error=registry.broken[name])
             continue
         check = registry.checks[name]
         try:
-            reason = why_skip(check, host, config, role)
+            reason = why_skip(check, host, config, role, asked=bool(only) and name in only)
         except Exception as exc:  # an applies() hook that raises is the check's error
             col.results[name] = Collected(name, "error", error=f"applicability test failed: {_describe(exc)}")
             continue
@@ -220,14 +237,17 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         cfg = config.section(check.section) if check.section else {}
         if inputs and name in inputs:
             cfg = dict(cfg, _history=inputs[name])
-        calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), check_timeout(check, config, timeout))
+        limit, mine = timeout_of(check, config, timeout)
+        if mine:
+            own.add(name)
+        calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), limit)
         if progress:
             progress(name, "started")
 
     if deadline is None:
-        runner = config.section("runner")
         longest = max((t for _, t in calls.values()), default=0.0)
-        deadline = float(runner["deadline_s"]) if config.has("runner") else longest + 5.0
+        deadline = float(config.section("runner")["deadline_s"]) \
+            if config.set_by_file("runner", "deadline_s") else longest + 5.0
     end = t0 + deadline
     pending = dict(calls)
     while pending:
@@ -239,7 +259,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
                     error=f"probe timed out after {limit:g}s and was abandoned (still hung)")
-            elif now >= end:
+            elif now >= end and name not in own:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
                     error=f"probe still running at the run deadline ({deadline:g}s) and was abandoned")
@@ -250,7 +270,9 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
                 progress(name, col.results[name].state)
         if not pending:
             break
-        waits = [call.started + limit for call, limit in pending.values()] + [end]
+        waits = [call.started + limit for call, limit in pending.values()]
+        if any(n not in own for n in pending):
+            waits.append(end)
         nearest_expiry = min(waits) - time.monotonic()
         # Wake as soon as any probe finishes: wait on the first pending one
         # in short slices rather than polling all of them.
@@ -264,7 +286,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
 def _collected(name: str, call: _Call) -> Collected:
     if call.exc is not None:
         return Collected(name, "error", duration_s=call.duration,
-                         error=f"probe raised {_describe(call.exc)}")
+                         error=redact_text(f"probe raised {_describe(call.exc)}"))
     try:
         # Round-trip through JSON so judges see exactly what a facts file holds.
         facts = json.loads(json.dumps(call.value, allow_nan=False))
@@ -274,7 +296,8 @@ def _collected(name: str, call: _Call) -> Collected:
     if not isinstance(facts, dict):
         return Collected(name, "error", duration_s=call.duration,
                          error=f"probe returned {type(facts).__name__}, not a dict of facts")
-    return Collected(name, "ran", facts=facts, duration_s=call.duration)
+    # Secrets never reach a facts file, a judge or a report (diagnose.redact).
+    return Collected(name, "ran", facts=redact_obj(facts), duration_s=call.duration)
 
 
 def judge_one(check: Check, facts: dict[str, Any], cfg: dict[str, Any],
@@ -290,6 +313,7 @@ def judge_one(check: Check, facts: dict[str, Any], cfg: dict[str, Any],
         return [], "judge did not return a list of Finding"
     for f in findings:
         f.check = check.name
+        redact_finding(f)
     return findings, None
 
 
@@ -304,7 +328,7 @@ def evaluate(registry: Registry, col: Collection, config: Config,
             results.append(CheckResult(name, Status.SKIP, got.duration_s, skipped=got.skipped))
             continue
         if got.state == "error" or check is None:
-            err = got.error or f"no check named {name} is installed here"
+            err = redact_text(got.error or f"no check named {name} is installed here")
             results.append(CheckResult(name, Status.ERROR, got.duration_s, error=err))
             continue
         cfg = config.section(check.section) if check.section else {}
@@ -321,15 +345,18 @@ def evaluate(registry: Registry, col: Collection, config: Config,
     return Report(
         tool_version=__version__, host=col.host, site=col.site, role=col.role,
         started=col.started, duration_s=col.duration_s, findings=findings, checks=results,
-        verdict=make_verdict(findings, results),
+        verdict=make_verdict(findings, results), config_file=col.config_file,
     )
 
 
 def config_from_facts(col: Collection, registry: Registry) -> Config:
-    """The configuration recorded in a facts file, as a Config."""
-    from diagnose.config import load
+    """The configuration recorded in a facts file, validated as a config
+    (sections and keys unknown here are skipped: another version or a
+    plugin wrote them). Raises ConfigError naming the bad value."""
+    from diagnose.config import apply, load
 
     base = load(None, registry.schemas(), registry.multi_sections())
-    base.sections = dict(col.config)
-    base.present = set(col.config)
+    data = {k: (v["items"] if k in base.multi and isinstance(v, dict) and "items" in v else v)
+            for k, v in col.config.items()}
+    apply(base, data, None, "facts file config", strict=False)
     return base

@@ -15,7 +15,10 @@ class Key:
     """One config key of a check's section: its type, default and meaning.
 
     ``type`` is a Python type or a tuple of them (``list`` keys can name the
-    item type with ``item``). ``choices`` restricts string values.
+    item type with ``item``). ``choices`` restricts string values. ``low``
+    and ``high`` bound a number (or a list's numbers), inclusive, and
+    ``low_open`` excludes ``low`` itself; without them the bounds follow
+    from the key's name (:mod:`diagnose.confvalues`).
     """
 
     type: type | tuple[type, ...]
@@ -24,6 +27,9 @@ class Key:
     item: type | tuple[type, ...] | None = None
     choices: tuple[str, ...] | None = None
     secret: bool = False  # never copied into facts or reports
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
 
 
 @dataclass(frozen=True)

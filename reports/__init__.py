@@ -11,13 +11,14 @@ import importlib
 from typing import Any
 
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
-_MODULES = {"text": "reports.text", "json": "reports.jsonfmt", "html": "reports.html",
-            "junit": "reports.junit", "nagios": "reports.nagios", "prometheus": "reports.prometheus"}
+# Relative to this package: installed, it is diagnose.reports (no top-level "reports").
+_MODULES = {"text": ".text", "json": ".jsonfmt", "html": ".html",
+            "junit": ".junit", "nagios": ".nagios", "prometheus": ".prometheus"}
 
 
 def render(report: Any, fmt: str, **options: Any) -> str:
     """Render *report* as *fmt*; options are format-specific (text: colour, verbose, quiet)."""
     if fmt not in _MODULES:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    module = importlib.import_module(_MODULES[fmt])
+    module = importlib.import_module(_MODULES[fmt], __name__)
     return module.render(report, **options)

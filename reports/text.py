@@ -86,6 +86,7 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
         where = report.host + (f" ({report.role})" if report.role else "")
         site = f", site {report.site}" if report.site else ""
         out.append(f"diagnose {report.tool_version} on {where}{site}, {report.started}")
+        out.append(f"config: {report.config_file or 'none found, built-in defaults'}")
         out.append("")
         width = max((len(c.name) for c in report.checks), default=10)
         for c in report.checks:
@@ -112,7 +113,6 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
             for f in oks:
                 out += _finding_block(f, report, st, 0, verbose, set())
             out.append("")
-    # Skipped checks alone are a clean bill of health: show it as ok.
-    verdict = report.verdict.status if report.verdict.status > Status.SKIP else Status.OK
+    verdict = report.verdict.status  # skip: nothing was checked
     out.append(f"{st.mark(verdict)} Verdict: {st.bold(report.verdict.headline)}")
     return "\n".join(out) + "\n"

@@ -14,9 +14,17 @@ import json
 
 import pytest
 
-from diagnose.checks.bluetooth.check import (BluetoothInterference, _choose_rssi, estimated_dbm, freq_channel, is_audio,
-                              is_headset, parse_conn_info, parse_iw_link, parse_iw_scan, parse_nmcli_wifi)
 from diagnose.check import section_config
+from diagnose.checks.bluetooth.check import BluetoothInterference
+from diagnose.checks.bluetooth.judge import estimated_dbm, is_audio, is_headset
+from diagnose.checks.bluetooth.radio import (
+    _choose_rssi,
+    freq_channel,
+    parse_conn_info,
+    parse_iw_link,
+    parse_iw_scan,
+    parse_nmcli_wifi,
+)
 from tests.conftest import DATA
 
 CHECK = BluetoothInterference()

@@ -121,7 +121,8 @@ def test_walk_stops_at_its_budget_and_says_so(small_fs):
     films_and_music(fs)
     got = scan(Host("/"), fs.mountpoint, [], budget_s=0)
     assert got["stopped_early"] and not got["complete"] and got["unscanned_dirs"] == 1
-    _, [f] = probe_and_judge({"mounts": [fs.mountpoint], "scan_budget_s": 0})
+    # 0 is not a valid budget in a config; a nanosecond runs out before the first directory
+    _, [f] = probe_and_judge({"mounts": [fs.mountpoint], "scan_budget_s": 1e-9})
     assert str(f.fault) == "undetermined" and "stopped early" in f.title
     assert "scan_budget_s" in f.remedy
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tomllib
 
-from diagnose.checks.headset.check import has_telephony_page, parse_usb_log
+from diagnose.checks.headset.probe import has_telephony_page, parse_usb_log
 from tests.conftest import run_cli
 from tests.rigs.umockdev import umockdev  # noqa: F401 - fixture
 

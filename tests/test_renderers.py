@@ -27,7 +27,7 @@ def test_json_report_matches_the_contract():
     db = d["findings"][3]
     assert db["caused_by"] == ["disk.space:/srv"] and db["fault"] == "site"
     assert set(d["findings"][0]) == {"id", "check", "subject", "status", "fault", "title", "detail",
-                                     "evidence", "remedy", "caused_by", "consequences"}
+                                     "evidence", "remedy", "steps", "caused_by", "consequences"}
     checks = {c["name"]: c for c in d["checks"]}
     assert checks["gateway.power"]["error"].startswith("probe timed out")
     assert checks["bluetooth.interference"]["skipped"].startswith("BlueZ is not running")

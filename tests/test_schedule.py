@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from diagnose import schedule
+from diagnose.delivery import schedule
 from diagnose.delivery.lock import EXIT_LOCKED, LockHeld, run_lock
 from tests.rigs.smtp import smtp_rig  # noqa: F401  (fixture)
 from tests.test_mail import cli_config
@@ -84,9 +84,11 @@ def test_cron_install_writes_a_valid_entry_that_runs(cli, smtp_rig, tmp_path):
     assert argv[-1] == ">/dev/null"
 
     # run the installed command as cron would: sh, the file's PATH, cwd /
+    # (plus PYTHONPATH, so that the console script runs this checkout's code)
     command = text.splitlines()[-1].split(None, 6)[6]
     run = subprocess.run(["/bin/sh", "-c", command.replace(" >/dev/null", " --only disk.space >/dev/null")],
-                         env={"PATH": schedule.CRON_PATH, "HOME": "/root"}, cwd="/",
+                         env={"PATH": schedule.CRON_PATH, "HOME": "/root",
+                              "PYTHONPATH": os.environ["PYTHONPATH"]}, cwd="/",
                          capture_output=True, text=True, timeout=120)
     assert run.returncode in (0, 1, 2), run.stderr
     [got] = srv.received

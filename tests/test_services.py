@@ -18,6 +18,7 @@ from diagnose.attribution import attribute
 from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Finding, Status
+from tests.rigs.unprivileged import unprivileged  # noqa: F401  (fixture)
 from tests.conftest import ROOT, load_scenarios, needs_root, run_cli
 from tests.rigs.services import free_port, services_rig  # noqa: F401 - fixture
 
@@ -232,7 +233,7 @@ def test_probe_reads_a_recorded_tree_after_the_process_is_gone(services_rig, tmp
 
 
 @needs_root
-def test_without_root_the_ports_are_judged_from_its_namespace(services_rig):
+def test_without_root_the_ports_are_judged_from_its_namespace(services_rig, unprivileged):
     """An unprivileged user cannot read a root process's open files; the
     check then falls back to what the namespace listens on, and says so."""
     expected, actual = free_port(), free_port()
@@ -241,9 +242,7 @@ def test_without_root_the_ports_are_judged_from_its_namespace(services_rig):
     code = ("import json,sys; from diagnose.checks.services.check import ApplicationServices as A; "
             "from diagnose.check import section_config; from diagnose.host import Host; c=A(); "
             "print(json.dumps(c.probe(Host('/'), section_config(c, json.loads(sys.argv[1])))))")
-    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          sys.executable, "-c", code, json.dumps(cfg)],
-                         capture_output=True, text=True, cwd=str(ROOT), timeout=30)
+    res = unprivileged.run("-c", code, json.dumps(cfg), timeout=30)
     assert res.returncode == 0, res.stderr
     facts = json.loads(res.stdout)
     if facts["services"][0]["processes"][0]["sockets_known"]:

@@ -20,67 +20,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
+from diagnose.checks.database.common import scrub
+from diagnose.checks.database.logs import KernelLog, block_names, scan_log
 from diagnose.config import redact
 from diagnose.host import Host
-from diagnose.checks.database.common import location, plural, scrub
 from diagnose.model import Fault, Finding, Status
 
 ENGINES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql",
            "mysql": "mysql", "mariadb": "mysql"}
 ENGINE_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL"}
 
-# How much of a log is read, and how many matching lines are kept per kind.
-LOG_TAIL_BYTES = 4 * 1024 * 1024
-KEEP_LINES = 20
-
-# Lines in a database or application log, by what they tell.
-LOG_PATTERNS = {
-    # errno 28 is ENOSPC; MariaDB error 1021 is ER_DISK_FULL; SQLITE_FULL
-    # (13) reads "database or disk is full"; PostgreSQL's SQLSTATE 53100.
-    "disk_full": re.compile(
-        r"No space left on device|errno:? ?28\b|Errcode:? ?28\b|Disk (?:is )?full|\berror:? ?1021\b|ER_DISK_FULL|"
-        r"database or disk is full|could not extend file|\b53100\b", re.I),
-    "corruption": re.compile(
-        r"marked as crashed|is corrupt|Size of datafile is|should be repaired|Incorrect key file|"
-        r"database disk image is malformed|file is not a database|invalid page in block|"
-        r"page verification failed|Database page corruption|index .* contains unexpected|"
-        r"could not read block|checksum mismatch|corrupted", re.I),
-    "unclean": re.compile(
-        r"not properly shut down|database system was interrupted|terminated by signal 9|"
-        r"Starting crash recovery|crash recovery|got signal \d+|Database was not shut down normally|"
-        r"was not closed properly|power (failure|loss)", re.I),
-    "io_error": re.compile(r"I/O error|Input/output error|\bEIO\b|disk I/O error", re.I),
-}
-
-# A timestamp at the start of a log line: ISO (PostgreSQL, MariaDB 10.x,
-# MySQL 8), MariaDB's old "YYMMDD hh:mm:ss", or syslog's "Mon dd hh:mm:ss".
-_LOG_TIME = re.compile(
-    r"^\s*\[?(?P<t>\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d|"
-    r" (?:UTC|GMT|CET|CEST|EET|EEST|WET|WEST|MSK|EST|EDT|CST|CDT|MST|MDT|PST|PDT|BST|IST|JST)\b)?|"
-    r"\d{6} {1,2}\d?\d:\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)")
-
-# Kernel messages about a failing disk or filesystem. Which device they are
-# about is matched separately (the kernel names it sda, sda1, dm-0, loop3 ...).
-_KERNEL_IO = re.compile(
-    r"I/O error|critical medium error|Medium Error|Buffer I/O error|EXT4-fs error|"
-    r"EXT4-fs \(.*\): (?:I/O error|Remounting filesystem read-only)|XFS .*(?:I/O error|Corruption|corruption)|"
-    r"BTRFS (?:error|critical)|Remounting filesystem read-only|blk_update_request|FAT-fs .*error|"
-    r"critical (?:space allocation|target|nexus) error|Aborting journal|"
-    r"failed command: (?:READ|WRITE)", re.I)
-
-
-
-
 def engine_of(url: str) -> str | None:
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
     return ENGINES.get(scheme)
-
-
 
 
 def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -92,120 +48,6 @@ def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
     if env not in os.environ:
         return None, f"password_env names {env}, which is not set in the environment"
     return os.environ[env], None
-
-
-# -- logs ------------------------------------------------------------------
-
-# A file named in a log line: './cc/calls.MYD', "base/16384/16385", (/srv/x).
-_LOG_PATH = re.compile(r"""['"(]((?:\.{1,2}/|/)?[\w.@+-]+/[^'"()\s]*)['")]""")
-
-
-def scan_log(host: Host, path: str | None, base: str | None = None) -> dict[str, Any]:
-    """Lines of a database log that tell disk-full, corruption, unclean
-    shutdown or I/O errors, with their line numbers (order in the file is
-    time order) and timestamps as written.
-
-    A server's log covers all its databases: a disk-full line that names a
-    file (relative paths are relative to *base*, the server's data
-    directory) gets the mountpoint of that file, so the judge can tell a
-    full disk under this database from one under another."""
-    out: dict[str, Any] = {"path": path, "read": False, "error": None,
-                           **{kind: [] for kind in LOG_PATTERNS}}
-    if not path:
-        out["error"] = "no log configured"
-        return out
-    try:
-        lines = host.tail(path, LOG_TAIL_BYTES)
-    except OSError as exc:
-        out["error"] = f"{exc.strerror or exc} ({path})"
-        return out
-    out["read"] = True
-    out["lines"] = len(lines)
-    for n, line in enumerate(lines, 1):
-        for kind, rx in LOG_PATTERNS.items():
-            if rx.search(line):
-                m = _LOG_TIME.match(line)
-                hit = {"line": n, "time": m["t"] if m else None, "text": line.strip()[:400]}
-                if kind == "disk_full" and (f := _LOG_PATH.search(line)):
-                    named = f.group(1) if f.group(1).startswith("/") or not base else \
-                        os.path.normpath(os.path.join(base, f.group(1)))
-                    mnt = host.mount_of(named) if named.startswith("/") else None
-                    hit.update(file=named, mount=mnt.mountpoint if mnt else None)
-                out[kind].append(hit)
-    for kind in LOG_PATTERNS:  # the first lines say when it began, the last how it ended
-        hits = out[kind]
-        if len(hits) > KEEP_LINES:
-            out[kind] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:]
-            out[kind + "_count"] = len(hits)
-    return out
-
-
-def block_names(host: Host, device: str | None) -> list[str]:
-    """Kernel names of the block device ``major:minor`` and of the disk it
-    is a partition of (sda1 -> sda1, sda): kernel messages use either."""
-    if not device or device.startswith("0:"):
-        return []  # major 0: tmpfs, overlay and other devices without a disk
-    try:
-        real = host.realpath(f"/sys/dev/block/{device}")
-    except OSError:
-        return []
-    if not host.exists(real):
-        return []
-    names = [os.path.basename(real)]
-    parent = os.path.dirname(real)
-    if host.exists(os.path.join(parent, "dev")) and os.path.basename(parent) not in ("block", ""):
-        names.append(os.path.basename(parent))
-    return names
-
-
-class KernelLog:
-    """The kernel's messages, read once per probe and only when a database
-    sits on a block device. dmesg can be restricted (kernel.dmesg_restrict)
-    or absent; then /var/log/kern.log or /var/log/messages is read, and when
-    none is available the facts say so."""
-
-    def __init__(self, host: Host) -> None:
-        self.host = host
-        self.loaded = False
-        self.text: str | None = None
-        self.source: str | None = None
-        self.error: str | None = None
-
-    def _load(self) -> None:
-        self.loaded = True
-        errors = []
-        if self.host.live:
-            res = self.host.run(["dmesg"], timeout=5)
-            if res.ok:
-                self.text, self.source = res.stdout, "dmesg"
-                return
-            errors.append("dmesg: " + ((res.stderr or "").strip() or f"exit {res.rc}"))
-        for p in ("/var/log/kern.log", "/var/log/messages"):
-            try:
-                self.text, self.source = "\n".join(self.host.tail(p, LOG_TAIL_BYTES)), p
-                return
-            except OSError as exc:
-                errors.append(f"{p}: {exc.strerror or exc}")
-        self.error = "; ".join(errors) or "no kernel log available"
-
-    def scan(self, names: list[str]) -> dict[str, Any]:
-        """I/O error messages about the devices *names*."""
-        out: dict[str, Any] = {"devices": names, "source": None, "error": None, "io_errors": []}
-        if not names:
-            out["error"] = "the database files are not on a block device"
-            return out
-        if not self.loaded:
-            self._load()
-        out.update(source=self.source, error=self.error)
-        if self.text is None:
-            return out
-        dev = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(n) for n in names))
-        hits = [ln.strip() for ln in self.text.splitlines() if _KERNEL_IO.search(ln) and dev.search(ln)]
-        out["io_errors"] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:] if len(hits) > KEEP_LINES else hits
-        out["io_error_count"] = len(hits)
-        return out
-
-
 
 
 # -- the check -------------------------------------------------------------

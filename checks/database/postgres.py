@@ -330,7 +330,7 @@ def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> str:
 
 def server_check(db: dict[str, Any]) -> str:
     t = db.get("target") or {}
-    return (f"pg_isready" + (f" -h {t['host']}" if t.get("host") else "")
+    return ("pg_isready" + (f" -h {t['host']}" if t.get("host") else "")
             + (f" -p {t['port']}" if t.get("port") else "") + "; systemctl status postgresql")
 
 

@@ -282,6 +282,16 @@ def _delivery_finding(cfg: Mapping[str, Any], delivered: list[dict], stuck: list
             remedy=f"Check that the SMTP server {where} is up and reachable from this host ({probe}) "
                    "and that [email] smtp_host, smtp_port, user and password_env are right; "
                    "the spooled reports go out on the next run.")
+    if delivered and not dropped:
+        # Late but delivered, nothing pending: information for the reader, not
+        # a fault of anyone's to count in this run's verdict or mail subject.
+        return Finding(
+            CHECK, where, Status.OK,
+            f"{len(delivered)} earlier report mail(s) delivered late, nothing pending",
+            None,
+            detail=f"The report mail of {first['first_failed']} could not be sent then "
+                   f"({first['last_error']}); it was delivered on this run.",
+            evidence=evidence)
     what = (f"{len(delivered)} earlier report mail(s) delivered late"
             if delivered else f"{len(dropped)} undelivered report mail(s) dropped from the spool")
     reason = first["last_error"]

@@ -280,6 +280,59 @@ def _recipients_in(config_file: Path) -> list[str]:
     return to if isinstance(to, list) else []
 
 
+def _config_for(root: str, config: str | None) -> str:
+    """The config file the scheduled run will use, by absolute path.
+
+    On this machine (root /) it is the one ``diagnose run`` would use now
+    (--config, $DIAGNOSE_CONFIG, ./diagnose.toml, /etc/diagnose/site.toml),
+    and it must exist: a job pointing at a missing file exits 3 every night
+    before saving or mailing anything. Into another tree (an image being
+    built) the file may come later."""
+    from diagnose.config import find_config_file
+
+    if root != "/":
+        return os.path.abspath(config) if config else DEFAULT_CONFIG
+    found = find_config_file(config)
+    if found and os.path.isfile(found):
+        return os.path.abspath(found)
+    if config:
+        raise ScheduleError(f"{config} does not exist: the scheduled run would fail every night; "
+                            "write it with `diagnose init --output FILE` or name an existing config")
+    raise ScheduleError(f"no config file found (--config, $DIAGNOSE_CONFIG, ./diagnose.toml, {DEFAULT_CONFIG}): "
+                        f"write one with `diagnose init --output {DEFAULT_CONFIG}`, edit it, "
+                        "then install the schedule again")
+
+
+def installed_command(root: str = "/") -> tuple[str, list[str]] | None:
+    """The command the installed schedule runs: ("cron", [shell line]) or
+    ("systemd", argv), or None when nothing is installed."""
+    cron = _under(root, CRON_FILE)
+    if cron.exists():
+        for line in cron.read_text().splitlines():
+            if line.strip() and not line.startswith("#") and not _CRON_ENV.match(line):
+                return "cron", [line.split(None, 6)[6]]
+    unit = _under(root, f"{UNIT_DIR}/{SERVICE}")
+    if unit.exists():
+        for line in unit.read_text().splitlines():
+            if line.startswith("ExecStart="):
+                return "systemd", line[len("ExecStart="):].split()
+    return None
+
+
+def run_now(root: str = "/", timeout: float = 600) -> tuple[str, int, str, str]:
+    """Run the installed command once, now, as its scheduler would (cron: /bin/sh
+    with cron's PATH and cwd /; systemd: the ExecStart argv). Returns the
+    command, its exit code, stdout and stderr."""
+    found = installed_command(root)
+    if found is None:
+        raise ScheduleError("no diagnose schedule is installed; add one with `diagnose schedule install`")
+    kind, words = found
+    env = {"PATH": CRON_PATH, "HOME": "/root", "LANG": os.environ.get("LANG", "C.UTF-8")}
+    argv = ["/bin/sh", "-c", words[0]] if kind == "cron" else words
+    done = subprocess.run(argv, env=env, cwd="/", capture_output=True, text=True, timeout=timeout)
+    return " ".join(words), done.returncode, done.stdout, done.stderr
+
+
 def install(root: str = "/", at: str | None = None, every: str | None = None,
             emails: list[str] | tuple[str, ...] = (), config: str | None = None,
             lock: str = DEFAULT_LOCK) -> Installed:
@@ -291,7 +344,7 @@ def install(root: str = "/", at: str | None = None, every: str | None = None,
     minutes = parse_every(every) if every else None
     when = (f"every {_span(minutes)}" if minutes else
             "daily at %02d:%02d" % (when_at or parse_at(DEFAULT_AT)))
-    config = os.path.abspath(config) if config else DEFAULT_CONFIG
+    config = _config_for(root, config)
     emails = list(emails)
     if not emails and not _recipients_in(_under(root, config)):
         raise ScheduleError(f"no one to mail the report to: pass --email ADDRESS, or set "

@@ -1,0 +1,129 @@
+"""The subcommands of ``diagnose``, one module each, and what they share.
+
+A command is a click command (or group) built with the classes below, in its
+own module, and registered by name in ``COMMANDS`` in diagnose/cli.py as
+``"module:attribute"``. The module is imported only when that command runs
+(or for ``--help`` and completion), so keep module level imports light: click
+and this package; import the engine inside the function.
+
+    import click
+    from diagnose.commands import Command, config_option, die
+
+    @click.command(cls=Command, short_help="...", epilog=EXAMPLES)
+    @config_option
+    def baseline(config):
+        from diagnose.state import baseline as engine   # heavy imports here
+        ...
+        return 0                      # the exit code (None counts as 0)
+
+Conventions: a callback returns its exit code; bad input is ``die(message)``
+(one line on stderr, exit 3) or ``raise click.UsageError(...)`` (usage line
+and message, exit 3), never a traceback. Epilogs are printed as written, so
+examples keep their columns.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+import click
+
+EXIT_USAGE = 3
+
+EXIT_CODES = """exit codes (the Nagios plugin convention):
+  0  every check ok or skipped      2  the worst result is a failure
+  1  the worst result is a warning  3  bad arguments or config, or a check could not run
+  4  another run holds the lock (run --lock)"""
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def die(message: str, code: int = EXIT_USAGE) -> int:
+    """One line on stderr naming what to fix; returns the exit code."""
+    print(f"diagnose: {message}", file=sys.stderr)
+    return code
+
+
+class _Verbatim:
+    """Prints the epilog as written (click would re-wrap it)."""
+
+    epilog: str | None
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if self.epilog:
+            formatter.write("\n" + self.epilog.strip("\n") + "\n")
+
+
+class Command(_Verbatim, click.Command):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", CONTEXT)
+        super().__init__(*args, **kwargs)
+
+
+class Group(_Verbatim, click.Group):
+    command_class = Command
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("context_settings", CONTEXT)
+        super().__init__(*args, **kwargs)
+
+
+Group.group_class = Group
+
+
+class Choice(click.Choice):
+    """click.Choice whose message names the bad value the way argparse did:
+    ``invalid choice: 'yaml' (choose from text, json, ...)``."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"invalid choice: {value!r} (choose from {', '.join(self.choices)})", param, ctx)
+
+
+def check_names() -> list[str]:
+    """Every registered check name, without importing any check: the
+    built-in table and the names of the plugins' entry points."""
+    from diagnose.compat import entry_points
+    from diagnose.registry import BUILTINS, GROUP
+
+    return sorted(set(BUILTINS) | {ep.name for ep in entry_points(GROUP)})
+
+
+def complete_checks(ctx: Any, param: Any, incomplete: str) -> list[str]:
+    return [n for n in check_names() if n.startswith(incomplete)]
+
+
+def config_option(f: Any) -> Any:
+    return click.option("--config", metavar="FILE", type=click.Path(),
+                        help="config file (default: $DIAGNOSE_CONFIG, ./diagnose.toml, "
+                        "/etc/diagnose/site.toml, else built-in defaults)")(f)
+
+
+def root_option(help: str = "read the system from a recorded tree at DIR") -> Any:
+    return click.option("--root", metavar="DIR", type=click.Path(), default="/", show_default=False, help=help)
+
+
+def load(config_path: str | None) -> tuple[Any, Any]:
+    """The registry and the configuration; raises diagnose.config.ConfigError."""
+    from diagnose.config import find_config_file, load as load_config
+    from diagnose.registry import Registry
+
+    registry = Registry.discover()
+    path = find_config_file(config_path)
+    return registry, load_config(path, registry.schemas(), registry.multi_sections())
+
+
+def unknown_check(names: Iterable[str], registry: Any) -> str | None:
+    """A usage message for the first name no check has, with the nearest one."""
+    from diagnose.config import nearest
+
+    known = set(registry.checks) | set(registry.broken)
+    for n in names:
+        if n not in known:
+            hint = nearest(n, known)
+            return f"no check named {n!r}" + (f"; did you mean {hint!r}?" if hint else
+                                               f"; checks: {', '.join(sorted(known))}")
+    return None

@@ -1,0 +1,64 @@
+"""``diagnose list``: every check, what it needs, whether it applies here."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from diagnose.commands import Choice, Command, config_option, die, load
+
+EXAMPLES = """examples:
+  diagnose list                     every check, what it needs, whether it applies here
+  diagnose list --config site.toml  the same with this site's configuration
+"""
+
+
+@click.command("list", cls=Command, short_help="list checks and whether they apply here", epilog=EXAMPLES)
+@config_option
+@click.option("--format", "format_", default="text", type=Choice(("text", "json")), help="text or json")
+def list_checks(config: str | None, format_: str) -> int:
+    """List the checks, what each needs, and whether it applies here or why not."""
+    from diagnose.config import ConfigError
+    from diagnose.host import Host
+    from diagnose.runner import detect_role, why_skip
+
+    try:
+        registry, cfg = load(config)
+    except ConfigError as exc:
+        return die(f"config error: {exc}")
+    host = Host("/")
+    role = detect_role(host, cfg)
+    rows = []
+    for name in sorted(set(registry.checks) | set(registry.broken)):
+        if name in registry.broken:
+            rows.append({"name": name, "summary": "", "needs": "", "applies": False,
+                         "why_not": registry.broken[name]})
+            continue
+        c = registry.checks[name]
+        needs = []
+        if c.needs.role != "any":
+            needs.append(f"role {c.needs.role}")
+        if c.needs.section:
+            needs.append(f"[[{c.section}]]" if c.multi else f"[{c.section}]")
+        needs += [f"command {x}" for x in c.needs.commands]
+        needs += [f"path {x}" for x in c.needs.paths]
+        needs += [f"module {x}" for x in c.needs.modules]
+        try:
+            reason = why_skip(c, host, cfg, role)
+        except Exception as exc:  # noqa: BLE001 - listing must never crash
+            reason = f"applicability test failed: {exc}"
+        rows.append({"name": name, "summary": c.summary, "needs": ", ".join(needs) or "nothing",
+                     "applies": reason is None, "why_not": reason})
+    if format_ == "json":
+        print(json.dumps({"role": role, "checks": rows}, indent=2))
+        return 0
+    print(f"Checks (this host's role: {role}):")
+    width = max((len(r["name"]) for r in rows), default=10)
+    for r in rows:
+        mark = "yes" if r["applies"] else "no "
+        print(f"  {r['name'].ljust(width)}  applies: {mark}  {r['summary']}")
+        print(f"  {' ' * width}  needs: {r['needs']}")
+        if r["why_not"]:
+            print(f"  {' ' * width}  why not: {r['why_not']}")
+    return 0
