@@ -43,10 +43,11 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
     "history": {
         "enabled": Key(bool, True, "keep the run history in the state directory and mark findings "
                        "new, recurring, persistent or flapping"),
-        "keep_days": Key(int, 400, "forget runs older than this many days"),
-        "keep_runs": Key(int, 5000, "keep at most this many runs (frequent runs stay bounded too)"),
+        "keep_days": Key(int, 400, "forget runs older than this many days", low=1, high=36500),
+        "keep_runs": Key(int, 5000, "keep at most this many runs (frequent runs stay bounded too)",
+                         low=2, high=1_000_000),
         "recent_runs": Key(int, 30, "how many recent runs decide recurring/persistent and runs_seen "
-                           "(flapping always looks at the last 21)"),
+                           "(flapping always looks at the last 21)", low=2, high=1000),
         "flap_start_percent": Key((int, float), 20, "a finding starts flapping when its weighted "
                                   "state change over the last 21 runs reaches this percent"),
         "flap_stop_percent": Key((int, float), 5, "and stops flapping when it falls to this percent"),

@@ -93,4 +93,18 @@ def render(report: Report, **_options: object) -> str:
         checks=[{"c": c, "colour": _colour(c.status)} for c in report.checks],
         colour=_colour,
         fault_labels=FAULT_LABELS,
+        **_history_helpers(),
     )
+
+
+def _history_helpers() -> dict[str, Any]:
+    """What templates/history.html.j2 calls: marks, sparklines, "since"."""
+    from markupsafe import Markup
+
+    from diagnose.reports import history, sparkline
+
+    def lines(report: Report) -> list[Any]:
+        return [m for m in (history.since(report), history.resolved(report), history.note(report)) if m]
+
+    return {"history_mark": history.mark, "history_lines": lines,
+            "sparkline": lambda f: Markup(sparkline.for_finding(f))}

@@ -12,6 +12,7 @@ import textwrap
 from typing import Any
 
 from diagnose.model import Finding, Report, Status
+from diagnose.reports import history
 
 _UNICODE = {Status.OK: "✓", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "✗", Status.ERROR: "?"}
 _ASCII = {Status.OK: "+", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "X", Status.ERROR: "?"}
@@ -63,6 +64,8 @@ def _finding_block(f: Finding, report: Report, st: _Style, depth: int, verbose: 
     head = f"{st.arrow} " if depth else ""
     fault = f" {f.fault.value}" if f.fault else ""
     lines = [f"{indent}{head}{st.mark(f.status)} {st.bold(f.title)}  ({f.id}{',' if fault else ''}{fault})"]
+    if history.mark(f):  # new / recurring / flapping, from the run history
+        lines[0] += f"  [{history.mark(f)}]"
     sub = indent + ("   " if depth else "    ")
     lines += _wrap("Why: ", f.detail, sub)
     lines += _wrap("Fix: ", f.remedy, sub)
@@ -113,6 +116,8 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
             for f in oks:
                 out += _finding_block(f, report, st, 0, verbose, set())
             out.append("")
+    said = [m for m in (history.since(report), history.resolved(report), history.note(report)) if m]
+    out += [str(m) for m in said] + ([""] if said else [])
     verdict = report.verdict.status  # skip: nothing was checked
     out.append(f"{st.mark(verdict)} Verdict: {st.bold(report.verdict.headline)}")
     return "\n".join(out) + "\n"

@@ -31,18 +31,23 @@ CHECK = "report.history"
 class HistorySession:
     """History for one run (see the module docstring)."""
 
-    def __init__(self, config: Any, registry: Any, live: bool) -> None:
-        self.config, self.registry, self.live = config, registry, live
+    def __init__(self, config: Any, registry: Any, source: str) -> None:
+        self.config, self.registry, self.source = config, registry, source
+        self.live = source == "live"
         self.cfg: dict[str, Any] = dict(config.section("history"))
         self.directory = state_dir(config.section("site"))
         self.store: History | None = None
         self.troubles: list[Trouble] = []
-        self.recording = bool(self.cfg.get("enabled", True) and
-                              (live or self.cfg.get("record_from_facts", False)))
+        self.recording = bool(self.cfg.get("enabled", True) and (
+            self.live or (source == "facts" and self.cfg.get("record_from_facts", False))))
 
     @classmethod
-    def begin(cls, config: Any, registry: Any, live: bool = True) -> "HistorySession":
-        session = cls(config, registry, live)
+    def begin(cls, config: Any, registry: Any, source: str = "live") -> "HistorySession":
+        """*source*: ``live`` (this machine: recorded), ``facts`` (--from-facts:
+        marked from the history the facts file carries; recorded only with
+        ``[history] record_from_facts``), ``tree`` (--root: a recorded tree is
+        neither recorded nor marked)."""
+        session = cls(config, registry, source)
         if session.recording:
             session.store, session.troubles = History.open(session.directory)
         return session
@@ -114,13 +119,15 @@ class HistorySession:
         """Mark the findings, list what was resolved, record the run, and say
         what happened to history. Returns the report (with a
         ``report.history`` finding when something went wrong)."""
-        if not self.enabled:
+        if not self.enabled or self.source == "tree":
             return report
         context = col.history
         if context is None and self.store is not None and self.recording:
             context = self._guard("reading the history", lambda: self.store.context(
                 report.host, [c.name for c in report.checks], epoch(report.started),
                 int(self.cfg.get("recent_runs", 30))), None)
+        if context is None and not self.recording and not self.troubles:
+            return report  # facts collected without history: nothing to say
         flags: dict[str, bool] = {}
         report.history = {"database": (context or {}).get("database") or self.database,
                           "recorded": False}
