@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "init": "diagnose.commands.init:init",
     "schedule": "diagnose.commands.schedule:schedule",
     "completion": "diagnose.commands.completion:completion",
+    "history": "diagnose.commands.history:history",
 }
 
 

@@ -191,6 +191,11 @@ class History:
         return cls._open_read(path), troubles
 
     @classmethod
+    def open_read(cls, directory: str) -> "History | None":
+        """The database in *directory* for reading only (``diagnose history``)."""
+        return cls._open_read(os.path.join(directory, FILE_NAME))
+
+    @classmethod
     def _open_read(cls, path: str) -> "History | None":
         """Read-only: ``mode=ro`` (sees a concurrent writer's WAL), else
         ``immutable=1`` (works on read-only media; ignores a WAL)."""
@@ -260,7 +265,7 @@ class History:
             return Trouble("newer", path, str(exc))
         if err == errno.EROFS or _readonly_dir(directory if os.path.isdir(directory) else
                                                os.path.dirname(directory) or "/"):
-            return Trouble("readonly", path, f"{directory} is on a read-only filesystem ({text})")
+            return Trouble("readonly", path, f"{directory} is on a read-only filesystem")
         if err in (errno.EACCES, errno.EPERM) or "readonly" in str(exc).lower() or \
                 "unable to open" in str(exc).lower():
             if os.geteuid() != 0 and not os.access(directory if os.path.isdir(directory) else
@@ -456,30 +461,6 @@ class History:
         c.execute("DELETE FROM runs WHERE ts < ?", (cutoff,))
         stamp = dt.datetime.fromtimestamp(cutoff, dt.timezone.utc).isoformat(timespec="seconds")
         c.execute("DELETE FROM tracked WHERE last_seen < ?", (stamp,))
-
-    # -- diagnose history -----------------------------------------------------
-    def rows(self, since: float | None = None, check: str | None = None
-             ) -> tuple[list[tuple], list[tuple], list[tuple], dict[tuple[str, str], tuple]]:
-        """Everything ``diagnose history`` shows: runs (id, host, ts, time,
-        status, headline), check results (run, name, status), findings (run,
-        fid, check, status, fault, title) since *since*, and tracked states."""
-        since = -1e300 if since is None else since
-        c = self.conn
-        runs = c.execute("SELECT id, host, ts, time, status, headline FROM runs WHERE ts >= ? "
-                         "ORDER BY ts, id", (since,)).fetchall()
-        where, args = "ts >= ?", [since]
-        if check:
-            where, args = where + " AND name = ?", args + [check]
-        checks = c.execute(f"SELECT run, name, status FROM checks WHERE {where}", args).fetchall()
-        fq = ("SELECT f.run, f.fid, f.check_name, f.status, f.fault, f.title FROM findings f "
-              "JOIN runs r ON r.id = f.run WHERE r.ts >= ?")
-        fargs: list[Any] = [since]
-        if check:
-            fq, fargs = fq + " AND f.check_name = ?", fargs + [check]
-        found = c.execute(fq, fargs).fetchall()
-        tracked = {(h, fid): (first, last, bool(fl)) for h, fid, first, last, fl in c.execute(
-            "SELECT host, fid, first_seen, last_seen, flapping FROM tracked")}
-        return runs, checks, found, tracked
 
 
 def _uri_path(path: str) -> str:

@@ -20,7 +20,8 @@ import sqlite3
 import time
 from typing import Any
 
-from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict
+from diagnose.i18n import _
+from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict, step
 from diagnose.state import state_dir
 from diagnose.state.annotate import annotate
 from diagnose.state.history import History, Trouble, _is_damage, epoch
@@ -191,41 +192,48 @@ def _note(t: Trouble) -> str:
 
 
 def _finding(t: Trouble, summary: dict[str, Any]) -> Finding:
-    recorded = summary.get("recorded")
+    recorded = bool(summary.get("recorded"))
     marked = "new" in summary  # the findings were marked from the runs before
     evidence = {"database": t.database, "kind": t.kind, "error": t.error,
-                "set_aside": t.set_aside, "recorded": bool(recorded)}
+                "set_aside": t.set_aside, "recorded": recorded}
     directory = t.database.rsplit("/", 1)[0] or "/"
     if t.kind == "damaged":
+        started = (_("This run was recorded in a new history") if recorded
+                   else _("A new history was started"))
         return Finding(
             CHECK, t.database, Status.WARN,
-            "History database was damaged: set aside, a new one started", Fault.UNDETERMINED,
-            detail=f"{t.database} could not be used ({t.error}). It was renamed to {t.set_aside} "
-                   f"and this run {'was recorded in' if recorded else 'started'} a new history, "
-                   "so earlier runs no longer count towards new, recurring and flapping. "
-                   "The report itself is complete.",
+            _("History database was damaged: set aside, a new one started"), Fault.UNDETERMINED,
+            detail=_("{db} could not be used ({error}). It was renamed to {aside}. {started}, so "
+                     "earlier runs no longer count towards new, recurring and flapping. The report "
+                     "itself is complete.", db=t.database, error=t.error, aside=t.set_aside,
+                     started=started),
             evidence=evidence,
-            remedy=f"Nothing is needed for the next runs. To look at the old file: `sqlite3 "
-                   f"{t.set_aside} 'PRAGMA integrity_check'`; delete it when done. If this "
-                   f"happens again, look for disk errors where {directory} lives: "
-                   "`dmesg | grep -iE 'i/o error|ext4|xfs|btrfs'`.")
+            remedy=[step(_("Nothing is needed for the next runs. To look at the old file:"),
+                         f"sqlite3 {t.set_aside} 'PRAGMA integrity_check'"),
+                    step(_("Delete it when done. If this happens again, look for disk errors "
+                           "where {dir} lives:", dir=directory),
+                         "dmesg | grep -iE 'i/o error|ext4|xfs|btrfs'")])
     if t.kind == "readonly":
+        how = (_("The report is complete, marked from the runs recorded before.") if marked
+               else _("The report is complete."))
         return Finding(
-            CHECK, t.database, Status.WARN, f"Run history not recorded: {directory} is read-only",
-            Fault.UNDETERMINED,
-            detail=f"This run could not be written to the history ({t.error}). The report is "
-                   "complete" + (", marked from the runs recorded before." if marked else ".")
-                   + " A filesystem that turned read-only is often one the kernel remounted "
-                   "after disk errors.",
+            CHECK, t.database, Status.WARN,
+            _("Run history not recorded: {dir} is read-only", dir=directory), Fault.UNDETERMINED,
+            detail=_("This run could not be written to the history ({error}). {how} A filesystem "
+                     "that turned read-only is often one the kernel remounted after disk errors.",
+                     error=t.error, how=how),
             evidence=evidence,
-            remedy=f"Find why: `findmnt -T {directory}` (ro in OPTIONS) and `dmesg | grep -iE "
-                   "'remount|i/o error'`; repair and remount it read-write, or set [site] "
-                   "state_dir to a writable directory.")
+            remedy=[step(_("Find why it is read-only (ro in OPTIONS):"), f"findmnt -T {directory}"),
+                    step(_("Look for the kernel remounting it after errors:"),
+                         "dmesg | grep -iE 'remount|i/o error'"),
+                    step(_("Repair and remount it read-write, or set [site] state_dir to a "
+                           "writable directory."))])
     return Finding(
-        CHECK, t.database, Status.WARN, f"Run history not recorded: {t.error}",
+        CHECK, t.database, Status.WARN, _("Run history not recorded: {error}", error=t.error),
         Fault.UNDETERMINED,
-        detail=f"Writing or reading {t.database} failed ({t.error}). The report is complete; "
-               "this run is missing from the history.",
+        detail=_("Writing or reading {db} failed ({error}). The report is complete; this run is "
+                 "missing from the history.", db=t.database, error=t.error),
         evidence=evidence,
-        remedy=f"Check the state directory: `df -h {directory}` (a full disk), `ls -l "
-               f"{t.database}*` (owner and mode); run `diagnose history` to see what it holds.")
+        remedy=[step(_("Check the state directory for a full disk:"), f"df -h {directory}"),
+                step(_("and the owner and mode of the database:"), f"ls -l {t.database}*"),
+                step(_("See what the history holds:"), "diagnose history")])

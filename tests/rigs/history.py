@@ -129,3 +129,83 @@ class LinesRig:
 @pytest.fixture
 def lines(tmp_path):
     return LinesRig(tmp_path)
+
+
+# -- a disk filling day by day -------------------------------------------------
+
+def daily_runs(fs, state: Path, days: int, grow=None, fmt: str = "json", extra: str = "",
+               save_facts: Path | None = None):
+    """Audit the real filesystem *fs* (tests/rigs/disk.py) once a simulated
+    night for *days* nights; before each run ``grow(fs, n)`` adds that
+    night's data. Returns the CLI result of the last night."""
+    from tests.conftest import run_cli
+
+    config = fs.config(f'app_paths = ["{fs.path("callcenter")}"]\n{extra}')
+    proc = None
+    for n in range(days):
+        if grow is not None:
+            grow(fs, n)
+        last = n == days - 1
+        args = ["run", "--config", config, "--only", "disk.space", "--format", fmt if last else "json"]
+        if last and save_facts is not None:
+            args += ["--save-facts", str(save_facts)]
+        proc = run_cli(*args, env={**at(day(n)), "DIAGNOSE_STATE_DIR": str(state)})
+        assert proc.returncode in (0, 1, 2), proc.stderr
+    return proc
+
+
+PER_DAY = 400 * 1024  # 100 pages of 4 KiB: tmpfs counts it exactly
+
+
+def films(fs, n: int) -> None:
+    """Someone copies one more 400 KB film into share/Movies every night."""
+    fs.fill(f"share/Movies/film-{n:02d}.mkv", PER_DAY, "nobody")
+
+
+def recordings(fs, n: int) -> None:
+    """The application records 400 KB of calls every night, never deleted."""
+    fs.fill(f"callcenter/recordings/2026-11-{n + 1:02d}/calls.wav", PER_DAY)
+
+
+def starting_data(fs) -> None:
+    fs.fill("callcenter/db/cc.db", 1_000_000)
+    fs.fill("share/Movies/old.mkv", 1_000_000, "nobody")
+
+
+def record_forecasts(out_dir: str) -> None:
+    """Re-record tests/data/disk.space/forecast-*.json from real tmpfs runs
+    (as root: ``python3 -m tests.rigs.history``)."""
+    import json
+    import tempfile
+
+    from tests.rigs.disk import small_filesystems
+
+    cases = [
+        ("forecast-films", "8 MB tmpfs, 400 KB of films (owner nobody) copied into share/Movies "
+         "every night for 10 nights: about 5.6 days left, warn, site fault naming share/Movies",
+         films, lambda fs: [{"subject": fs.mountpoint, "status": "warn", "fault": "site",
+                             "title_contains": "will be full in about"}]),
+        ("forecast-recordings", "8 MB tmpfs, 400 KB of call recordings under app_paths every "
+         "night for 10 nights: warn, software fault (no retention)",
+         recordings, lambda fs: [{"subject": fs.mountpoint, "status": "warn", "fault": "software",
+                                  "title_contains": "the application's"}]),
+        ("forecast-flat", "8 MB tmpfs audited 10 nights with nothing added: ok, no forecast",
+         None, lambda fs: [{"subject": fs.mountpoint, "status": "ok"}]),
+    ]
+    with small_filesystems() as make:
+        for name, desc, grow, expect in cases:
+            fs = make("8m")
+            starting_data(fs)
+            with tempfile.TemporaryDirectory() as tmp:
+                facts = Path(tmp) / "facts.json"
+                daily_runs(fs, Path(tmp) / "state", 10, grow, save_facts=facts)
+                saved = json.loads(facts.read_text())
+            doc = {"description": desc, "config": saved["config"]["disk"],
+                   "facts": saved["checks"]["disk.space"]["facts"], "expect": expect(fs)}
+            with open(os.path.join(out_dir, f"{name}.json"), "w") as fh:
+                json.dump(doc, fh, indent=1)
+                fh.write("\n")
+
+
+if __name__ == "__main__":
+    record_forecasts(os.path.join(os.path.dirname(__file__), "..", "data", "disk.space"))
