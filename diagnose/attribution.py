@@ -17,9 +17,20 @@ Evidence keys the rules rely on (the judges' side of the contract):
   disk-full, database-corrupt, wrong-port, port-taken, oom-killed, ...).
 - ``audio.settings`` findings carry ``evidence.missing_device`` when the
   sound server has no device at all for the headset.
+- ``call.routing`` and ``queue.kpi`` findings: subject is the queue name
+  (call.routing's finding about members with missing devices is
+  ``<queue>/devices``).
 - network-dependent findings carry ``evidence.scope``: ``"local"`` for this
   host's own link (``network.connectivity``), ``"remote"`` for a target
   reached over the network (the server, a gateway).
+- ``config.drift`` findings carry ``evidence.file`` (the changed file, as on
+  the inspected host), ``evidence.keys`` (the names of the changed keys) and
+  ``evidence.whole_file`` (true when the change is not per key: a line
+  diff, a binary, an added or removed file). Any finding about a configured
+  value carries ``evidence.file`` and ``evidence.key``: when a drift finding
+  changed that key of that file, or changed that file as a whole, the
+  finding is its consequence ("gain too high" is explained by "rxgain
+  changed 0.0 -> 9.5 by ivan") and takes its fault domain.
 """
 
 from __future__ import annotations
@@ -38,8 +49,9 @@ class Rule:
     """An effect finding is a consequence of a cause finding when both are
     problems (warn/fail/error), the checks match (``*`` for any), every
     ``*_when`` condition holds and every ``join`` pair agrees. A join pair
-    ``(effect_field, cause_field)`` agrees when the values are equal or the
-    effect's value is a list that contains the cause's value."""
+    ``(effect_field, cause_field)`` agrees when the values are equal, or one
+    side is a list that contains the other's value, or both are lists that
+    share a value."""
 
     name: str
     cause: str
@@ -62,6 +74,10 @@ RULES: tuple[Rule, ...] = (
          # program is not explained by a full disk.
          effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening")},
          why=N_("the service writes to the filesystem that is full")),
+    Rule("disk-full-stops-report-saving", cause="disk.space", effect="report.delivery",
+         join=(("evidence.mount", "subject"),),
+         cause_when={"status": "fail"},
+         why=N_("the reports directory is on the filesystem that is full")),
     Rule("corrupt-database-stops-service", cause="database.integrity", effect="application.services",
          join=(("evidence.databases", "subject"),),
          effect_when={"evidence.reason": ("database-corrupt", "crashed", "stopped", "not-listening")},
@@ -75,6 +91,17 @@ RULES: tuple[Rule, ...] = (
          effect_when={"evidence.scope": "local"},
          join=(("evidence.interface", "evidence.interface"),),
          why=N_("gateway.power saw the same link of this host go down: one cable, one fault")),
+    Rule("drift-explains-setting", cause="config.drift", effect="*",
+         join=(("evidence.file", "evidence.file"), ("evidence.key", "evidence.keys")),
+         why=N_("the setting it is about was changed after acceptance")),
+    Rule("drift-explains-file", cause="config.drift", effect="*",
+         cause_when={"evidence.whole_file": True},
+         join=(("evidence.file", "evidence.file"),),
+         why=N_("the file it is about was changed after acceptance")),
+    Rule("queue-routing-misses-targets", cause="call.routing", effect="queue.kpi",
+         join=(("subject", "subject"),),
+         why=N_("the queue rings absent agents first or has nobody able to answer, so callers wait "
+                "and give up")),
     Rule("local-link-down-hides-remote", cause="network.connectivity", effect="*",
          cause_when={"evidence.scope": "local", "status": "fail"},
          effect_when={"evidence.scope": "remote"},
@@ -113,8 +140,12 @@ def _holds(f: Finding, conds: dict[str, Any]) -> bool:
 def _agrees(effect_value: Any, cause_value: Any) -> bool:
     if effect_value is _MISSING or cause_value is _MISSING or effect_value is None:
         return False
+    if isinstance(effect_value, list) and isinstance(cause_value, list):
+        return any(v in cause_value for v in effect_value)
     if isinstance(effect_value, list):
         return cause_value in effect_value
+    if isinstance(cause_value, list):
+        return effect_value in cause_value
     return effect_value == cause_value
 
 

@@ -48,6 +48,16 @@ class Check:
     # config.drift compares them with the baseline's facts. "*" matches one
     # level of a dict or every item of a list, e.g. "gateways.*.user_agent".
     stable: tuple[str, ...] = ()
+    # Engine-side checks that look at the whole run (config.drift) set this:
+    # the cfg their applies() and probe() receive then also holds "_run"
+    # ({"registry", "config", "role"}), and finish() sees the other checks'
+    # facts once every probe is done.
+    run_context: bool = False
+    # Other config sections this check reads besides its own, with their
+    # schemas (e.g. call.routing owns [asterisk] and reads [queues]). The
+    # probe and judge get each as ``cfg[name]``, a dict with defaults filled
+    # in, beside the own section's keys.
+    reads: dict[str, dict[str, Key]] = {}
 
     def watched(self, cfg: dict[str, Any]) -> list[str]:
         """The files to watch with this config (override when the config
@@ -86,6 +96,12 @@ class Check:
 
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list["Finding"]:
         raise NotImplementedError
+
+    def finish(self, facts: dict[str, Any], others: dict[str, dict[str, Any]],
+               cfg: dict[str, Any]) -> dict[str, Any]:
+        """With ``run_context``: amend this check's *facts* from the facts of
+        the *others* that ran (still gathering, never judging)."""
+        return facts
 
     def init_section(self, host: "Host") -> str | None:
         """A commented TOML snippet for ``diagnose init`` from what is detected

@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "init": "diagnose.commands.init:init",
     "schedule": "diagnose.commands.schedule:schedule",
     "completion": "diagnose.commands.completion:completion",
+    "mail": "diagnose.commands.mail:mail",
+    "baseline": "diagnose.commands.baseline:baseline",
     "history": "diagnose.commands.history:history",
 }
 
@@ -71,7 +73,16 @@ def cli(ctx: click.Context) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (usage errors are 3, not click's 2)."""
+    """Run the CLI; returns the exit code (usage errors are 3, not click's 2).
+    No traceback reaches the user, SIGTERM ends a run like SIGINT with its
+    own exit code (diagnose.guard)."""
+    from diagnose.guard import guarded, install_signal_handlers
+
+    install_signal_handlers()
+    return guarded(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     if os.environ.get(COMPLETE_VAR):  # the completion script asks for candidates
         from diagnose.commands.completion import register
 
@@ -80,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rv = cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="diagnose",
                       complete_var=COMPLETE_VAR, standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C
-        return die("interrupted", 130)
+        from diagnose.guard import EXIT_SIGINT
+
+        return die("interrupted (SIGINT)", EXIT_SIGINT)
     except click.ClickException as exc:  # usage errors, bad parameters
         exc.show()
         return EXIT_USAGE

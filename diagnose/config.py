@@ -30,6 +30,11 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
                     choices=("server", "workstation", "both")),
         "state_dir": Key(str, "/var/lib/diagnose", "where baseline, history and saved reports live "
                                                    "($DIAGNOSE_STATE_DIR overrides)"),
+        "language": Key(str, None, "language of reports and messages: en | ru (--lang overrides; "
+                                   "default: the locale)", choices=("en", "ru")),
+        "networks": Key(list, [], "the site's own address ranges (\"192.168.10.0/24\"): addresses in "
+                                  "them stay in the customer's report, other addresses are hidden",
+                        item=str),
     },
     "runner": {
         "timeout_s": Key((int, float), 10.0, "default per-check timeout in seconds (each check's own "
@@ -55,8 +60,16 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
                                  "time the facts were collected)"),
     },
     "email": {
-        "to": Key(list, [], "recipients", item=str),
-        "cc": Key(list, [], "copy recipients", item=str),
+        "to": Key(list, [], "recipients of the vendor's report (everything, JSON attached)", item=str),
+        "cc": Key(list, [], "copy recipients of the vendor's report", item=str),
+        "customer_to": Key(list, [], "recipients of the customer's report (plain language, no "
+                                     "evidence, no addresses but the site's own)", item=str),
+        "recipients": Key(list, [], "per-recipient tables: [[email.recipients]] address = \"...\", "
+                                    "audience = \"vendor\" | \"customer\", lang = \"en\" | \"ru\"",
+                          item=dict),
+        "vendor_domains": Key(list, [], "mail domains of the vendor: its host names and addresses are "
+                                        "hidden from the customer's report (default: the domains of "
+                                        "to/cc when customer recipients are listed)", item=str),
         "from": Key(str, "", "sender address; default diagnose@<host>"),
         "smtp_host": Key(str, "127.0.0.1", "SMTP server"),
         "smtp_port": Key(int, 25, "SMTP port", low=1, high=65535),
@@ -206,6 +219,17 @@ class Config:
 
     def has(self, name: str) -> bool:
         return name in self.present
+
+    def for_check(self, check: Any) -> dict[str, Any]:
+        """What *check*'s probe and judge receive: its own section, plus
+        each section it also ``reads`` under that section's name."""
+        cfg = self.section(check.section) if check.section else {}
+        reads = getattr(check, "reads", None) or {}
+        if reads:
+            cfg = dict(cfg)
+            for name in reads:
+                cfg[name] = self.section(name)
+        return cfg
 
     def set_by_file(self, section: str, key: str) -> bool:
         """True when the file itself set [section] key (not a default)."""
@@ -377,6 +401,30 @@ def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
             cfg.sections[name] = _validate(name, value, schema, path, lines, 0, strict)
             cfg.given[name] = {k for k in value if k in schema}
         cfg.present.add(name)
+    if "email" in cfg.sections:
+        _check_recipients(cfg.sections["email"].get("recipients") or [], path, lines)
+
+
+_RECIPIENT_KEYS = {"address": None, "audience": ("vendor", "customer"), "lang": ("en", "ru")}
+
+
+def _check_recipients(items: list[dict[str, Any]], path: str, lines: _Lines) -> None:
+    """[[email.recipients]]: an address, and an audience and a language
+    from their lists."""
+    for item in items:
+        line = lines.find("email.recipients") or lines.find("email", "recipients")
+        for key, value in item.items():
+            if key not in _RECIPIENT_KEYS:
+                hint = nearest(key, _RECIPIENT_KEYS)
+                raise ConfigError(f"unknown key '{key}' in [[email.recipients]]" +
+                                  (f"; did you mean '{hint}'?" if hint else ""), path, line)
+            choices = _RECIPIENT_KEYS[key]
+            if not isinstance(value, str) or (choices and value not in choices):
+                raise ConfigError(f"[[email.recipients]] {key} = {json.dumps(value, default=str)} "
+                                  f"must be " + (" or ".join(choices) if choices else "a string"),
+                                  path, line)
+        if "address" not in item:
+            raise ConfigError("[[email.recipients]] needs an address", path, line)
 
 
 def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path: str,
@@ -418,11 +466,29 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
     return out
 
 
+class _OwnOnly:
+    """A check's own section alone (for :func:`load_section`)."""
+
+    def __init__(self, check: Any) -> None:
+        self.section, self.schema, self.multi = check.section, check.schema, check.multi
+
+
 def load_section(check: Any, values: dict[str, Any]) -> dict[str, Any]:
     """Validate one check's section from a dict (see ``section_config``)."""
     schema = dict(COMMON_KEYS)
     schema.update(check.schema)
     lines = _Lines("")
+    reads = getattr(check, "reads", None) or {}
+    if reads:
+        values = dict(values)
+        extra = {}
+        for name, other in reads.items():
+            merged = dict(COMMON_KEYS)
+            merged.update(other)
+            extra[name] = _validate(name, values.pop(name, None) or {}, merged, "<dict>", lines, 0)
+        own = load_section(_OwnOnly(check), values)
+        own.update(extra)
+        return own
     if check.multi:
         items = values.get("items", [])
         return {"items": [_validate(check.section, i, schema, "<dict>", lines, n)

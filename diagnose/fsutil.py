@@ -54,33 +54,54 @@ def atomic_write(path: str, text: str | bytes, mode: int = 0o644, keep_owner: bo
     *mode*; with *keep_owner*, an existing file keeps its owner, group and
     permission bits (the temporary file is given them before the rename)."""
     st = check_target(path)
-    data = text.encode("utf-8") if isinstance(text, str) else text
     directory = os.path.dirname(os.path.abspath(path))
+    owner = None
+    if st is not None and keep_owner:
+        mode = stat.S_IMODE(st.st_mode) & 0o777  # never carry setuid/setgid/sticky over
+        owner = (st.st_uid, st.st_gid)
+    tmp = write_temp(directory, text, mode, owner)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+    sync_dir(directory)
+
+
+def write_temp(directory: str, text: str | bytes, mode: int = 0o644,
+               owner: tuple[int, int] | None = None) -> str:
+    """A new hidden temporary file in *directory* holding *text*, fsynced,
+    with *mode* (and *owner* when allowed); the caller renames it into
+    place or discards it (:func:`discard`). Nothing is left behind on failure."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
     try:
-        if st is not None and keep_owner:
-            mode = stat.S_IMODE(st.st_mode) & 0o777  # never carry setuid/setgid/sticky over
-            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                try:
-                    os.fchown(fd, st.st_uid, st.st_gid)
-                except PermissionError:
-                    pass  # not root: the file becomes ours, as any rewrite would make it
+        if owner is not None and owner != (os.geteuid(), os.getegid()):
+            try:
+                os.fchown(fd, *owner)
+            except PermissionError:
+                pass  # not root: the file becomes ours, as any rewrite would make it
         os.fchmod(fd, mode)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, path)
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        os.close(fd)
+        discard(tmp)
         raise
+    os.close(fd)
+    return tmp
+
+
+def discard(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def sync_dir(directory: str) -> None:
     try:  # the rename itself survives a crash once the directory is synced
         dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -96,6 +117,14 @@ def describe_oserror(exc: OSError, path: str | None = None) -> str:
     where = path or exc.filename or ""
     if isinstance(exc, UnsafeTarget):
         return f"{where} {exc.strerror}"
+    why = reason(exc)
+    return f"{where}: {why}" if where else why
+
+
+def reason(exc: OSError) -> str:
+    """The reason of an OSError in words a user can act on."""
+    if isinstance(exc, UnsafeTarget):
+        return str(exc.strerror)
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason = "no space left on device"
@@ -105,4 +134,16 @@ def describe_oserror(exc: OSError, path: str | None = None) -> str:
         reason = "permission denied"
     elif exc.errno == errno.EDQUOT:
         reason = "disk quota exceeded"
-    return f"{where}: {reason}" if where else reason
+    elif exc.errno == errno.ENOTDIR:
+        reason = "not a directory (or a path component is not)"
+    return reason
+
+
+def mountpoint(path: str) -> str:
+    """The mountpoint holding *path* (its nearest existing ancestor)."""
+    p = os.path.abspath(path)
+    while not os.path.exists(p) and p != "/":
+        p = os.path.dirname(p)
+    while p != "/" and not os.path.ismount(p):
+        p = os.path.dirname(p)
+    return p

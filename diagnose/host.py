@@ -11,6 +11,7 @@ into an error result naming what was needed.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -20,9 +21,30 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
+from diagnose.activity import doing
+
 
 class NotLive(RuntimeError):
     """An operation needs the live machine but the host is a recorded tree."""
+
+
+class NotRegularFile(OSError):
+    """A path the host will not read: a FIFO, a socket, or a device named as a log."""
+
+
+# What read_bytes reads of a file when no limit is given.
+MAX_READ = 64 * 1024 * 1024
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    chunks, left = [], limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1024 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 @dataclass
@@ -156,9 +178,31 @@ class Host:
     def is_dir(self, p: str) -> bool:
         return os.path.isdir(self.path(p))
 
+    def _open(self, p: str, logs: bool = False) -> int:
+        """Open *p* for reading without hanging: O_NONBLOCK, so a FIFO
+        named in a config does not block the open; a FIFO or socket is
+        refused (and, for *logs*, a device too: ``log = "/dev/zero"`` would
+        read forever)."""
+        fd = os.open(self.path(p), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        mode = os.fstat(fd).st_mode
+        refuse = stat_mod.S_ISFIFO(mode) or stat_mod.S_ISSOCK(mode) or \
+            (logs and not stat_mod.S_ISREG(mode))
+        if refuse:
+            os.close(fd)
+            kind = ("a FIFO" if stat_mod.S_ISFIFO(mode) else "a socket" if stat_mod.S_ISSOCK(mode) else
+                    "a device" if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode) else
+                    "a directory" if stat_mod.S_ISDIR(mode) else "not a regular file")
+            raise NotRegularFile(errno.EINVAL, f"{kind}, not a regular file; not read", p)
+        return fd
+
     def read_bytes(self, p: str, max_bytes: int | None = None) -> bytes:
-        with open(self.path(p), "rb") as fh:
-            return fh.read() if max_bytes is None else fh.read(max_bytes)
+        """At most *max_bytes* (default MAX_READ) of file *p*."""
+        with doing(f"reading {p}"):
+            fd = self._open(p)
+            try:
+                return _read_all(fd, MAX_READ if max_bytes is None else max_bytes)
+            finally:
+                os.close(fd)
 
     _MISSING = object()
 
@@ -173,12 +217,16 @@ class Host:
             return missing  # type: ignore[return-value]
 
     def tail(self, p: str, max_bytes: int = 256 * 1024) -> list[str]:
-        """The last lines of a (log) file, reading at most *max_bytes*."""
-        with open(self.path(p), "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
+        """The last lines of a (log) file, reading at most *max_bytes*. Only
+        a regular file is read (:class:`NotRegularFile` otherwise)."""
+        with doing(f"reading {p}"):
+            fd = self._open(p, logs=True)
+            try:
+                size = os.fstat(fd).st_size
+                os.lseek(fd, max(0, size - max_bytes), os.SEEK_SET)
+                data = _read_all(fd, max_bytes)
+            finally:
+                os.close(fd)
         lines = data.decode("utf-8", "replace").splitlines()
         if size > max_bytes and lines:
             lines = lines[1:]  # the first line is probably cut
@@ -245,6 +293,18 @@ class Host:
         record what happened as facts.
         """
         self.require_live(f"running {argv[0]}")
+        return self._exec(argv, timeout, env, input)
+
+    def run_on_files(self, argv: list[str], timeout: float = 5.0,
+                     env: dict[str, str] | None = None) -> RunResult:
+        """Run a local program that only reads files of this host's tree
+        (``git`` on an etckeeper repository, a log reader): allowed on a
+        recorded tree too, because it inspects data rather than the live
+        system. Paths in *argv* must already be :meth:`path` results."""
+        return self._exec(argv, timeout, env, None)
+
+    def _exec(self, argv: list[str], timeout: float, env: dict[str, str] | None,
+              input: str | None) -> RunResult:
         full_env = dict(os.environ, **(env or {}))
         full_env.setdefault("LC_ALL", "C")
         try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import string
 from typing import Any, Iterable, Mapping
 
@@ -289,7 +290,79 @@ def tr(value: Any, lang: str) -> str:
     entry = catalog(lang).get(value)
     if entry and entry[0]:
         return entry[0]
-    return value
+    return _reverse(value, lang, 4)
+
+
+# --- plain English back to its message ------------------------------------------------
+
+_PATTERNS: dict[str, list[tuple[Any, str, str | None]]] = {}
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _patterns(lang: str) -> list[tuple[Any, str, str | None]]:
+    """(regex, msgid, plural) for every catalog template with fields and
+    enough fixed text to be recognised, longest fixed text first."""
+    if lang not in _PATTERNS:
+        from diagnose.po import catalog
+
+        rows = []
+        for msgid, forms in catalog(lang).items():
+            for i, source in enumerate([msgid] + ([forms.plural] if getattr(forms, "plural", None) else [])):
+                parts = list(string.Formatter().parse(source))
+                fixed = "".join(p[0] for p in parts)
+                names = [p[1] for p in parts if p[1]]
+                if not names or not fixed.strip() or len(set(names)) != len(names) \
+                        or not all(n.isidentifier() for n in names):
+                    continue
+                rx = "".join(re.escape(lit) + (f"(?P<{f}>.+?)" if f else "") for lit, f, _, _ in parts)
+                weak = len(fixed) < 12 or len(fixed) < len(source) * 0.4
+                rows.append((len(fixed), re.compile(rx + "$", re.S), msgid, weak))
+        rows.sort(key=lambda r: -r[0])
+        _PATTERNS[lang] = [(rx, msgid, weak) for _, rx, msgid, weak in rows]
+    return _PATTERNS[lang]
+
+
+def _reverse(text: str, lang: str, depth: int) -> str:
+    """*text* (English, e.g. a message read back from JSON or a facts file)
+    translated when a catalog template matches it whole; its arguments are
+    translated the same way. Unknown text stays as it is."""
+    if depth <= 0 or len(text) > 1000 or not text.strip():
+        return text
+    from diagnose.po import catalog
+
+    for rx, msgid, weak in _patterns(lang):
+        m = rx.match(text)
+        if m is None:
+            continue
+        args = {}
+        unknown = False
+        for k, v in m.groupdict().items():
+            if _NUMBER.match(v):
+                args[k] = number_text(v, lang)
+            else:
+                exact = tr_exact(v, lang)
+                args[k] = exact if exact is not v else _reverse(v, lang, depth - 1)
+                unknown = unknown or args[k] is v
+        if weak and unknown:
+            continue  # "{a}, {b}" matches anything: only when every part is known
+        plural = getattr(catalog(lang).get(msgid), "plural", None)
+        n = m.groupdict().get("n")
+        if plural is not None and n is not None and _NUMBER.match(n):
+            entry = _lookup(msgid, plural, float(n) if "." in n else int(n), lang)
+        else:
+            entry = _lookup(msgid, None, None, lang)
+        try:
+            return entry.format(**args)
+        except (KeyError, IndexError, ValueError):
+            return text
+    return text
+
+
+def tr_exact(text: str, lang: str) -> str:
+    from diagnose.po import catalog
+
+    entry = catalog(lang).get(text)
+    return entry[0] if entry and entry[0] else text
 
 
 # --- which language ------------------------------------------------------------

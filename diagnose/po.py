@@ -66,6 +66,12 @@ def quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
 
 
+class Forms(tuple):
+    """The translations of one msgid; ``plural`` is its msgid_plural."""
+
+    plural: str | None = None
+
+
 def parse(text: str, where: str = "<po>") -> dict[str, tuple[str, ...]]:
     """msgid -> translations (one, or one per plural form). Fuzzy entries
     and the header are left out; an empty msgstr means "not translated"."""
@@ -77,7 +83,9 @@ def parse(text: str, where: str = "<po>") -> dict[str, tuple[str, ...]]:
     def flush() -> None:
         nonlocal cur, fuzzy
         if cur.get("msgid") and not fuzzy:
-            entries[cur["msgid"]] = tuple(cur[k] for k in sorted(k for k in cur if k.startswith("msgstr")))
+            forms = Forms(cur[k] for k in sorted(k for k in cur if k.startswith("msgstr")))
+            forms.plural = cur.get("msgid_plural")
+            entries[cur["msgid"]] = forms
         cur, fuzzy = {}, False
 
     for lineno, raw in enumerate(text.splitlines(), 1):

@@ -20,11 +20,14 @@ BUILTINS: dict[str, str] = {
     "application.services": "diagnose.checks.services.check:ApplicationServices",
     "audio.settings": "diagnose.checks.audio.check:AudioSettings",
     "bluetooth.interference": "diagnose.checks.bluetooth.check:BluetoothInterference",
+    "call.routing": "diagnose.checks.asterisk.routing:CallRouting",
+    "config.drift": "diagnose.checks.drift.check:ConfigDrift",
     "database.integrity": "diagnose.checks.database.check:DatabaseIntegrity",
     "disk.space": "diagnose.checks.disk.check:DiskSpace",
     "gateway.power": "diagnose.checks.gateway.check:GatewayPower",
     "headset.presence": "diagnose.checks.headset.check:HeadsetPresence",
     "network.connectivity": "diagnose.checks.network.check:NetworkConnectivity",
+    "queue.kpi": "diagnose.checks.asterisk.kpi:QueueKpi",
 }
 
 
@@ -78,6 +81,8 @@ class Registry:
         for c in self.checks.values():
             if c.section:
                 out.setdefault(c.section, {}).update(c.schema)
+            for name, schema in (getattr(c, "reads", None) or {}).items():
+                out.setdefault(name, {}).update(schema)
         return out
 
     def multi_sections(self) -> set[str]:

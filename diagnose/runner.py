@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from diagnose import __version__
+from diagnose.activity import of_thread
 from diagnose.attribution import attribute
 from diagnose.check import Check
 from diagnose.config import Config
@@ -120,10 +121,19 @@ def detect_role(host: Host, config: Config) -> str:
     return "workstation" if workstation else "server"
 
 
+def probe_config(check: Check, config: Config, role: str, registry: Registry | None = None) -> dict[str, Any]:
+    """The cfg a check's applies() and probe() receive: its section, and for
+    a ``run_context`` check the run itself under ``_run``."""
+    cfg = config.for_check(check)
+    if check.run_context:
+        cfg = dict(cfg, _run={"registry": registry, "config": config, "role": role})
+    return cfg
+
+
 def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = False) -> str | None:
     """The runner's decision whether *check* applies here; a reason when not.
     A check *asked* for by name (``--only``) runs whatever this host's role."""
-    cfg = config.section(check.section) if check.section else {}
+    cfg = config.for_check(check)
     if check.section and cfg.get("enabled") is False:
         return f"disabled in the config ([{check.section}] enabled = false)"
     needs = check.needs
@@ -143,7 +153,7 @@ def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = 
     for mod in needs.modules:
         if importlib.util.find_spec(mod) is None:
             return f"needs the Python module {mod} (pip install diagnose's dependencies)"
-    return check.applies(host, cfg)
+    return check.applies(host, probe_config(check, config, role) if check.run_context else cfg)
 
 
 class _Call:
@@ -172,6 +182,11 @@ class _Call:
     @property
     def duration(self) -> float:
         return (self.ended or time.monotonic()) - self.started
+
+
+def _hung_at(call: _Call) -> str:
+    what = of_thread(call.thread.ident)
+    return f"still hung while {what}" if what else "still hung"
 
 
 def _describe(exc: BaseException) -> str:
@@ -234,7 +249,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         if reason:
             col.results[name] = Collected(name, "skipped", skipped=reason)
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = probe_config(check, config, role, registry)
         if inputs and name in inputs:
             cfg = dict(cfg, _history=inputs[name])
         limit, mine = timeout_of(check, config, timeout)
@@ -258,11 +273,13 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             elif now - call.started >= limit:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
-                    error=f"probe timed out after {limit:g}s and was abandoned (still hung)")
+                    error=redact_text(f"probe timed out after {limit:g}s and was abandoned, "
+                                      f"{_hung_at(call)}"))
             elif now >= end and name not in own:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
-                    error=f"probe still running at the run deadline ({deadline:g}s) and was abandoned")
+                    error=redact_text(f"probe still running at the run deadline ({deadline:g}s) and was "
+                                      f"abandoned, {_hung_at(call)}"))
             else:
                 continue
             del pending[name]
@@ -278,9 +295,26 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         # in short slices rather than polling all of them.
         first = next(iter(pending.values()))[0]
         first.done.wait(max(0.0, min(nearest_expiry, 0.02)))
+    _finish(registry, col, config, role, calls)
     col.results = {n: col.results[n] for n in names if n in col.results}
     col.duration_s = time.monotonic() - t0
     return col
+
+
+def _finish(registry: Registry, col: Collection, config: Config, role: str, calls: dict) -> None:
+    """Let run_context checks amend their facts from everyone else's."""
+    for name in calls:
+        check = registry.checks[name]
+        got = col.results.get(name)
+        if not check.run_context or got is None or got.state != "ran":
+            continue
+        others = {n: r.facts for n, r in col.results.items() if n != name and r.state == "ran" and r.facts}
+        try:
+            facts = check.finish(got.facts or {}, others, probe_config(check, config, role, registry))
+            got.facts = json.loads(json.dumps(facts, allow_nan=False))
+        except Exception as exc:  # noqa: BLE001 - the check's error, not the run's
+            col.results[name] = Collected(name, "error", duration_s=got.duration_s,
+                                          error=f"finish raised {_describe(exc)}")
 
 
 def _collected(name: str, call: _Call) -> Collected:
@@ -331,7 +365,7 @@ def evaluate(registry: Registry, col: Collection, config: Config,
             err = redact_text(got.error or f"no check named {name} is installed here")
             results.append(CheckResult(name, Status.ERROR, got.duration_s, error=err))
             continue
-        cfg = config.section(check.section) if check.section else {}
+        cfg = config.for_check(check)
         t0 = time.monotonic()
         found, err = judge_one(check, got.facts or {}, cfg, check_timeout(check, config, timeout))
         duration = got.duration_s + (time.monotonic() - t0)

@@ -2,33 +2,33 @@
 
 fail and warn findings become ``<failure>`` (type tells which), a check that
 could not run ``<error>``, a skipped check ``<skipped>``. ElementTree does the
-XML escaping; characters XML 1.0 forbids are dropped first.
+XML escaping; characters XML 1.0 forbids (and control characters a viewer
+would act on) are shown escaped first (:func:`diagnose.safetext.xml_text`),
+so the document is well-formed with any input.
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
 from diagnose.model import Report, Status
+from diagnose.safetext import xml_text
 
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
-
-def _x(s: str) -> str:
-    return _XML_BAD.sub("", s or "")
+def _x(s: str | None) -> str:
+    return xml_text(s or "")
 
 
 def render(report: Report, **_: Any) -> str:
     suites = ET.Element("testsuites", name="diagnose")
     suite = ET.SubElement(suites, "testsuite", name=f"diagnose {_x(report.host)}",
-                          hostname=_x(report.host), timestamp=report.started,
+                          hostname=_x(report.host), timestamp=_x(report.started),
                           time=f"{report.duration_s:.3f}")
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for c in report.checks:
         counts["tests"] += 1
-        case = ET.SubElement(suite, "testcase", classname="diagnose", name=c.name,
+        case = ET.SubElement(suite, "testcase", classname="diagnose", name=_x(c.name),
                              time=f"{c.duration_s:.3f}")
         mine = [f for f in report.findings if f.check == c.name]
         if c.status is Status.ERROR:

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from diagnose.model import Report, Status
+from diagnose.safetext import show
 
 STATE = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 _PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_.:/-]+$")
@@ -32,8 +33,9 @@ def perf(name: str, value: float | int, uom: str = "", warn: str = "", crit: str
 
 
 def _clean(s: str) -> str:
-    # '|' starts perfdata and a newline ends the first line: neither may appear in text.
-    return s.replace("|", "/").replace("\n", " ")
+    # '|' starts perfdata and a newline ends the first line: neither may
+    # appear in text; control characters show escaped (\n, \x1b).
+    return show(s).replace("|", "/")
 
 
 def render(report: Report, **_: Any) -> str:

@@ -1,123 +1,193 @@
-"""Doctor-style text: one line per check, then root causes with their remedy
-and consequences indented under them, then the headline to read aloud.
+"""Doctor-style text: one line per check with a mark, then the root causes
+grouped by who acts (site faults first), each with why and the remedy's
+steps numbered on their own lines, consequences indented under their cause,
+then the headline to read aloud.
 
-Colour only when asked (the CLI asks when stdout is a terminal and NO_COLOR is
-unset). Marks fall back to ASCII when the output encoding cannot carry them,
-as under cron with LANG=C.
+Lines fit *width* columns (the CLI passes the terminal's width, 80 when the
+output is not a terminal); only a word longer than a line (a long path) may
+stick out. Commands are folded only between shell words, with ``\\``.
+Colour only when asked; marks fall back to ASCII when the output encoding
+cannot carry them (LANG=C, a non-UTF-8 terminal). Every system string shows
+its control characters escaped (:func:`diagnose.safetext.show`).
 """
 
 from __future__ import annotations
 
-import textwrap
 from typing import Any
 
+from diagnose.i18n import N_
 from diagnose.model import Finding, Report, Status
 from diagnose.reports import history
+from diagnose.reports.present import Node, Presenter, StepView
+from diagnose.reports.textlayout import command_lines, evidence_lines, wrap
 
 _UNICODE = {Status.OK: "✓", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "✗", Status.ERROR: "?"}
 _ASCII = {Status.OK: "+", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "X", Status.ERROR: "?"}
 _COLOUR = {Status.OK: "32", Status.SKIP: "90", Status.WARN: "33", Status.FAIL: "31", Status.ERROR: "35"}
+_SECTION_COLOUR = {"site": "33", "software": "34", "undetermined": "35"}
+DEFAULT_WIDTH = 80
 
 
 class _Style:
     def __init__(self, colour: bool, unicode: bool) -> None:
         self.colour, self.marks = colour, (_UNICODE if unicode else _ASCII)
-        self.arrow = "└─" if unicode else "`-"
+        self.arrow = "└─ " if unicode else "`- "
+
+    def paint(self, code: str, s: str) -> str:
+        return f"\033[{code}m{s}\033[0m" if self.colour and s else s
 
     def mark(self, status: Status) -> str:
-        m = f"[{self.marks[status]}]"
-        return f"\033[{_COLOUR[status]}m{m}\033[0m" if self.colour else m
+        return self.paint(_COLOUR[status], f"[{self.marks[status]}]")
 
     def bold(self, s: str) -> str:
-        return f"\033[1m{s}\033[0m" if self.colour else s
+        return self.paint("1", s)
 
 
-def _check_summary(report: Report, name: str) -> str:
-    res = next(c for c in report.checks if c.name == name)
-    if res.status is Status.SKIP and res.skipped:
-        return f"skipped: {res.skipped}"
-    if res.status is Status.ERROR and res.error:
-        return f"could not run: {res.error}"
-    mine = [f for f in report.findings if f.check == name]
-    worst = max(mine, key=lambda f: f.status, default=None)
-    if worst is None:
-        return "nothing to check"
-    if worst.status is Status.OK:
-        return worst.title if len(mine) == 1 else f"{len(mine)} subjects ok ({worst.title}, …)"
-    extra = sum(1 for f in mine if f.status.is_problem) - 1
-    return worst.title + (f" (+{extra} more)" if extra > 0 else "")
+class _Text:
+    def __init__(self, p: Presenter, st: _Style, width: int, verbose: bool) -> None:
+        self.p, self.st, self.width, self.verbose = p, st, width, verbose
 
+    def steps(self, steps: list[StepView], indent: str) -> list[str]:
+        """The remedy: one step after "Fix:", several numbered on their own
+        lines; a command on a line of its own below its words."""
+        if not steps:
+            return []
+        label = self.p.label(N_("Fix:")) + " "
+        out: list[str] = []
+        several = len(steps) > 1
+        if several:
+            out.append(indent + label.rstrip())
+        for i, sv in enumerate(steps, 1):
+            first = indent + (f"  {i}. " if several else label)
+            rest = " " * len(first)
+            out += self._step(sv, first, rest)
+        return out
 
-def _wrap(label: str, text: str, indent: str) -> list[str]:
-    if not text:
-        return []
-    body = textwrap.wrap(text, width=max(40, 100 - len(indent) - len(label)),
-                         break_long_words=False, break_on_hyphens=False) or [""]
-    pad = " " * len(label)
-    return [indent + label + body[0]] + [indent + pad + line for line in body[1:]]
+    def _step(self, sv: StepView, first: str, rest: str) -> list[str]:
+        out: list[str] = []
+        prose = ""
+        lead = first
+        for kind, text in sv.segments:
+            if kind == "code" and (" " in text and len(text) > 24):
+                out += wrap(prose.rstrip(), self.width, lead, rest) if prose.strip() else \
+                    ([lead.rstrip()] if lead.strip() and lead == first else [])
+                out += [self.st.paint("36", ln) for ln in command_lines(text, self.width, rest + "  ")]
+                prose, lead = "", rest
+            elif kind == "code":
+                prose += text.replace(" ", "\u00a0")  # a short command never wraps inside
+            else:
+                prose += text
+        prose = prose.strip()
+        if prose.startswith((";", ",", ".")):
+            prose = prose[1:].strip()
+        if prose:
+            out += [ln.replace("\u00a0", " ") for ln in wrap(prose, self.width, lead, rest)]
+        elif lead == first and not out:
+            out.append(first.rstrip())
+        if sv.command:
+            out += [self.st.paint("36", ln) for ln in command_lines(sv.command, self.width, rest + "  ")]
+        return out
 
+    def node(self, n: Node, indent: str = "") -> list[str]:
+        st, p = self.st, self.p
+        head = indent + (st.arrow if n.depth else "")
+        body = " " * len(head) if n.depth else indent + "    "
+        mark = st.mark(n.f.status)
+        title = wrap(n.title, self.width, head + "[x] ", body)
+        lines = [title[0].replace("[x]", mark, 1)] + title[1:]
+        if st.colour:
+            lines = [ln[:len(head) + len(mark) + 1] + st.bold(ln[len(head) + len(mark) + 1:])
+                     if i == 0 else st.bold(ln) for i, ln in enumerate(lines)]
+        mark = history.mark(n.f)  # new / recurring / flapping, from the run history
+        tag = f"[{p.s(mark)}]" if mark else ""
+        if not p.customer:
+            lines += wrap((f"{n.f.id}, {p.fault(n.f.fault)}" if n.f.fault else n.f.id)
+                          + ("  " + tag if tag else ""), self.width, body)
+        elif tag:
+            lines += wrap(tag, self.width, body)
+        if n.detail:
+            lines += wrap(n.detail, self.width, body + p.label(N_("Why:")) + " ")
+        lines += self.steps(n.steps, body)
+        if self.verbose and not p.customer and n.f.evidence:
+            lines.append(body + p.label(N_("Evidence:")))
+            lines += evidence_lines(n.f.evidence, self.width, body + "  ")
+        if n.children and p.customer:
+            lines.append(body + p.label(N_("This also caused:")))
+        for child in n.children:
+            lines += self.node(child, body if n.depth else indent + "    ")
+        return lines
 
-def _finding_block(f: Finding, report: Report, st: _Style, depth: int, verbose: bool,
-                   seen: set[str]) -> list[str]:
-    seen.add(f.id)
-    indent = "    " * depth
-    head = f"{st.arrow} " if depth else ""
-    fault = f" {f.fault.value}" if f.fault else ""
-    lines = [f"{indent}{head}{st.mark(f.status)} {st.bold(f.title)}  ({f.id}{',' if fault else ''}{fault})"]
-    if history.mark(f):  # new / recurring / flapping, from the run history
-        lines[0] += f"  [{history.mark(f)}]"
-    sub = indent + ("   " if depth else "    ")
-    lines += _wrap("Why: ", f.detail, sub)
-    lines += _wrap("Fix: ", f.remedy, sub)
-    if verbose and f.evidence:
-        import json
+    def check_lines(self) -> list[str]:
+        checks = self.p.report.checks
+        width = max((len(c.name) for c in checks), default=10)
+        out = []
+        for c in checks:
+            first = f"[x] {c.name.ljust(width)}  "
+            rows = wrap(self.p.check_summary(c.name), self.width, first)
+            rows[0] = rows[0].replace("[x]", self.st.mark(c.status), 1)
+            out += rows
+        return out
 
-        ev = json.dumps(f.evidence, ensure_ascii=False, default=str)
-        lines += _wrap("Evidence: ", ev[:2000] + ("…" if len(ev) > 2000 else ""), sub)
-    for cid in f.consequences:
-        child = report.finding(cid)
-        if child is not None and cid not in seen:
-            lines += _finding_block(child, report, st, depth + 1, verbose, seen)
-    return lines
+    def finding_line(self, f: Finding) -> list[str]:
+        rows = wrap(self.p.s(f.title), self.width, "[x] ", "    ")
+        rows[0] = rows[0].replace("[x]", self.st.mark(f.status), 1)
+        rows += wrap(f.id, self.width, "    ")
+        if self.verbose and f.evidence:
+            rows += evidence_lines(f.evidence, self.width, "      ")
+        return rows
 
 
 def render(report: Report, colour: bool = False, unicode: bool = True, verbose: bool = False,
-           quiet: bool = False, **_: Any) -> str:
+           quiet: bool = False, width: int | None = None, audience: str = "vendor", lang: str = "en",
+           site_addresses: Any = (), vendor_domains: Any = (), **_: Any) -> str:
+    p = Presenter(report, audience, lang, site_addresses, vendor_domains)
     st = _Style(colour, unicode)
+    w = _Text(p, st, width or DEFAULT_WIDTH, verbose)
     out: list[str] = []
     if not quiet:
-        where = report.host + (f" ({report.role})" if report.role else "")
-        site = f", site {report.site}" if report.site else ""
-        out.append(f"diagnose {report.tool_version} on {where}{site}, {report.started}")
-        out.append(f"config: {report.config_file or 'none found, built-in defaults'}")
+        where = p.s(report.host) + (f" ({p.s(report.role)})" if report.role and not p.customer else "")
+        site = p.t(N_("site {name}"), name=p.s(report.site)) if report.site else ""
+        out += wrap(p.t(N_("diagnose {version} on {host}"), version=report.tool_version, host=where)
+                    + (", " + site if site else ""), w.width)
+        out.append(p.started())
+        if not p.customer:
+            out += wrap(p.t(N_("config: {path}"), path=p.s(report.config_file)) if report.config_file
+                        else p.label(N_("config: none found, built-in defaults")), w.width)
         out.append("")
-        width = max((len(c.name) for c in report.checks), default=10)
-        for c in report.checks:
-            out.append(f"{st.mark(c.status)} {c.name.ljust(width)}  {_check_summary(report, c.name)}")
+        out += w.check_lines()
         out.append("")
-    roots = [f for f in report.findings if f.is_root_cause]
-    if roots:
-        out.append(st.bold("Root causes, site faults first:"))
-        seen: set[str] = set()
-        for f in roots:
-            out += _finding_block(f, report, st, 0, verbose, seen)
+    for domain, nodes in p.groups():
+        out.append(st.paint(_SECTION_COLOUR[domain], st.bold(p.section(domain).upper()
+                                                              if not p.customer else p.section(domain))))
+        out += wrap(p.who_acts(domain), w.width)
+        out.append("")
+        for n in nodes:
+            out += w.node(n)
             out.append("")
-    errors = [c for c in report.checks if c.status is Status.ERROR]
-    if errors:
-        out.append(st.bold("Checks that could not run:"))
+    errors = p.errors()
+    if errors and not p.customer:
+        out.append(st.bold(p.label(N_("Checks that could not run:"))))
         for c in errors:
-            out += _wrap(f"{st.mark(c.status)} {c.name}: ", c.error or "", "")
-            out.append(f"    Fix: run `diagnose run --only {c.name} -v` and send the output to the vendor")
+            rows = wrap(p.s(c.error or ""), w.width, f"[x] {c.name}: ", "    ")
+            rows[0] = rows[0].replace("[x]", st.mark(c.status), 1)
+            out += rows
+            out += wrap(p.label(N_("Run it alone and send the output to the vendor:")), w.width,
+                        "    " + p.label(N_("Fix:")) + " ")
+            out += [st.paint("36", ln) for ln in
+                    command_lines(f"diagnose run --only {c.name} -v", w.width, "        ")]
         out.append("")
-    if verbose:
-        oks = [f for f in report.findings if f.status is Status.OK]
+    if verbose and not p.customer:
+        oks = p.passed()
         if oks:
-            out.append(st.bold("Looked at and fine:"))
+            out.append(st.bold(p.label(N_("Looked at and fine:"))))
             for f in oks:
-                out += _finding_block(f, report, st, 0, verbose, set())
+                out += w.finding_line(f)
             out.append("")
     said = [m for m in (history.since(report), history.resolved(report), history.note(report)) if m]
-    out += [str(m) for m in said] + ([""] if said else [])
-    verdict = report.verdict.status  # skip: nothing was checked
-    out.append(f"{st.mark(verdict)} Verdict: {st.bold(report.verdict.headline)}")
+    for m in said:
+        out += wrap(p.s(m), w.width)
+    out += [""] if said else []
+    verdict = wrap(p.headline(), w.width, "[x] " + p.label(N_("Verdict:")) + " ", "    ")
+    verdict[0] = verdict[0].replace("[x]", st.mark(p.verdict_status()), 1)
+    out += [st.bold(ln) if i else ln for i, ln in enumerate(verdict)]
     return "\n".join(out) + "\n"

@@ -66,7 +66,7 @@ def test_text_report_names_the_broken_checks(plugins):
     assert "Checks that could not run:" in out
     for name in ("demo.raises", "demo.hangs", "demo.badjudge", "demo.missing"):
         assert f"[?] {name}" in out
-    assert "[✗] Demo state is broken  (demo.good:demo, site)" in out
+    assert "[✗] Demo state is broken\n    demo.good:demo, Site fault\n" in out
     assert "Fix: echo fine > /etc/demo-state" in out
 
 

@@ -153,3 +153,13 @@ def test_marked_constants_are_found_by_extraction():
     assert "Jan" in found and "{n} site fault" in found
     assert found["{n} site fault"][0] == "{n} site faults"
     assert N_("x") == "x" and not isinstance(N_("x"), i18n.Message)
+
+
+def test_english_read_back_from_json_is_translated_by_its_template():
+    """A report or facts file read back from JSON holds plain English; the
+    catalog's templates recognise it, arguments and plural forms included."""
+    assert tr("2 site faults, no software faults; 1 check could not run", "ru") == \
+        "2 неисправности на стороне объекта, ошибок программы нет; 1 проверка не смогла выполниться"
+    assert tr("Consequence of disk.space:/srv: the database lives on the filesystem that is full.",
+              "ru") == "Следствие disk.space:/srv: база данных лежит на переполненной файловой системе."
+    assert tr("hello, world", "ru") == "hello, world"  # "{a}, {b}" only when both parts are known

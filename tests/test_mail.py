@@ -57,9 +57,12 @@ def test_report_mail_has_text_html_json_and_subject(smtp_rig, tmp_path):
 
     [got] = srv.received
     assert sorted(got.rcpt_tos) == ["it@customer.example", "support@vendor.example"]
-    assert got.mail_from == "diagnose@cc-srv01"
+    assert got.mail_from == "diagnose@cc-srv01.localdomain"  # fully qualified, never a bare host
     msg = got.message
-    assert msg["Subject"] == f"[diagnose] cc-srv01: {HEADLINE}"
+    assert msg["Subject"] == f"[diagnose] Sales office / cc-srv01: {HEADLINE}"
+    assert msg["From"] == "diagnose <diagnose@cc-srv01.localdomain>"
+    assert msg["Message-ID"].endswith("@cc-srv01.localdomain>")
+    assert msg["Auto-Submitted"] == "auto-generated"
     assert msg.get_content_type() == "multipart/mixed"
     alternative = msg.get_payload()[0]
     assert alternative.get_content_type() == "multipart/alternative"
@@ -95,7 +98,7 @@ def test_smtp_down_spools_then_delivers_and_reports_the_failure(smtp_rig, tmp_pa
     assert not list((tmp_path / "reports" / "spool").glob("*"))
 
     assert [r.message["Subject"] for r in srv.received] == [
-        f"[diagnose] cc-srv01: {HEADLINE}",
+        f"[diagnose] Sales office / cc-srv01: {HEADLINE}",
         "[diagnose] cc-srv01: All checks passed: no site faults, no software faults"]
     _, _, old = parts(srv.received[0].message)
     assert old == first.to_dict()  # the spooled mail is the original, unchanged
@@ -107,7 +110,7 @@ def test_smtp_down_spools_then_delivers_and_reports_the_failure(smtp_rig, tmp_pa
     assert late.title == "1 earlier report mail(s) delivered late, nothing pending"
     assert "refused the connection" in late.detail
     assert mailed.verdict.site_faults == 0 and mailed.verdict.status is Status.OK
-    assert late.evidence["delivered_late"][0]["subject"] == f"[diagnose] cc-srv01: {HEADLINE}"
+    assert late.evidence["delivered_late"][0]["subject"] == f"[diagnose] Sales office / cc-srv01: {HEADLINE}"
     text, _, attached = parts(srv.received[1].message)
     assert "delivered late" in text
     assert f"report.delivery:127.0.0.1:{port}" in [f["id"] for f in attached["findings"]]

@@ -37,16 +37,21 @@ def test_json_report_matches_the_contract():
 def test_text_puts_root_causes_first_with_consequences_indented():
     out = render(sample_report(), "text")
     lines = out.splitlines()
-    assert lines[0] == "diagnose 0.1.0 on cc-srv01 (both), site Sales office, 2026-11-22T07:00:00+00:00"
-    assert "[-] bluetooth.interference  skipped: BlueZ is not running (org.bluez has no owner)" in out
-    assert "[?] gateway.power           could not run: probe timed out after 10s and was abandoned" in out
-    i_disk = lines.index("[✗] Data disk /srv is 100% full  (disk.space:/srv, site)")
-    assert lines[i_disk + 2].startswith("    Fix: Move or delete /srv/share/")
-    assert lines[i_disk + 3] == "         <script>alert(1)</script>)"  # wrapped under "Fix: "
-    assert lines[i_disk + 4] == ("    └─ [✗] Database callcenter is corrupt  "
-                                 "(database.integrity:callcenter, site)")
-    assert lines[i_disk + 6] == "            disk.space:/srv: the database lives on the filesystem that is full."
+    assert lines[0] == "diagnose 0.1.0 on cc-srv01 (both), site Sales office"
+    assert lines[1] == "22 Nov 2026, 07:00 UTC"
+    assert "[-] bluetooth.interference  skipped: BlueZ is not running (org.bluez has no" in lines
+    assert "[?] gateway.power           could not run: probe timed out after 10s and was" in lines
+    # site faults first, under their own heading, then software faults
+    assert lines.index("SITE FAULTS") < lines.index("SOFTWARE FAULTS")
+    i_disk = lines.index("[✗] Data disk /srv is 100% full")
+    assert lines[i_disk + 1] == "    disk.space:/srv, Site fault"
+    assert lines[i_disk + 3].startswith("    Fix: Move or delete /srv/share/")
+    assert lines[i_disk + 4] == "         <script>alert(1)</script>)"  # wrapped under "Fix: "
+    assert lines[i_disk + 5] == "    └─ [✗] Database callcenter is corrupt"
+    assert lines[i_disk + 6] == "       database.integrity:callcenter, Site fault"
+    assert lines[i_disk + 8] == "            Consequence of disk.space:/srv: the database lives on the filesystem"
     assert lines[-1] == "[?] Verdict: 2 site faults, 1 software fault; 1 check could not run"
+    assert max(len(line) for line in lines) <= 80
     assert "\033[" not in out
     ascii_out = render(sample_report(), "text", unicode=False, colour=True)
     assert "[X]" in ascii_out and "\033[31m" in ascii_out and "✗" not in ascii_out

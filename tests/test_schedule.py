@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shlex
 import shutil
 import stat
@@ -46,7 +47,8 @@ def test_overlapping_cli_run_reports_the_lock_and_runs_nothing(cli, smtp_rig, tm
     with run_lock(lock):  # a first run still going
         done = cli(*args)
     assert done.returncode == EXIT_LOCKED == 4
-    assert f"another diagnose run (pid {os.getpid()}) holds the lock {lock}" in done.stderr
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert f"another diagnose run (pid {os.getpid()}, user {me}) holds the lock {lock}" in done.stderr
     assert done.stdout == "" and srv.received == []
     assert not (tmp_path / "reports").exists()  # no checks ran, nothing saved
 

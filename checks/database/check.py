@@ -23,6 +23,7 @@ import os
 import time
 from typing import Any
 
+from diagnose.activity import doing
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.database.common import scrub
 from diagnose.checks.database.logs import KernelLog, block_names, scan_log
@@ -135,14 +136,18 @@ class DatabaseIntegrity(Check):
             facts.update(connect={"ok": False, "kind": "config", "error": problem})
         else:
             try:
-                facts.update(_engine_module(engine).probe(host, item, password))
+                with doing(f"checking database {item['name']} ({redact(item['url'])})"):
+                    facts.update(_engine_module(engine).probe(host, item, password))
             except Exception as exc:  # a driver failure is a fact about this database only
                 facts.update(connect={"ok": False, "kind": "error",
                                       "error": scrub(f"{type(exc).__name__}: {exc}", password)})
         loc = facts.setdefault("location", {"mount": None})
         server_log, base = facts.pop("server_log", None), facts.pop("log_base", None)
-        facts["log"] = scan_log(host, item.get("log") or server_log, base)
-        facts["kernel"] = kernel.scan(block_names(host, loc.get("device")))
+        log = item.get("log") or server_log
+        with doing(f"reading the log {log} of database {item['name']}"):
+            facts["log"] = scan_log(host, log, base)
+        with doing(f"reading the kernel log for database {item['name']}"):
+            facts["kernel"] = kernel.scan(block_names(host, loc.get("device")))
         facts["duration_s"] = round(time.monotonic() - t0, 3)
         return facts
 
@@ -311,6 +316,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         if missing:
             detail += f" Also: {missing[2]}"
             steps.insert(1, missing[3])
+        detail += _writes(mod, db)
         return Finding(check, name, mod.severity(db, problems), title, fault=fault, detail=detail,
                        evidence=evidence, remedy=_numbered(steps))
 
@@ -351,9 +357,16 @@ def _ok(check: str, name: str, label: str, db: dict[str, Any], mod: Any,
         why = verified.get("full_check_skipped") or "; ".join(budget_note)
         return Finding(check, name, Status.OK,
                        f"{label} database {name} passed a partial check only ({what})",
-                       detail=f"No corruption found, but the full check was not done: {why}.",
+                       detail=f"No corruption found, but the full check was not done: {why}." + _writes(mod, db),
                        evidence=evidence,
                        remedy=f"Raise budget_s for [[database]] {name}, or run the full check by hand "
                               f"when the application is idle: {mod.manual_check(db)}")
     return Finding(check, name, Status.OK, f"{label} database {name} is intact ({what})",
-                   evidence=evidence)
+                   detail=_writes(mod, db).strip(), evidence=evidence)
+
+
+def _writes(mod: Any, db: dict[str, Any]) -> str:
+    """The engine's own account of what its check wrote (MyISAM/Aria headers)."""
+    note = getattr(mod, "writes_note", None)
+    text = note(db) if note else ""
+    return f" {text}" if text else ""

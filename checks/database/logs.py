@@ -12,8 +12,11 @@ from typing import Any
 from diagnose.host import Host
 
 # How much of a log is read, and how many matching lines are kept per kind.
+# Patterns see at most MAX_LINE characters of a line, and none of them can
+# backtrack more than a bounded stretch: a hostile line costs linear time.
 LOG_TAIL_BYTES = 4 * 1024 * 1024
 KEEP_LINES = 20
+MAX_LINE = 4096
 
 # Lines in a database or application log, by what they tell.
 LOG_PATTERNS = {
@@ -25,7 +28,7 @@ LOG_PATTERNS = {
     "corruption": re.compile(
         r"marked as crashed|is corrupt|Size of datafile is|should be repaired|Incorrect key file|"
         r"database disk image is malformed|file is not a database|invalid page in block|"
-        r"page verification failed|Database page corruption|index .* contains unexpected|"
+        r"page verification failed|Database page corruption|index \S{1,200} contains unexpected|"
         r"could not read block|checksum mismatch|corrupted", re.I),
     "unclean": re.compile(
         r"not properly shut down|database system was interrupted|terminated by signal 9|"
@@ -45,8 +48,9 @@ _LOG_TIME = re.compile(
 # about is matched separately (the kernel names it sda, sda1, dm-0, loop3 ...).
 _KERNEL_IO = re.compile(
     r"I/O error|critical medium error|Medium Error|Buffer I/O error|EXT4-fs error|"
-    r"EXT4-fs \(.*\): (?:I/O error|Remounting filesystem read-only)|XFS .*(?:I/O error|Corruption|corruption)|"
-    r"BTRFS (?:error|critical)|Remounting filesystem read-only|blk_update_request|FAT-fs .*error|"
+    r"EXT4-fs \([^)\n]{0,64}\): (?:I/O error|Remounting filesystem read-only)|"
+    r"XFS [^\n]{0,200}?(?:I/O error|Corruption|corruption)|"
+    r"BTRFS (?:error|critical)|Remounting filesystem read-only|blk_update_request|FAT-fs [^\n]{0,200}?error|"
     r"critical (?:space allocation|target|nexus) error|Aborting journal|"
     r"failed command: (?:READ|WRITE)", re.I)
 
@@ -79,6 +83,7 @@ def scan_log(host: Host, path: str | None, base: str | None = None) -> dict[str,
     out["read"] = True
     out["lines"] = len(lines)
     for n, line in enumerate(lines, 1):
+        line = line[:MAX_LINE]
         for kind, rx in LOG_PATTERNS.items():
             if rx.search(line):
                 m = _LOG_TIME.match(line)
@@ -157,7 +162,8 @@ class KernelLog:
         if self.text is None:
             return out
         dev = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(n) for n in names))
-        hits = [ln.strip() for ln in self.text.splitlines() if _KERNEL_IO.search(ln) and dev.search(ln)]
+        hits = [ln[:MAX_LINE].strip() for ln in self.text.splitlines()
+                if _KERNEL_IO.search(ln[:MAX_LINE]) and dev.search(ln[:MAX_LINE])]
         out["io_errors"] = hits[:KEEP_LINES // 2] + hits[-KEEP_LINES // 2:] if len(hits) > KEEP_LINES else hits
         out["io_error_count"] = len(hits)
         return out

@@ -3,10 +3,10 @@
 Every base table of the database is checked, ``MEDIUM`` in full mode (reads
 every row and index entry, verifies links and the data file's size) and
 ``FAST`` in quick mode (only tables not closed properly, which is what a
-crash or power loss leaves). The session is READ ONLY. CHECK TABLE itself
-still records its verdict in a MyISAM/Aria table's header (a damaged table
-becomes "marked as crashed", exactly as the server's next access would mark
-it); it never repairs.
+crash or power loss leaves). The session is READ ONLY and CHECK TABLE never
+repairs, but on MyISAM and Aria tables it is not read-only: the server
+rewrites the table's state header in the index file (WRITES below), and
+every finding about such tables says so. InnoDB tables are only read.
 
 The server's own error log (``@@log_error``) is where "Disk full", errno 28
 and error 1021 lines land, so it is read when the server is on this host
@@ -26,6 +26,18 @@ from diagnose.host import Host
 from diagnose.model import Status
 
 DEFAULT_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/tmp/mysql.sock")
+# What CHECK TABLE writes, measured on MariaDB 10.11 by comparing the table
+# files byte for byte before and after (tests/test_hardening_db.py): on a
+# MyISAM table the state header of the .MYI index file (offsets 108-115:
+# the server's process and unique marks, and the check time), on an Aria
+# table the state header of the .MAI file (its changed/open marks and check
+# time); when it finds damage it also sets the table's "crashed" flag there,
+# as the server's next access would. Data files (.MYD/.MAD), index pages and
+# InnoDB files are not written.
+WRITES = ("CHECK TABLE is not read-only on MyISAM/Aria tables: the server rewrites each one's state "
+          "header in its index file (.MYI/.MAI: last-check time and the server's open marks; the crashed "
+          "flag when damage is found). Rows, index pages and InnoDB tables are only read.")
+WRITING_ENGINES = ("MyISAM", "Aria")
 _BAD = re.compile(r"corrupt|crashed|Size of datafile is|should be repaired|wrong checksum|"
                   r"Can't read|Incorrect key file|Found \d+ keys of \d+|doesn't exist", re.I)
 # Client error numbers (mysql/errmsg.h, mysqld_error.h).
@@ -103,6 +115,9 @@ def _check(host: Host, conn: Any, item: dict[str, Any], t: dict[str, Any], budge
     tables = [r for r in tables if not wanted or r[0] in wanted]
     option = "FAST" if item["mode"] == "quick" else "MEDIUM"
     out["verified"] = {"check": f"CHECK TABLE {option}", "tables": 0}
+    headers = sorted(n for n, e, _ in tables if e in WRITING_ENGINES)
+    if headers:
+        out["verified"]["wrote_headers_of"] = headers
     for name, engine, comment in tables:
         if time.monotonic() > deadline:
             out["complete"] = False
@@ -163,6 +178,15 @@ def _client(db: dict[str, Any], tool: str) -> str:
     if t.get("user"):
         name += f" -u {t['user']} -p"
     return name
+
+
+def writes_note(db: dict[str, Any]) -> str:
+    """What this check wrote (module docstring), for the finding's detail."""
+    tables = (db.get("verified") or {}).get("wrote_headers_of") or []
+    if not tables:
+        return ""
+    return f"{WRITES} Tables whose header was written: {', '.join(tables[:10])}" + \
+        (f" and {len(tables) - 10} more." if len(tables) > 10 else ".")
 
 
 def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:

@@ -384,6 +384,11 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     partial = (f" The walk stopped at its {scan['budget_s']:g} s budget with {left} "
                f"director{'y' if left == 1 else 'ies'} left, so these figures are a lower bound."
                if scan["stopped_early"] else "")
+    if not scan["stopped_early"] and not scan.get("complete", True):
+        missed = scan.get("unreadable", 0) + scan.get("skipped_entries", 0)
+        partial = (f" {missed} director{'y' if missed == 1 else 'ies'} or file(s) could not be read "
+                   f"(e.g. {'; '.join(scan.get('unreadable_sample', [])[:2]) or 'unknown'}), so these figures "
+                   "are a lower bound.")
     found = "files found" if by_files else "data found"
     of_total = (lambda n: f"{n} of {total} files") if by_files else (
         lambda n: f"{human(n)} of {human(total)}")
@@ -438,7 +443,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
 
 def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
     """The walk's figures a reader needs, trimmed to the first few rows."""
-    keep = ("complete", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
+    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
             "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
             "other_mounts", "unreadable", "app_paths", "types")
     ev = {k: scan[k] for k in keep if k in scan}

@@ -146,6 +146,8 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
     seen_inodes: set[int] = set()  # hard-linked files are counted once, like du
     other_mounts: list[str] = []
     unreadable: list[str] = []
+    skipped = 0  # entries whose stat failed (vanished, name too long, I/O error)
+    skipped_sample: list[str] = []
     stopped = False
     sep_root = "" if mp == "/" else mp
 
@@ -171,7 +173,10 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                 for entry in it:
                     try:
                         st = entry.stat(follow_symlinks=False)
-                    except OSError:
+                    except OSError as exc:
+                        skipped += 1
+                        if len(skipped_sample) < 5:
+                            skipped_sample.append(f"{_show(prefix + entry.name)}: {exc.strerror}")
                         continue
                     size = st.st_blocks * 512
                     if st.st_mode & _S_IFMT == _S_IFDIR:
@@ -219,14 +224,17 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
     elapsed = time.monotonic() - t0
     return _summarise(tree, heap, apps, names, top, {
         "mountpoint": mp,
-        "complete": not stopped,
+        # complete: every directory was read and every entry counted; a walk
+        # that skipped anything is a lower bound and says so.
+        "complete": not stopped and not unreadable and not skipped,
         "stopped_early": stopped,
         "budget_s": budget_s,
         "elapsed_s": round(elapsed, 3),
         "unscanned_dirs": len(stack),
         "other_mounts": sorted(_show(p) for p in other_mounts),
         "unreadable": len(unreadable),
-        "unreadable_sample": unreadable[:5],
+        "skipped_entries": skipped,
+        "unreadable_sample": (unreadable + skipped_sample)[:5],
     })
 
 

@@ -31,7 +31,7 @@ DISK_FULL = re.compile(r"No space left on device|errno[ =:]*28\b|\bENOSPC\b|Disk
 DB_CORRUPT = re.compile(
     r"database disk image is malformed|file is not a database|is marked as crashed|"
     r"Table '[^']*' is corrupt|Incorrect key file|invalid page in block|unexpected zero page|"
-    r"could not read block|index \S+ contains|SQLITE_CORRUPT|SQLITE_NOTADB|database .*corrupt",
+    r"could not read block|index \S+ contains|SQLITE_CORRUPT|SQLITE_NOTADB|database [^\n]{0,200}?corrupt",
     re.IGNORECASE)
 # proc(5): /proc/<pid>/net/{tcp,udp}[6] socket states, hex. 0A = TCP_LISTEN;
 # 07 = TCP_CLOSE, which for UDP means bound and unconnected, i.e. serving.
@@ -39,7 +39,10 @@ LISTEN_STATE = {"tcp": "0A", "tcp6": "0A", "udp": "07", "udp6": "07"}
 OOM_KILL = re.compile(
     r"Killed process (?P<pid>\d+) \((?P<name>[^)]*)\)(?: total-vm:(?P<vm>\d+)kB, anon-rss:(?P<anon>\d+)kB,"
     r" file-rss:(?P<file>\d+)kB)?")
-OOM_MEMCG = re.compile(r"oom-kill:.*?oom_memcg=(?P<memcg>[^,]*),.*?task=(?P<task>[^,]*),pid=(?P<pid>\d+)")
+OOM_MEMCG = re.compile(r"oom-kill:[^\n]{0,400}?oom_memcg=(?P<memcg>[^,]{0,256}),[^\n]{0,400}?"
+                       r"task=(?P<task>[^,]{0,256}),pid=(?P<pid>\d+)")
+# Patterns see at most this much of a line (and are bounded within it).
+MAX_LINE = 4096
 MEMCG_USAGE = re.compile(r"memory: usage (?P<usage>\d+)kB, limit (?P<limit>\d+)kB")
 JAVA_FRAME = re.compile(r"^\s+at [\w$.<>/-]+\(")
 SECRET_ARG = re.compile(r"(?i)(pass(word)?|secret|token|key)(=|:)\S+")

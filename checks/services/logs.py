@@ -10,15 +10,15 @@ from diagnose.checks.services.common import (
     ERROR_LINE,
     JAVA_FRAME,
     LOG_TAIL_BYTES,
+    MAX_LINE,
     MAX_LINES,
     MAX_TRACEBACK,
     MEMCG_USAGE,
     OOM_KILL,
     OOM_MEMCG,
-    SECRET_ARG,
 )
 from diagnose.checks.services.procfs import _iso
-from diagnose.config import redact
+from diagnose.redact import redact_text
 
 
 def read_log(host, path: str) -> dict[str, Any]:
@@ -33,7 +33,8 @@ def read_log(host, path: str) -> dict[str, Any]:
     except OSError as exc:
         facts.update(exists=True, error=exc.strerror or str(exc))
         return facts
-    lines = [redact(SECRET_ARG.sub(r"\1\3***", ln))[:500] for ln in lines]
+    # Cut first: a 200 KB line costs no more than a short one (diagnose.redact).
+    lines = [redact_text(ln[:2000])[:500] for ln in lines]
     facts.update(exists=True, size=st.st_size, mtime=_iso(st.st_mtime),
                  last_lines=lines[-10:],
                  errors=[ln for ln in lines if ERROR_LINE.search(ln)][-MAX_LINES:],
@@ -118,6 +119,7 @@ def kernel_oom_kills(host) -> dict[str, Any]:
     memcg: dict[str, Any] = {}
     usage: dict[str, int] = {}
     for ln in lines:
+        ln = ln[:MAX_LINE]
         m = MEMCG_USAGE.search(ln)
         if m:
             usage = {"usage_kb": int(m["usage"]), "limit_kb": int(m["limit"])}

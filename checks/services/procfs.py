@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from diagnose.checks.services.common import INTERPRETER, LISTEN_STATE, SECRET_ARG, SHOW_PROPS, UNIT_DIRS
-from diagnose.config import redact
+from diagnose.redact import redact_argv
 
 
 def list_processes(host) -> list[dict[str, Any]]:
@@ -123,7 +123,9 @@ def socket_inodes(host, pid: int) -> set[int] | None:
 
 
 def _safe_argv(argv: list[str]) -> list[str]:
-    return [SECRET_ARG.sub(r"\1\3***", redact(a)) for a in argv[:8]]
+    # The whole argv first (a flag and its value are two words), each word
+    # cut to a bounded length (an argument may be 128 KB).
+    return [SECRET_ARG.sub(r"\1\3***", a) for a in redact_argv([a[:1000] for a in argv[:9]])[:8]]
 
 
 def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> dict[str, Any]:

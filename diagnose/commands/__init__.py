@@ -24,7 +24,6 @@ examples keep their columns.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Iterable
 
 import click
@@ -40,8 +39,12 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def die(message: str, code: int = EXIT_USAGE) -> int:
-    """One line on stderr naming what to fix; returns the exit code."""
-    print(f"diagnose: {message}", file=sys.stderr)
+    """One line on stderr naming what to fix; returns the exit code. The
+    message is shown with secrets masked and control characters escaped
+    (diagnose.guard.say): it may quote a config value or a file name."""
+    from diagnose.guard import say
+
+    say(message)
     return code
 
 

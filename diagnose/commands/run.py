@@ -12,7 +12,7 @@ import click
 
 from diagnose.commands import EXIT_CODES, Choice, Command, complete_checks, config_option, die, load, unknown_check
 
-DEFAULT_LOCK_FILE = "/run/lock/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
+DEFAULT_LOCK_FILE = "/run/diagnose/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
 
 EXAMPLES = """examples:
@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   diagnose run --from-facts site.json --format text   ... and judge again at the office
   diagnose run --format nagios                  one line for Nagios/Icinga, exit code 0-3
   diagnose run --email --lock                   save and mail the report as in [email], one run at a time
+  diagnose run --audience customer --lang ru --format html --output report.html
+                                                the customer's report, in Russian
 
 """ + EXIT_CODES
 
@@ -37,14 +39,23 @@ EXAMPLES = """examples:
 @click.option("--output", metavar="FILE", type=click.Path(), help="write the report here (atomically) instead of stdout")
 @click.option("--save-facts", metavar="FILE", type=click.Path(), help="also save every probe's facts to FILE")
 @click.option("--from-facts", metavar="FILE", type=click.Path(), help="judge facts saved earlier instead of probing this machine")
-@click.option("--timeout", type=float, metavar="S", help="per-check timeout in seconds (default 10)")
+@click.option("--timeout", type=float, metavar="S", callback=lambda ctx, param, value: _seconds(value),
+              help="per-check timeout in seconds (default 10)")
 @click.option("--root", metavar="DIR", type=click.Path(), default="/", help="read the system from a recorded tree at DIR")
 @click.option("--email", multiple=True, is_flag=False, flag_value="", metavar="[ADDRESS]",
               help="also save the report and mail it as configured in [email]; with ADDRESS "
               "(repeatable) mail it there instead of [email] to")
-@click.option("--lock", is_flag=False, flag_value=DEFAULT_LOCK_FILE, default=None, metavar="[FILE]",
-              help=f"refuse to start while another run holds FILE (default {DEFAULT_LOCK_FILE}); "
-              "exit code 4 then")
+@click.option("--lock", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help=f"refuse to start while another run holds FILE (default {DEFAULT_LOCK_FILE} for root, "
+              "$XDG_RUNTIME_DIR/diagnose.lock for others); exit code 4 then")
+@click.option("--audience", default="vendor", type=Choice(("vendor", "customer")),
+              help="vendor: everything, with evidence (default); customer: plain language, what "
+              "the site's staff should do first, no evidence, no addresses but the site's own")
+@click.option("--lang", type=Choice(("en", "ru")), default=None,
+              help="language of the report (default: [site] language, else the locale)")
+@click.option("--color", "--colour", "color", default="auto", type=Choice(("auto", "always", "never")),
+              help="colour the text report: auto (a terminal, unless NO_COLOR is set; FORCE_COLOR "
+              "forces it), always or never")
 @click.option("-v", "--verbose", is_flag=True, help="show evidence and the checks that passed")
 @click.option("-q", "--quiet", is_flag=True, help="only problems and the verdict; no progress")
 def run(format_: str, **opts: Any) -> int:
@@ -56,17 +67,33 @@ def run(format_: str, **opts: Any) -> int:
     """
     args = SimpleNamespace(format=format_, **opts)
     args.only, args.skip, args.email = list(args.only), list(args.skip), list(args.email)
-    if not args.lock:
+    if args.lock is None:
         return _run(args)
-    from diagnose.delivery.lock import EXIT_LOCKED, LockError, LockHeld, run_lock
+    from diagnose.delivery.lock import EXIT_LOCKED, LockError, LockHeld, default_lock, record_skip, run_lock
 
+    args.lock = args.lock or default_lock()
     try:
         with run_lock(args.lock):
+            args.locked = True
             return _run(args)
     except LockHeld as exc:
-        return die(str(exc), EXIT_LOCKED)
+        # Logged (stderr: the journal, cron's mail) and counted by the next run.
+        unrecorded = record_skip(args.lock, exc)
+        return die(f"{exc}; this run was skipped (not run, nothing checked)" +
+                   (f"; could not record the skip: {unrecorded}" if unrecorded else ""), EXIT_LOCKED)
     except LockError as exc:
         return die(str(exc))
+
+
+def _seconds(value: float | None) -> float | None:
+    from diagnose.guard import seconds
+
+    if value is None:
+        return None
+    try:
+        return seconds(value)
+    except ValueError:
+        raise click.BadParameter("must be more than 0 and at most a week (604800) seconds") from None
 
 
 class _Spinner:
@@ -109,7 +136,8 @@ class _Spinner:
 
 def _run(args: Any) -> int:
     from diagnose.config import ConfigError
-    from diagnose.fsutil import atomic_write
+    from diagnose.factsfile import FactsError, read as read_facts
+    from diagnose.fsutil import atomic_write, describe_oserror
     from diagnose.host import Host
     from diagnose.runner import Collection, collect, config_from_facts, evaluate
     from diagnose.state.session import HistorySession
@@ -123,13 +151,15 @@ def _run(args: Any) -> int:
         return die(bad)
 
     if args.from_facts:
-        try:
-            with open(args.from_facts, encoding="utf-8") as fh:
-                col = Collection.from_dict(json.load(fh))
-        except (OSError, ValueError, KeyError) as exc:
-            return die(f"cannot read facts file {args.from_facts}: {exc}")
+        try:  # untrusted input: checked against its schema first (diagnose.factsfile)
+            col = Collection.from_dict(read_facts(args.from_facts))
+        except FactsError as exc:
+            return die(f"cannot use facts file {args.from_facts}: {exc}")
         if not args.config:  # judge with the configuration the site had
-            config = config_from_facts(col, registry)
+            try:
+                config = config_from_facts(col, registry)
+            except ConfigError as exc:
+                return die(f"cannot use facts file {args.from_facts}: its config: {exc.message}")
         if args.only:
             col.results = {n: r for n, r in col.results.items() if n in args.only}
         if args.skip:
@@ -151,54 +181,85 @@ def _run(args: Any) -> int:
             spinner.done()
         history.attach(col)
 
+    # From here on the report is never lost: a file that cannot be written
+    # is said on stderr, the run goes on, and the exit code is 3.
+    failed = False
     if args.save_facts:
         try:
-            atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n", 0o600)
+            atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n",
+                         0o600, keep_owner=True)
         except OSError as exc:
-            return die(f"cannot write facts to {args.save_facts}: {exc.strerror}")
+            failed = bool(die(f"cannot write facts: {describe_oserror(exc, args.save_facts)}"))
 
+    from diagnose import console, i18n
+    from diagnose.reports import redact
+
+    lang = i18n.choose(args.lang, config.section("site").get("language"))
     report = evaluate(registry, col, config, timeout=args.timeout)
+    if getattr(args, "locked", False):
+        report = _count_skipped_runs(report, args.lock)
     report = history.finish(report, col)
     if history.note and not args.quiet:
         print(f"diagnose: {history.note}", file=sys.stderr)
     if args.email:
-        report, code = _send_email(report, config, args)
-        if code:
-            return code
+        report, code = _send_email(report, config, args, lang)
+        failed = failed or bool(code)
 
     from diagnose.reports import render
 
-    to_terminal = args.output is None and sys.stdout.isatty()
-    encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
-    text = render(report, args.format, colour=to_terminal and not os.environ.get("NO_COLOR"),
-                  unicode=args.output is not None or "utf" in encoding,
-                  verbose=args.verbose, quiet=args.quiet)
+    out = None if args.output else sys.stdout
+    console.make_safe(sys.stdout)
+    text = render(report, args.format, colour=console.colour(args.color, out),
+                  unicode=args.output is not None or console.unicode_ok(sys.stdout),
+                  width=console.width(out), verbose=args.verbose, quiet=args.quiet,
+                  audience=args.audience, lang=lang,
+                  site_addresses=redact.site_addresses(report, config),
+                  vendor_domains=redact.vendor_domains(config.section("email")))
     if args.output:
         try:
-            atomic_write(args.output, text)
+            atomic_write(args.output, text, keep_owner=True)
         except OSError as exc:
-            return die(f"cannot write report to {args.output}: {exc.strerror}")
-    else:
+            die(f"cannot write the report: {describe_oserror(exc, args.output)}; "
+                "writing it to standard output instead")
+            args.output, failed = None, True
+    if not args.output:
         sys.stdout.write(text)
         sys.stdout.flush()
-    return report.exit_code()
+    return 3 if failed else report.exit_code()
 
 
-def _send_email(report: Any, config: Any, args: Any) -> tuple[Any, int]:
+def _count_skipped_runs(report: Any, lock: str) -> Any:
+    """Runs skipped because this lock was held since the last run that got
+    it: a warning in this report, so a schedule that keeps skipping shows."""
+    from diagnose.delivery.lock import skipped_finding, take_skips
+
+    finding = skipped_finding(take_skips(lock))
+    if finding is None:
+        return report
+    from diagnose.delivery.mail import with_finding
+
+    return with_finding(report, finding)
+
+
+def _send_email(report: Any, config: Any, args: Any, lang: str = "en") -> tuple[Any, int]:
     """`--email` (issue 7, diagnose/delivery/mail.py): save the report, retry
     spooled mail, mail or spool this one. Returns the report as mailed (it may
     have gained a report.delivery finding) and an exit code or 0."""
     from diagnose.delivery.mail import deliver
+    from diagnose.delivery.message import groups
+
+    from diagnose.reports.redact import site_addresses
 
     cfg = dict(config.section("email"))
-    if any(args.email):
-        cfg["to"] = [a for a in args.email if a]
+    if any(args.email):  # these addresses instead of every configured recipient
+        cfg.update(to=[a for a in args.email if a], cc=[], customer_to=[], recipients=[])
     try:
-        report, delivery = deliver(report, cfg)
+        report, delivery = deliver(report, cfg, lang=lang, site_addresses=site_addresses(report, config))
     except ValueError as exc:
         return report, die(str(exc))
-    except OSError as exc:
-        return report, die(f"cannot save the report in {cfg['reports_dir']}: {exc.strerror or exc}")
-    if delivery.spooled or not args.quiet:
-        print(f"diagnose: {delivery.summary(cfg['to'] + cfg['cc'])}", file=sys.stderr)
+    if delivery.spooled or delivery.error or delivery.saved is None or delivery.not_saved or not args.quiet:
+        from diagnose.guard import say
+
+        everyone = [a for g in groups(cfg, lang) for a in g.everyone]
+        say(delivery.summary(everyone))
     return report, 0

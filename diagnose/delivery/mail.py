@@ -16,64 +16,73 @@ Nothing is lost when mail fails. In order, one delivery:
 
 The SMTP password comes from the environment variable named by
 ``password_env``; it is never stored, logged or put into an error message.
+
+Nothing here can hang or lose the report: all SMTP traffic of one delivery
+(spooled retries and this report) shares one deadline (``[email]
+deadline_s``, default 60 s), enforced by closing the connection, so a server
+that drips its greeting a byte at a time cannot hold the run (and its lock)
+forever; a report that cannot be saved in ``reports_dir`` goes to
+``fallback_dir`` or nowhere, and is mailed and printed all the same
+(:mod:`diagnose.delivery.store`); a spooled mail is written together with
+its metadata, or not at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import json
 import os
-import smtplib
-import socket
-import ssl
-from email import policy
+import time
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, Mapping
 
-from diagnose.fsutil import atomic_write
+from diagnose.delivery import message
+from diagnose.delivery.message import WIRE_POLICY
+from diagnose.fsutil import atomic_write, discard, reason, sync_dir, write_temp
+from diagnose.redact import redact_text
 from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict
+from diagnose.delivery.store import (CHECK, FALLBACK_DIR, Saved, not_saved_finding, previous_report,
+                                     save, stamp as _stamp)
 
-CHECK = "report.delivery"
-SMTP_TIMEOUT = 20.0
-# Bodies are encoded for 78-column lines when built; headers are written
-# with the RFC 5322 hard limit instead, because the email package folds a
-# subject like "[diagnose] host: ..." before its first word, leaving the
-# subject with a leading space in readers that unfold literally.
-WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
-
-
-class MailError(Exception):
-    """SMTP delivery failed; ``fault`` says whose side the cause is on."""
-
-    def __init__(self, message: str, fault: Fault) -> None:
-        super().__init__(message)
-        self.fault = fault
+from diagnose.delivery.smtp import DEADLINE_S, SMTP_TIMEOUT, MailError, smtp_send  # noqa: F401 (API)
 
 
 @dataclasses.dataclass
 class Delivery:
     """What ``deliver`` did, for the CLI to tell the user."""
 
-    saved: str
+    saved: str | None
     sent: bool = False
     reason: str = ""  # why nothing was sent (when = on-fault / on-change)
     spooled: str | None = None
     error: str | None = None
     retried: int = 0  # earlier spooled messages delivered now
+    not_saved: str = ""  # where saving was tried and why each place refused
+    spool_error: str = ""  # the mail failed and could not be spooled either
 
     def summary(self, recipients: list[str]) -> str:
-        parts = [f"report saved to {self.saved}"]
+        if self.saved is None:
+            parts = [f"report NOT saved ({self.not_saved})"]
+        elif self.not_saved:
+            parts = [f"report saved to {self.saved} (not in reports_dir: {self.not_saved})"]
+        else:
+            parts = [f"report saved to {self.saved}"]
         if self.retried:
             parts.append(f"{self.retried} earlier spooled report(s) delivered")
         if self.sent:
             parts.append(f"mailed to {', '.join(recipients)}")
         elif self.spooled:
             parts.append(f"mail NOT delivered ({self.error}); spooled as {self.spooled} "
-                         "and retried on the next run")
+                         "and retried on the next run" +
+                         (f" (some could not be spooled: {self.spool_error})" if self.spool_error else ""))
+        elif self.error:
+            parts.append(f"mail NOT delivered ({self.error}) and NOT spooled ({self.spool_error}); "
+                         "the report is only in this output")
         else:
             parts.append(f"no mail: {self.reason}")
         return "; ".join(parts)
@@ -83,43 +92,19 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _stamp(when: dt.datetime) -> str:
-    # Sorts in time order as a plain string; microseconds keep two runs in
-    # the same second apart.
-    return when.strftime("%Y%m%dT%H%M%S.%fZ")
-
-
 # --- the message -----------------------------------------------------------
 
-def subject(report: Report) -> str:
-    return f"[diagnose] {report.host}: {report.verdict.headline}"
+def subject(report: Report, lang: str = "en") -> str:
+    return message.subject(report, lang)
 
 
-def build_message(report: Report, cfg: Mapping[str, Any]) -> EmailMessage:
-    """multipart/mixed [ multipart/alternative [text/plain, text/html],
-    application/json attachment ]. Bodies are quoted-printable so the
-    message is 7-bit clean for any relay."""
-    from diagnose.reports import render
-
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["Subject"] = subject(report)
-    msg["From"] = cfg.get("from") or f"diagnose@{report.host}"
-    msg["To"] = ", ".join(cfg["to"])
-    if cfg.get("cc"):
-        msg["Cc"] = ", ".join(cfg["cc"])
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid("diagnose")
-    msg["X-Diagnose-Verdict"] = str(report.verdict.status)
-
-    text = render(report, "text", colour=False, unicode=True, verbose=False, quiet=False)
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(render(report, "html"), subtype="html", charset="utf-8",
-                        cte="quoted-printable")
-    body = json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n"
-    msg.add_attachment(body.encode("utf-8"), maintype="application", subtype="json",
-                       filename=f"diagnose-{report.host}-{report.started[:10]}.json")
-    msg.policy = WIRE_POLICY
-    return msg
+def build_message(report: Report, cfg: Mapping[str, Any], group: message.Group | None = None,
+                  site_addresses: Any = ()) -> EmailMessage:
+    """The message for one group of recipients (default: every [email]
+    to and cc, the vendor's report in English); see diagnose.delivery.message."""
+    if group is None:
+        group = message.Group("vendor", "en", list(cfg["to"]), list(cfg.get("cc") or []))
+    return message.build(report, cfg, group, site_addresses)
 
 
 def _recipients(msg: EmailMessage) -> list[str]:
@@ -128,100 +113,91 @@ def _recipients(msg: EmailMessage) -> list[str]:
 
 # --- SMTP --------------------------------------------------------------------
 
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
-def smtp_send(msg: EmailMessage, cfg: Mapping[str, Any], env: Mapping[str, str]) -> None:
-    """Send *msg* as configured; raise :class:`MailError` with a one-line
-    reason (password never included)."""
-    host, port = cfg["smtp_host"], cfg["smtp_port"]
-    where = f"{host}:{port}"
-    password = ""
-    if cfg.get("user"):
-        name = cfg.get("password_env") or ""
-        if not name or name not in env:
-            raise MailError(f"[email] user is set but the password variable "
-                            f"{name or '(password_env unset)'} is not in the environment", Fault.SITE)
-        password = env[name]
-    try:
-        context = ssl.create_default_context()
-        if cfg.get("ssl"):
-            client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT, context=context)
-        else:
-            client = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT)
-        with client:
-            if cfg.get("starttls") and not cfg.get("ssl"):
-                client.starttls(context=context)
-            if cfg.get("user"):
-                client.login(cfg["user"], password)
-            refused = client.send_message(msg)
-            if refused:
-                raise MailError(f"{where} refused recipients: " +
-                                ", ".join(f"{r} ({c} {m.decode(errors='replace')})"
-                                          for r, (c, m) in refused.items()), Fault.SITE)
-    except MailError:
-        raise
-    except smtplib.SMTPAuthenticationError as exc:
-        raise MailError(_redact(f"{where} rejected the login for {cfg['user']}: {exc.smtp_code} "
-                                f"{exc.smtp_error.decode(errors='replace')}", password), Fault.SITE) from None
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise MailError(f"{where} refused every recipient: {', '.join(exc.recipients)}", Fault.SITE) from None
-    except smtplib.SMTPResponseException as exc:
-        raise MailError(_redact(f"{where} answered {exc.smtp_code} "
-                                f"{exc.smtp_error.decode(errors='replace')}", password),
-                        Fault.UNDETERMINED) from None
-    except ssl.SSLError as exc:
-        raise MailError(f"TLS with {where} failed: {exc.reason or exc}", Fault.SITE) from None
-    except socket.gaierror as exc:
-        raise MailError(f"cannot resolve SMTP host {host}: {exc.strerror}", Fault.SITE) from None
-    except (TimeoutError, socket.timeout):
-        raise MailError(f"{where} did not answer within {SMTP_TIMEOUT:g}s", Fault.SITE) from None
-    except ConnectionRefusedError:
-        raise MailError(f"{where} refused the connection (no SMTP server listening)", Fault.SITE) from None
-    except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(_redact(f"{where}: {type(exc).__name__}: {exc}", password),
-                        Fault.UNDETERMINED) from None
-
-
 # --- the spool -----------------------------------------------------------------
 
 def spool_dir(cfg: Mapping[str, Any]) -> Path:
     return Path(cfg["reports_dir"]) / "spool"
 
 
-def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt.datetime) -> Path:
-    d = spool_dir(cfg)
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    eml = d / f"{_stamp(when)}.eml"
-    atomic_write(str(eml), msg.as_string(policy=WIRE_POLICY), 0o600)
+def spool_dirs(cfg: Mapping[str, Any]) -> list[Path]:
+    """Where mail is spooled: under reports_dir, else under fallback_dir."""
+    return [spool_dir(cfg), Path(cfg.get("fallback_dir") or FALLBACK_DIR) / "spool"]
+
+
+def _spool(msg: EmailMessage, cfg: Mapping[str, Any], error: MailError, when: dt.datetime,
+           part: int = 0) -> Path:
+    """Spool *msg* with its metadata beside it: both files are written in
+    full before either is renamed into place, so the spool holds a mail
+    with its record or nothing. Raises OSError naming every place tried."""
+    from diagnose.delivery.store import room
+
     meta = {"subject": str(msg["Subject"]), "to": _recipients(msg),
             "first_failed": when.isoformat(timespec="seconds"), "attempts": 1,
-            "last_error": str(error), "fault": error.fault.value}
-    atomic_write(str(eml.with_suffix(".json")), json.dumps(meta, indent=1) + "\n", 0o600)
-    return eml
+            "last_error": redact_text(str(error)), "fault": error.fault.value}
+    body = msg.as_string(policy=WIRE_POLICY).encode("utf-8")
+    record = (json.dumps(meta, indent=1) + "\n").encode("utf-8")
+    tried = []
+    for d in spool_dirs(cfg):
+        try:
+            why = room(d, len(body) + len(record)) if d.is_dir() else None
+            if why:
+                raise OSError(errno.ENOSPC, why)
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            eml = d / (f"{_stamp(when)}.eml" if not part else f"{_stamp(when)}-{part}.eml")
+            _write_pair(eml, body, record)
+            return eml
+        except OSError as exc:
+            tried.append(f"{d}: {reason(exc)}")
+    raise OSError(errno.EIO, "; ".join(tried))
+
+
+def _write_pair(eml: Path, body: bytes, record: bytes) -> None:
+    tmp_eml = write_temp(str(eml.parent), body, 0o600)
+    try:
+        tmp_meta = write_temp(str(eml.parent), record, 0o600)
+    except BaseException:
+        discard(tmp_eml)
+        raise
+    meta = eml.with_suffix(".json")
+    try:
+        os.replace(tmp_meta, meta)  # the record first: an .eml is never seen without it
+        os.replace(tmp_eml, eml)
+    except BaseException:
+        for p in (tmp_meta, tmp_eml, str(meta)):
+            discard(p)
+        raise
+    sync_dir(str(eml.parent))
 
 
 def _spooled(cfg: Mapping[str, Any]) -> list[tuple[Path, dict[str, Any]]]:
-    d = spool_dir(cfg)
     out = []
-    for eml in sorted(d.glob("*.eml")) if d.is_dir() else []:
+    for d in spool_dirs(cfg):
         try:
-            meta = json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = {"subject": "?", "to": [], "first_failed": "unknown", "attempts": 0,
-                    "last_error": "no record of the failure", "fault": "undetermined"}
-        out.append((eml, meta))
-    return out
+            names = sorted(d.glob("*.eml")) if d.is_dir() else []
+            for meta in d.glob("*.json") if d.is_dir() else []:
+                if not meta.with_suffix(".eml").exists():
+                    discard(str(meta))  # a record whose mail never made it into place
+        except OSError:
+            continue
+        for eml in names:
+            try:
+                meta = json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
+                if not isinstance(meta, dict):
+                    raise ValueError("not an object")
+            except (OSError, ValueError):
+                meta = {"subject": "?", "to": [], "first_failed": "unknown", "attempts": 0,
+                        "last_error": "no record of the failure", "fault": "undetermined"}
+            out.append((eml, meta))
+    return sorted(out, key=lambda e: e[0].name)
 
 
 def _drop(eml: Path) -> None:
     for p in (eml, eml.with_suffix(".json")):
-        p.unlink(missing_ok=True)
+        discard(str(p))
 
 
 def flush_spool(cfg: Mapping[str, Any], env: Mapping[str, str],
-                now: dt.datetime | None = None) -> Finding | None:
+                now: dt.datetime | None = None, deadline: float | None = None) -> Finding | None:
     """Retry spooled mail, oldest first; stop at the first failure (the
     server is still down for the rest). Spooled mail past the retention
     (``keep`` messages, ``keep_days`` days) is dropped; its report stays in
@@ -235,7 +211,11 @@ def flush_spool(cfg: Mapping[str, Any], env: Mapping[str, str],
     cutoff = now - dt.timedelta(days=cfg["keep_days"])
     for i, (eml, meta) in enumerate(entries):
         too_many = i < len(entries) - cfg["keep"]
-        if too_many or dt.datetime.fromtimestamp(eml.stat().st_mtime, dt.timezone.utc) < cutoff:
+        try:
+            mtime = dt.datetime.fromtimestamp(eml.stat().st_mtime, dt.timezone.utc)
+        except OSError:
+            continue
+        if too_many or mtime < cutoff:
             dropped.append(meta)
             _drop(eml)
     entries = [(e, m) for e, m in entries if e.exists()]
@@ -243,16 +223,22 @@ def flush_spool(cfg: Mapping[str, Any], env: Mapping[str, str],
     delivered, stuck, error = [], [], None
     for eml, meta in entries:
         if error is None:
-            with eml.open("rb") as fh:
-                msg = BytesParser(policy=WIRE_POLICY).parse(fh)
             try:
-                smtp_send(msg, cfg, env)
+                with eml.open("rb") as fh:
+                    msg = BytesParser(policy=WIRE_POLICY).parse(fh)
+            except OSError:
+                continue
+            try:
+                smtp_send(msg, cfg, env, deadline)
             except MailError as exc:
                 error = exc
                 meta["attempts"] = meta.get("attempts", 0) + 1
-                meta["last_error"] = str(exc)
+                meta["last_error"] = redact_text(str(exc))
                 meta["fault"] = exc.fault.value
-                atomic_write(str(eml.with_suffix(".json")), json.dumps(meta, indent=1) + "\n", 0o600)
+                try:
+                    atomic_write(str(eml.with_suffix(".json")), json.dumps(meta, indent=1) + "\n", 0o600)
+                except OSError:
+                    pass  # a full or read-only spool keeps the previous record
             else:
                 delivered.append(meta)
                 _drop(eml)
@@ -307,41 +293,16 @@ def _delivery_finding(cfg: Mapping[str, Any], delivered: list[dict], stuck: list
                f"and reachable from this host ({probe}).")
 
 
-# --- saved reports -------------------------------------------------------------
-
-def _saved_reports(reports_dir: Path) -> list[Path]:
-    return sorted(reports_dir.glob("report-*.json")) if reports_dir.is_dir() else []
-
-
-def previous_report(cfg: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The newest report saved by an earlier run, or None."""
-    for path in reversed(_saved_reports(Path(cfg["reports_dir"]))):
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # a damaged file is not a previous report
-    return None
-
+# --- saved reports (diagnose.delivery.store) ---------------------------------------
 
 def save_report(report: Report, cfg: Mapping[str, Any], now: dt.datetime | None = None) -> Path:
-    """Write *report* as JSON into reports_dir atomically, then prune: keep
-    the newest ``keep`` reports and none older than ``keep_days`` (the one
-    just written always stays)."""
-    now = now or _now()
-    d = Path(cfg["reports_dir"])
-    d.mkdir(parents=True, exist_ok=True, mode=0o750)
-    path = d / f"report-{_stamp(now)}.json"
-    atomic_write(str(path), json.dumps(report.to_dict(), indent=1, ensure_ascii=False) + "\n", 0o640)
-    cutoff = (now - dt.timedelta(days=cfg["keep_days"])).timestamp()
-    older = [p for p in _saved_reports(d) if p != path]
-    keep_others = max(cfg["keep"] - 1, 0)
-    for i, p in enumerate(reversed(older)):
-        try:
-            if i >= keep_others or p.stat().st_mtime < cutoff:
-                p.unlink()
-        except FileNotFoundError:
-            pass  # pruned by a concurrent run
-    return path
+    """Write *report* into reports_dir (pruned by keep / keep_days); raises
+    OSError when reports_dir cannot take it. :func:`deliver` uses
+    :func:`diagnose.delivery.store.save` with the fallback instead."""
+    saved = save(report, cfg, now or _now(), [], [cfg["reports_dir"]])
+    if saved.path is None:
+        raise OSError(errno.EIO, saved.refusals())
+    return Path(saved.path)
 
 
 def _problems(report: dict[str, Any]) -> set[tuple[str, str]]:
@@ -384,39 +345,90 @@ def why_not_send(report: Report, when: str, previous: dict[str, Any] | None) -> 
 
 def with_finding(report: Report, finding: Finding) -> Report:
     """A copy of *report* with *finding* added as a result of its own
-    pseudo-check, verdict recomputed."""
-    findings = report.findings + [finding]
-    checks = report.checks + [CheckResult(CHECK, finding.status, 0.0)]
+    pseudo-check, linked by attribution (a report not saved on a full disk
+    is a consequence of the disk finding), verdict recomputed."""
+    from diagnose.attribution import attribute
+
+    findings = attribute(report.findings + [finding])
+    checks = list(report.checks)
+    mine = [i for i, c in enumerate(checks) if c.name == CHECK]
+    if mine:
+        old = checks[mine[0]]
+        checks[mine[0]] = CheckResult(CHECK, max(old.status, finding.status), old.duration_s)
+    else:
+        checks.append(CheckResult(CHECK, finding.status, 0.0))
     return dataclasses.replace(report, findings=findings, checks=checks,
                                verdict=make_verdict(findings, checks))
 
 
+def _save(report: Report, cfg: Mapping[str, Any], now: dt.datetime) -> tuple[Report, Saved]:
+    """Save in reports_dir; failing that, say so in the report and save it
+    in fallback_dir; failing that too, say where it was tried."""
+    tried: list[tuple[str, str]] = []
+    saved = save(report, cfg, now, tried, [cfg["reports_dir"]])
+    if saved.path is not None:
+        return report, saved
+    fallback = cfg.get("fallback_dir") or FALLBACK_DIR
+    if os.path.abspath(fallback) != os.path.abspath(cfg["reports_dir"]):
+        told = with_finding(report, not_saved_finding(cfg, tried, fallback))
+        saved = save(told, cfg, now, list(tried), [fallback])
+        if saved.path is not None:
+            return told, saved
+    return with_finding(report, not_saved_finding(cfg, saved.tried, None)), saved
+
+
 def deliver(report: Report, cfg: Mapping[str, Any], env: Mapping[str, str] | None = None,
-            now: dt.datetime | None = None) -> tuple[Report, Delivery]:
+            now: dt.datetime | None = None, lang: str = "en",
+            site_addresses: Any = ()) -> tuple[Report, Delivery]:
     """Run the whole delivery (module docstring). Returns the report as
     saved and mailed (with any ``report.delivery`` finding) and what
-    happened. Raises OSError only when reports_dir cannot be written."""
+    happened. Every group of recipients (diagnose.delivery.message.groups:
+    the vendor's, the customer's, each in its language; *lang* is the
+    site's) gets its own message. Raises ValueError only when there is no
+    one to mail; a report that cannot be saved or spooled is said in the
+    result, never raised."""
     env = os.environ if env is None else env
     now = now or _now()
-    if not cfg.get("to"):
+    recipients = message.groups(cfg, lang)
+    if not recipients:
         raise ValueError("no recipients: set [email] to = [\"…\"] or pass --email ADDRESS")
+    deadline = time.monotonic() + float(cfg.get("deadline_s") or DEADLINE_S)
     previous = previous_report(cfg)
-    late = flush_spool(cfg, env, now)
+    late = flush_spool(cfg, env, now, deadline)
     retried = len(late.evidence["delivered_late"]) if late else 0
     if late:
         report = with_finding(report, late)
-    saved = save_report(report, cfg, now)
-    result = Delivery(saved=str(saved), retried=retried)
-    reason = why_not_send(report, cfg["when"], previous)
-    if reason:
-        result.reason = reason
+    report, saved = _save(report, cfg, now)
+    result = Delivery(saved=saved.path, retried=retried, not_saved=saved.refusals())
+    reason_ = why_not_send(report, cfg["when"], previous)
+    if reason_:
+        result.reason = reason_
         return report, result
-    msg = build_message(report, cfg)
-    try:
-        smtp_send(msg, cfg, env)
-    except MailError as exc:
-        result.error = str(exc)
-        result.spooled = str(_spool(msg, cfg, exc, now))
+    spooled, errors, unspooled = [], [], []
+
+    def spool(msg: EmailMessage, exc: MailError, part: int) -> None:
+        try:
+            spooled.append(str(_spool(msg, cfg, exc, now, part)))
+        except OSError as failed:
+            unspooled.append(reason(failed))
+
+    for part, group in enumerate(recipients):
+        msg = build_message(report, cfg, group, site_addresses)
+        try:
+            smtp_send(msg, cfg, env, deadline)
+        except MailError as exc:
+            errors.append(str(exc))
+            spool(msg, exc, part)
+            if "refused" not in str(exc) or "recipient" not in str(exc):
+                # not about these addresses: the server is down, unreachable or
+                # rejects us, so the other groups' mail goes straight to the spool
+                for later, g in enumerate(recipients[part + 1:], part + 1):
+                    spool(build_message(report, cfg, g, site_addresses), exc, later)
+                break
+    if errors:
+        result.error = errors[0]
+        result.spooled = ", ".join(spooled) or None
+        result.spool_error = "; ".join(unspooled)
         return report, result
     result.sent = True
     return report, result

@@ -195,9 +195,10 @@ def systemd_units(argv: list[str], at: tuple[int, int] | None, every: int | None
         f"ExecStart={' '.join(argv)}\n"
         "StandardOutput=null\n"
         # 1 and 2 are findings (warn, fail): the run itself worked and the
-        # report is mailed. 4 is a run skipped because another held the
-        # lock. 3 (a check erred, bad config) stays a failed unit.
-        "SuccessExitStatus=1 2 4\n")
+        # report is mailed. 4 (skipped: another run held the lock) is not a
+        # success: nothing was checked; the unit shows failed and the next
+        # report counts the skip. 3 (a check erred, bad config) fails too.
+        "SuccessExitStatus=1 2\n")
     if every is None:
         h, m = at or parse_at(DEFAULT_AT)
         trigger = f"OnCalendar=*-*-* {h:02d}:{m:02d}:00\nPersistent=true\n"

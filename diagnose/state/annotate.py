@@ -37,8 +37,9 @@ FLAP_STATES = 21  # Nagios' MAX_STATE_HISTORY_ENTRIES
 LOW_WEIGHT, HIGH_WEIGHT = 0.75, 1.25
 OK = "ok"
 PROBLEM = ("warn", "fail", "error")
-# Checks whose findings are about this run's delivery, not about the site.
-PSEUDO_CHECKS = ("report.delivery", "report.history")
+# Checks whose findings are about this run itself (its mail, its schedule,
+# its history), not about the site: report.delivery, report.schedule ...
+PSEUDO_PREFIX = "report."
 
 
 def flap_percent(states: Sequence[str]) -> float:
@@ -93,8 +94,8 @@ def annotate(report: Report, context: Mapping[str, Any], cfg: Mapping[str, Any])
     stop = float(cfg.get("flap_stop_percent", 5))
     now = report.started
 
-    ran = {c.name for c in report.checks if c.status not in (Status.SKIP, Status.ERROR)}
-    ran -= set(PSEUDO_CHECKS)
+    ran = {c.name for c in report.checks if c.status not in (Status.SKIP, Status.ERROR)
+           and not c.name.startswith(PSEUDO_PREFIX)}
     series: dict[str, list[int]] = {}
     for name in ran:
         series[name] = [i for i, r in enumerate(runs)

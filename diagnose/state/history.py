@@ -396,7 +396,7 @@ class History:
         flapping state of each finding looked at; *numbers* gives the numbers
         kept per finding."""
         ts = epoch(report.started)
-        pseudo = ("report.delivery", "report.history")
+        pseudo = "report."  # findings about the run itself: its mail, schedule, history
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
@@ -408,10 +408,10 @@ class History:
             c.executemany("INSERT OR REPLACE INTO checks (host, name, ts, run, status) "
                           "VALUES (?, ?, ?, ?, ?)",
                           [(report.host, r.name, ts, run, str(r.status)) for r in report.checks
-                           if r.name not in pseudo])
+                           if not r.name.startswith(pseudo)])
             rows, problems = [], []
             for f in report.findings:
-                if f.check in pseudo:
+                if f.check.startswith(pseudo):
                     continue
                 try:
                     nums = dict(numbers(f))

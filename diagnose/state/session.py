@@ -104,7 +104,7 @@ class HistorySession:
         return out
 
     def _section(self, check: Any) -> dict[str, Any]:
-        return self.config.section(check.section) if check.section else {}
+        return self.config.for_check(check)
 
     # -- after probing ------------------------------------------------------------
     def attach(self, col: Any) -> None:
