@@ -42,15 +42,15 @@ def test_new_then_recurring_marked_in_text_and_json(lines):
     lines.set("warn", "ok")
     first = lines.run(day(0), fmt="text")
     assert first.returncode == 1, first.stderr
-    assert "Line 0 is warn  (demo.lines:line0, site)  [new]" in first.stdout
+    assert "[!] Line 0 is warn\n    demo.lines:line0, Site fault  [new]\n" in first.stdout
     assert "First run in the history: nothing to compare with yet." in first.stdout
     lines.set("ok", "ok")
     rep = report(lines.run(day(1)))
     assert rep["resolved"] == ["demo.lines:line0"] and rep["started"] == "2026-11-02T02:00:00+00:00"
     lines.set("warn", "fail")
     text = lines.run(day(2), fmt="text")
-    assert "Line 0 is warn  (demo.lines:line0, site)  [recurring: 2 of the last 3 runs]" in text.stdout
-    assert "Line 1 is fail  (demo.lines:line1, site)  [new]" in text.stdout
+    assert "    demo.lines:line0, Site fault  [recurring: 2 of the last 3 runs]\n" in text.stdout
+    assert "[✗] Line 1 is fail\n    demo.lines:line1, Site fault  [new]\n" in text.stdout
     assert "Since the previous run (2 Nov 2026, 02:00 UTC): 2 new, 0 resolved" in text.stdout
     rep = report(lines.run(day(3)))
     assert finding(rep, "demo.lines:line0")["history"] == {

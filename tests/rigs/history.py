@@ -87,7 +87,7 @@ def make_lines_plugin(base: Path) -> str:
     """Install the lines check under *base*; returns the PYTHONPATH entry."""
     site = base / "lines-site"
     info = site / "dg_lines_plugin-1.0.dist-info"
-    info.mkdir(parents=True)
+    info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dg-lines-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[diagnose.checks]\ndemo.lines = dg_lines_plugin:Lines\n")
     (site / "dg_lines_plugin.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
