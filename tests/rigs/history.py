@@ -1,7 +1,8 @@
 """Run history rigs: a controlled clock and a check whose findings a test sets.
 
 - **Clock**: libfaketime (Debian ``faketime``) preloaded into the real CLI,
-  so every run of ``diagnose`` believes it is the day the test says. Python's
+  so every run of ``diagnose`` believes it is the time the test says (the
+  wall clock stands still at it; timeouts use the real monotonic clock). Python's
   ``threading.Event.wait`` (the runner's probe timeouts) fails under faked
   monotonic clocks, hence ``FAKETIME_DONT_FAKE_MONOTONIC=1`` with
   ``FAKETIME_FORCE_MONOTONIC_FIX=0``: wall time is faked, timeouts are real.
@@ -71,10 +72,12 @@ needs_faketime = pytest.mark.skipif(faketime_lib() is None,
 
 
 def at(when: dt.datetime) -> dict[str, str]:
-    """Environment that makes a process start its clock at *when* (UTC)."""
+    """Environment that stops a process's wall clock at *when* (UTC): every
+    run of a simulated night starts at exactly the time the test says,
+    however long the interpreter takes to start on a loaded machine."""
     lib = faketime_lib()
     assert lib, "libfaketime is not installed (apt-get install faketime)"
-    return {"LD_PRELOAD": lib, "FAKETIME": "@" + when.strftime("%Y-%m-%d %H:%M:%S"), "TZ": "UTC",
+    return {"LD_PRELOAD": lib, "FAKETIME": when.strftime("%Y-%m-%d %H:%M:%S"), "TZ": "UTC",
             "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_FORCE_MONOTONIC_FIX": "0"}
 
 
