@@ -24,13 +24,15 @@ Evidence keys the rules rely on (the judges' side of the contract):
   host's own link (``network.connectivity``), ``"remote"`` for a target
   reached over the network (the server, a gateway).
 - ``config.drift`` findings carry ``evidence.file`` (the changed file, as on
-  the inspected host), ``evidence.keys`` (the names of the changed keys) and
+  the inspected host), ``evidence.keys`` (the names of the changed keys),
+  ``evidence.settings`` (``"[section] key"`` of each) and
   ``evidence.whole_file`` (true when the change is not per key: a line
   diff, a binary, an added or removed file). Any finding about a configured
-  value carries ``evidence.file`` and ``evidence.key``: when a drift finding
-  changed that key of that file, or changed that file as a whole, the
-  finding is its consequence ("gain too high" is explained by "rxgain
-  changed 0.0 -> 9.5 by ivan") and takes its fault domain.
+  value carries ``evidence.file`` and ``evidence.key`` (and
+  ``evidence.section`` for ini-style files): when a drift finding changed
+  that key (in that section) of that file, or changed that file as a
+  whole, the finding is its consequence ("gain too high" is explained by
+  "rxgain changed 0.0 -> 9.5 by ivan") and takes its fault domain.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ from diagnose.model import Fault, Finding, Status
 _MISSING = object()
 
 
+class _Absent:
+    """A ``*_when`` value meaning "the finding has no such field"."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+
+
 @dataclass(frozen=True)
 class Rule:
     """An effect finding is a consequence of a cause finding when both are
@@ -51,7 +63,9 @@ class Rule:
     ``*_when`` condition holds and every ``join`` pair agrees. A join pair
     ``(effect_field, cause_field)`` agrees when the values are equal, or one
     side is a list that contains the other's value, or both are lists that
-    share a value."""
+    share a value. A field may be a template of fields,
+    ``"[{evidence.section}] {evidence.key}"``, missing when any part is; a
+    condition :data:`ABSENT` holds when the field is missing."""
 
     name: str
     cause: str
@@ -72,7 +86,7 @@ RULES: tuple[Rule, ...] = (
          cause_when={"status": "fail"},
          # Only a service that is down or deaf: a wrong port or a missing
          # program is not explained by a full disk.
-         effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening")},
+         effect_when={"evidence.reason": ("disk-full", "crashed", "stopped", "not-listening", "hung", "stuck-io")},
          why=N_("the service writes to the filesystem that is full")),
     Rule("disk-full-stops-report-saving", cause="disk.space", effect="report.delivery",
          join=(("evidence.mount", "subject"),),
@@ -92,6 +106,11 @@ RULES: tuple[Rule, ...] = (
          join=(("evidence.interface", "evidence.interface"),),
          why=N_("gateway.power saw the same link of this host go down: one cable, one fault")),
     Rule("drift-explains-setting", cause="config.drift", effect="*",
+         join=(("evidence.file", "evidence.file"),
+               ("[{evidence.section}] {evidence.key}", "evidence.settings")),
+         why=N_("the setting it is about was changed after acceptance")),
+    Rule("drift-explains-key", cause="config.drift", effect="*",
+         effect_when={"evidence.section": ABSENT},
          join=(("evidence.file", "evidence.file"), ("evidence.key", "evidence.keys")),
          why=N_("the setting it is about was changed after acceptance")),
     Rule("drift-explains-file", cause="config.drift", effect="*",
@@ -110,6 +129,20 @@ RULES: tuple[Rule, ...] = (
 
 
 def _get(f: Finding, path: str) -> Any:
+    if "{" in path:
+        import string
+
+        values = {}
+        for _lit, name, _spec, _conv in string.Formatter().parse(path):
+            if name:
+                v = _get(f, name)
+                if v is _MISSING or v is None or isinstance(v, (list, dict)):
+                    return _MISSING
+                values[name] = v
+        rest = path
+        for name, v in values.items():
+            rest = rest.replace("{" + name + "}", str(v))
+        return rest
     if path == "status":
         return str(f.status)
     if path == "fault":
@@ -129,6 +162,10 @@ def _get(f: Finding, path: str) -> Any:
 def _holds(f: Finding, conds: dict[str, Any]) -> bool:
     for path, want in conds.items():
         got = _get(f, path)
+        if want is ABSENT:
+            if got is not _MISSING and got is not None:
+                return False
+            continue
         if isinstance(want, (list, tuple, set, frozenset)):
             if got not in want:
                 return False

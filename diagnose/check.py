@@ -48,6 +48,11 @@ class Check:
     # config.drift compares them with the baseline's facts. "*" matches one
     # level of a dict or every item of a list, e.g. "gateways.*.user_agent".
     stable: tuple[str, ...] = ()
+    # Sections owned (and validated) by other checks that this one only looks
+    # at; they arrive under cfg["_borrowed"][section] when the file has them:
+    # disk.space borrows [[service]] and [[database]] to know which files are
+    # the application's own.
+    borrows: tuple[str, ...] = ()
     # Engine-side checks that look at the whole run (config.drift) set this:
     # the cfg their applies() and probe() receive then also holds "_run"
     # ({"registry", "config", "role"}), and finish() sees the other checks'

@@ -30,8 +30,11 @@ COMMANDS: dict[str, str] = {
     "init": "diagnose.commands.init:init",
     "schedule": "diagnose.commands.schedule:schedule",
     "completion": "diagnose.commands.completion:completion",
+    "docs": "diagnose.commands.docs:docs",
     "mail": "diagnose.commands.mail:mail",
     "baseline": "diagnose.commands.baseline:baseline",
+    "agent": "diagnose.commands.agent:agent",
+    "site": "diagnose.commands.site:site",
     "history": "diagnose.commands.history:history",
 }
 

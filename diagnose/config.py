@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
+from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -83,6 +84,8 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "keep": Key(int, 30, "how many reports to keep", low=1, high=100000),
         "keep_days": Key(int, 90, "delete reports older than this many days", low=1, high=36500),
     },
+    # The seat agent and the site report (issue 15, diagnose/fleet/).
+    "fleet": FLEET_SCHEMA,
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -229,6 +232,12 @@ class Config:
             cfg = dict(cfg)
             for name in reads:
                 cfg[name] = self.section(name)
+        # Sections owned by other checks that this one only looks at
+        # (Check.borrows), present only when the file has them.
+        borrows = getattr(check, "borrows", None) or ()
+        if borrows:
+            cfg = dict(cfg)
+            cfg["_borrowed"] = {name: self.section(name) for name in borrows if self.has(name)}
         return cfg
 
     def set_by_file(self, section: str, key: str) -> bool:
@@ -319,11 +328,9 @@ def _nesting_line(text: str) -> int | None:
 
 
 def _parse(text: str, path: str) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11: the same parser, published as tomli
-        import tomli as tomllib  # type: ignore[no-redef]
+    from diagnose.compat import tomllib as toml_module
 
+    tomllib = toml_module()
     deep = _nesting_line(text)
     if deep is not None:
         raise ConfigError(f"values nested more than {MAX_DEPTH} levels deep; a site config "

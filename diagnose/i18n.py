@@ -101,9 +101,10 @@ def _(template: str, **args: Any) -> Message:
     return Message(template, **args)
 
 
-def _n(singular: str, plural: str, n: Any, **args: Any) -> Message:
-    """A message with plural forms chosen by *n* (also available as ``{n}``)."""
-    return Message(singular, plural, n, **args)
+def _n(singular: str, plural: str, count: Any, **args: Any) -> Message:
+    """A message with plural forms chosen by *count* (also available as
+    ``{n}`` unless an argument named ``n`` is given)."""
+    return Message(singular, plural, count, **args)
 
 
 def N_(template: str) -> str:
@@ -197,20 +198,12 @@ class when(Value):
 
 def number_text(text: str, lang: str) -> str:
     """A number already printed the Python way, written the *lang* way:
-    Russian uses a decimal comma and groups 5+ digit integers with a no-break
-    space (4-digit ones stay together)."""
+    Russian uses a decimal comma. Digits are never grouped: in these
+    reports large integers are ports, pids and counts read as identifiers."""
     if lang != "ru":
         return text
-    sign = "-" if text.startswith("-") else ""
-    body = text.lstrip("-")
-    whole, dot, frac = body.partition(".")
-    if whole.isdigit() and len(whole) > 4:
-        groups = []
-        while whole:
-            groups.insert(0, whole[-3:])
-            whole = whole[:-3]
-        whole = "\u00a0".join(groups)
-    return sign + whole + ("," + frac if dot else "")
+    whole, dot, frac = text.partition(".")
+    return whole + ("," + frac if dot and whole.lstrip("-").isdigit() and frac.isdigit() else dot + frac)
 
 
 # --- formatting and lookup ---------------------------------------------------

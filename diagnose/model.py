@@ -106,6 +106,8 @@ class Remedy(str):
             return cls(())
         if isinstance(value, str):
             return cls((Step(value),))
+        if isinstance(value, Step):
+            return cls((value,))
         steps = []
         for item in value:
             if isinstance(item, Step):

@@ -28,6 +28,7 @@ BUILTINS: dict[str, str] = {
     "headset.presence": "diagnose.checks.headset.check:HeadsetPresence",
     "network.connectivity": "diagnose.checks.network.check:NetworkConnectivity",
     "queue.kpi": "diagnose.checks.asterisk.kpi:QueueKpi",
+    "telephony.card": "diagnose.checks.telephony.check:TelephonyCard",
 }
 
 

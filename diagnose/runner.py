@@ -24,6 +24,7 @@ from diagnose.attribution import attribute
 from diagnose.check import Check
 from diagnose.config import Config
 from diagnose.host import Host, NotLive
+from diagnose.i18n import _
 from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
 from diagnose.redact import redact_finding, redact_obj, redact_text
 from diagnose.registry import Registry
@@ -135,24 +136,25 @@ def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = 
     A check *asked* for by name (``--only``) runs whatever this host's role."""
     cfg = config.for_check(check)
     if check.section and cfg.get("enabled") is False:
-        return f"disabled in the config ([{check.section}] enabled = false)"
+        return _("disabled in the config ([{section}] enabled = false)", section=check.section)
     needs = check.needs
     if needs.role != "any" and role not in (needs.role, "both") and not asked:
-        return f"a {needs.role} check; this host's role is {role} (set [site] role to change)"
+        return _("a {need} check; this host's role is {role} (set [site] role to change)",
+                 need=needs.role, role=role)
     if needs.section and not config.has(check.section):
         table = f"[[{check.section}]]" if check.multi else f"[{check.section}]"
-        return f"not configured: add a {table} section to the config (see `diagnose init`)"
+        return _("not configured: add a {table} section to the config (see diagnose init)", table=table)
     if needs.live and not host.live:
-        return f"needs the live machine; facts are from the recorded tree at {host.root}"
+        return _("needs the live machine; facts are from the recorded tree at {root}", root=host.root)
     if needs.commands and not any(host.which(c) for c in needs.commands):
         pkgs = sorted({PACKAGE_OF.get(c, c) for c in needs.commands})
-        return (f"needs {' or '.join(needs.commands)} on PATH "
-                f"(apt-get install {' '.join(pkgs)})")
+        return _("needs {commands} on PATH (apt-get install {packages})",
+                 commands=" or ".join(needs.commands), packages=" ".join(pkgs))
     if needs.paths and not any(host.exists(p) for p in needs.paths):
-        return f"none of {', '.join(needs.paths)} exists on this host"
+        return _("none of {paths} exists on this host", paths=", ".join(needs.paths))
     for mod in needs.modules:
         if importlib.util.find_spec(mod) is None:
-            return f"needs the Python module {mod} (pip install diagnose's dependencies)"
+            return _("needs the Python module {module} (pip install diagnose's dependencies)", module=mod)
     return check.applies(host, probe_config(check, config, role) if check.run_context else cfg)
 
 
@@ -186,7 +188,7 @@ class _Call:
 
 def _hung_at(call: _Call) -> str:
     what = of_thread(call.thread.ident)
-    return f"still hung while {what}" if what else "still hung"
+    return _("still hung while {what}", what=what) if what else _("still hung")
 
 
 def _describe(exc: BaseException) -> str:
@@ -244,7 +246,8 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         try:
             reason = why_skip(check, host, config, role, asked=bool(only) and name in only)
         except Exception as exc:  # an applies() hook that raises is the check's error
-            col.results[name] = Collected(name, "error", error=f"applicability test failed: {_describe(exc)}")
+            col.results[name] = Collected(name, "error", error=_("applicability test failed: {error}",
+                                                                       error=_describe(exc)))
             continue
         if reason:
             col.results[name] = Collected(name, "skipped", skipped=reason)
@@ -273,13 +276,13 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             elif now - call.started >= limit:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
-                    error=redact_text(f"probe timed out after {limit:g}s and was abandoned, "
-                                      f"{_hung_at(call)}"))
+                    error=redact_text(_("probe timed out after {limit:g}s and was abandoned, {how}",
+                                        limit=limit, how=_hung_at(call))))
             elif now >= end and name not in own:
                 col.results[name] = Collected(
                     name, "error", duration_s=call.duration,
-                    error=redact_text(f"probe still running at the run deadline ({deadline:g}s) and was "
-                                      f"abandoned, {_hung_at(call)}"))
+                    error=redact_text(_("probe still running at the run deadline ({limit:g}s) and was "
+                                        "abandoned, {how}", limit=deadline, how=_hung_at(call))))
             else:
                 continue
             del pending[name]
@@ -314,13 +317,13 @@ def _finish(registry: Registry, col: Collection, config: Config, role: str, call
             got.facts = json.loads(json.dumps(facts, allow_nan=False))
         except Exception as exc:  # noqa: BLE001 - the check's error, not the run's
             col.results[name] = Collected(name, "error", duration_s=got.duration_s,
-                                          error=f"finish raised {_describe(exc)}")
+                                          error=_("finish raised {error}", error=_describe(exc)))
 
 
 def _collected(name: str, call: _Call) -> Collected:
     if call.exc is not None:
         return Collected(name, "error", duration_s=call.duration,
-                         error=redact_text(f"probe raised {_describe(call.exc)}"))
+                         error=redact_text(_("probe raised {error}", error=_describe(call.exc))))
     try:
         # Round-trip through JSON so judges see exactly what a facts file holds.
         facts = json.loads(json.dumps(call.value, allow_nan=False))

@@ -17,8 +17,13 @@ _MODULES = {"text": ".text", "json": ".jsonfmt", "html": ".html",
 
 
 def render(report: Any, fmt: str, **options: Any) -> str:
-    """Render *report* as *fmt*; options are format-specific (text: colour, verbose, quiet)."""
+    """Render *report* as *fmt*; options are format-specific (text: colour, verbose, quiet).
+
+    A site report (``diagnose.site/1``, it has ``seats``) goes to the same
+    module's ``render_site``, which reuses that module's pieces."""
     if fmt not in _MODULES:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     module = importlib.import_module(_MODULES[fmt], __name__)
+    if hasattr(report, "seats"):
+        return module.render_site(report, **options)
     return module.render(report, **options)

@@ -72,6 +72,7 @@ def _environment():
         _env.filters["pretty"] = _pretty
         _env.filters["show"] = show
         _env.filters["ids"] = _ids
+        _env.filters["tokens"] = _tokens
     return _env
 
 
@@ -92,20 +93,35 @@ def _ids(value: str):
     return Markup("<wbr>").join(escape(p) for p in parts)
 
 
+def _tokens(command: str):
+    """A command escaped, each shell word in a no-wrap span: lines break
+    only between words, never inside one (a too-long word scrolls inside
+    its block instead); copying the block gives the command unchanged."""
+    from markupsafe import Markup, escape
+
+    return Markup(" ").join(Markup('<span style="white-space:nowrap">%s</span>') % escape(w)
+                            for w in command.split(" "))
+
+
 def _colour(status: Status) -> dict[str, str]:
     fg, bg = COLOURS[status]
     return {"fg": fg, "bg": bg}
 
 
 def render(report: Report, audience: str = "vendor", lang: str = "en", site_addresses: Any = (),
-           vendor_domains: Any = (), **_options: object) -> str:
+           vendor_domains: Any = (), seats: Any = None, **_options: object) -> str:
     """The report as one HTML document (str). The text format's layout
     options (colour, unicode, verbose, quiet, width) do not apply."""
     p = Presenter(report, audience, lang, site_addresses, vendor_domains)
     passed = p.passed()
     ids: dict[str, int] = {}
     verdict_status = p.verdict_status()
+    from markupsafe import Markup
+
+    from diagnose.reports import kpichart
+
     return _environment().get_template("report.html.j2").render(
+        figures=[Markup(block) for block in kpichart.figures(report)],
         r=report,
         lang=lang,
         customer=p.customer,
@@ -114,7 +130,6 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
         started=p.started(),
         took=p.t(N_("took {seconds} s"), seconds=round(report.duration_s, 2)),
         headline=p.headline(),
-        counts=p.counts(),
         verdict_status=verdict_status,
         verdict_colour=_colour(verdict_status),
         groups=p.groups(),
@@ -132,9 +147,21 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
         colour=_colour,
         status_label=p.status,
         s=p.s,
+        ident=p.s if p.customer else (lambda x: x),
         L={k: p.label(v) for k, v in LABELS.items()},
+        seats=[{"s": row, "colour": _colour(row.status), "name": p.s(row.name),
+                "where": " / ".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet),
+                "room": p.s(row.room), "state": p.s(row.state), "last_report": p.s(row.last_report or ""),
+                "headline": p.s((row.verdict or {}).get("headline") or "")} for row in seats or ()],
         **_history_helpers(),
     )
+
+
+def render_site(site: Any, **options: Any) -> str:
+    """The site report as one HTML document: the run report's page (verdict
+    banner, root causes by fault domain with each seat's findings nested,
+    evidence) with a table of every seat."""
+    return render(site, seats=site.seats, **options)
 
 
 def _history_helpers() -> dict[str, Any]:

@@ -43,3 +43,23 @@ def dumps(value: Any, indent: int | None = 2) -> str:
 
 def render(report: Any, **_: Any) -> str:
     return dumps(report.to_dict()) + "\n"
+
+
+def render_site(site: Any, **_: Any) -> str:
+    """``diagnose.site/1`` (DESIGN.md section 9): the envelope indented,
+    every finding, seat row and seat report one compact line each (json's C
+    encoder: a 2000-seat site's 15 MB in a fraction of a second)."""
+    doc = site.to_dict()
+    lists = {k: doc.pop(k) for k in ("findings", "seats", "reports")}
+    head = dumps(doc)
+
+    def compact(v: Any) -> str:
+        return json.dumps(strict(v), ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":"))
+
+    parts = [head[:-2]]
+    for key in ("findings", "seats"):
+        items = ",\n".join("    " + compact(v) for v in lists[key])
+        parts.append(f',\n  "{key}": [' + (f"\n{items}\n  ]" if items else "]"))
+    items = ",\n".join(f"    {compact(k)}: {compact(v)}" for k, v in lists["reports"].items())
+    parts.append(',\n  "reports": {' + (f"\n{items}\n  }}" if items else "}") + "\n}\n")
+    return "".join(parts)

@@ -54,3 +54,44 @@ def render(report: Report, **_: Any) -> str:
         suite.set(k, str(v))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def render_site(site: Any, **_: Any) -> str:
+    """One testsuite for the site: a testcase per site-level root cause
+    (classname ``site``) and one per seat (classname ``seat``), a seat
+    failing with the findings that concern it."""
+    suites = ET.Element("testsuites", name="diagnose site")
+    suite = ET.SubElement(suites, "testsuite", name=f"diagnose site {_x(site.site)}", hostname=_x(site.site_id),
+                          timestamp=site.started, time=f"{site.duration_s:.3f}")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+
+    def case(classname: str, name: str, status: Status, message: str, body: str) -> None:
+        counts["tests"] += 1
+        el = ET.SubElement(suite, "testcase", classname=classname, name=_x(name), time="0.000")
+        if status is Status.ERROR:
+            counts["errors"] += 1
+            ET.SubElement(el, "error", message=_x(message), type="error").text = _x(body)
+        elif status.is_problem:
+            counts["failures"] += 1
+            ET.SubElement(el, "failure", message=_x(message), type=str(status)).text = _x(body)
+
+    def text(f: Any) -> str:
+        return (f"{str(f.status).upper()} [{f.fault.value if f.fault else ''}] {f.title}\n{f.detail}\n"
+                f"Fix: {f.remedy}" + (f"\nConsequence of: {', '.join(f.caused_by)}" if f.caused_by else ""))
+
+    for f in site.findings:
+        if f.is_root_cause and not f.seat and len(f.seats) != 1:  # one seat's own: in its testcase
+            case("site", f.id, f.status, f.title, text(f) + "\nSeats: " + ", ".join(f.seats))
+    by_seat: dict[str, list[Any]] = {}
+    for f in site.findings:
+        if f.status.is_problem:
+            for name in {f.seat, *f.seats} - {""}:
+                by_seat.setdefault(name, []).append(f)
+    for row in site.seats:
+        mine = by_seat.get(row.name, [])
+        worst = max(mine, key=lambda f: f.status, default=None)
+        case("seat", row.name, row.status, worst.title if worst else "", "\n\n".join(text(f) for f in mine))
+    for k, v in counts.items():
+        suite.set(k, str(v))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

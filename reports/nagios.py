@@ -58,3 +58,25 @@ def render(report: Report, **_: Any) -> str:
         if c.status is Status.ERROR:
             lines.append(_clean(f"ERROR {c.name}: {c.error}"))
     return "\n".join(lines) + "\n"
+
+
+def render_site(site: Any, **_: Any) -> str:
+    """``DIAGNOSE CRITICAL - Site …: … | site_faults=… seats_total=…``, then
+    one line per site-level root cause."""
+    code = site.exit_code()
+    v = site.verdict
+    data = [
+        perf("site_faults", v.site_faults, minimum="0"),
+        perf("software_faults", v.software_faults, minimum="0"),
+        perf("undetermined", v.undetermined, minimum="0"),
+        perf("seats_total", v.seats_total, minimum="0"),
+        perf("seats_healthy", v.seats_healthy, minimum="0", maximum=str(v.seats_total)),
+        perf("seats_offline", v.seats_offline, minimum="0", maximum=str(v.seats_total)),
+        perf("duration", round(site.duration_s, 3), "s", minimum="0"),
+    ]
+    lines = [f"DIAGNOSE {STATE[code]} - {_clean(v.headline)} | {' '.join(data)}"]
+    for f in site.findings:
+        if f.is_root_cause:
+            fault = f.fault.value if f.fault else ""
+            lines.append(_clean(f"{str(f.status).upper()} [{fault}] {f.title} - {f.remedy}"))
+    return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.i18n import N_, _, _n, tr, when
-from diagnose.model import Fault, Finding, Remedy, Report, Status, Step
+from diagnose.model import Fault, Finding, Remedy, Report, Status
 from diagnose.reports.redact import Redactor
 from diagnose.safetext import show
 
@@ -168,8 +168,7 @@ class Presenter:
 
     def node(self, f: Finding, placed: set[str], depth: int = 0) -> Node:
         placed.add(f.id)
-        commands = not (self.customer and f.fault is Fault.SOFTWARE)
-        n = Node(f, self.s(f.title), self.s(f.detail), self.steps(f.remedy, commands), depth=depth)
+        n = Node(f, self.s(f.title), self.s(f.detail), self.steps(f.remedy), depth=depth)
         for cid in f.consequences:
             child = self.by_id.get(cid)
             if child is not None and cid not in placed:
@@ -218,14 +217,3 @@ class Presenter:
             return tr(_n("{title} (+{n} more)", "{title} (+{n} more)", extra,
                          title=self.s(worst.title)), self.lang)
         return self.s(worst.title)
-
-    def counts(self) -> str:
-        v = self.report.verdict
-        site = _n("{n} site fault", "{n} site faults", v.site_faults) if v.site_faults \
-            else _("no site faults")
-        soft = _n("{n} software fault", "{n} software faults", v.software_faults) \
-            if v.software_faults else _("no software faults")
-        parts = [tr(site, self.lang), tr(soft, self.lang)]
-        if v.undetermined:
-            parts.append(tr(_n("{n} undetermined", "{n} undetermined", v.undetermined), self.lang))
-        return " · ".join(parts)

@@ -191,3 +191,56 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
     verdict[0] = verdict[0].replace("[x]", st.mark(p.verdict_status()), 1)
     out += [st.bold(ln) if i else ln for i, ln in enumerate(verdict)]
     return "\n".join(out) + "\n"
+
+
+def _seat_line(p: Presenter, row: Any, st: _Style, name_width: int, width: int) -> list[str]:
+    where = "/".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet) or "-"
+    what = {"offline": N_("offline"), "stopped": N_("shut down"), "silent": N_("silent"),
+            "refused": N_("report refused")}.get(row.state)
+    text = p.label(what) if what else p.s((row.verdict or {}).get("headline") or p.label(N_("no report")))
+    rows = wrap(f"{where}  {text}", width, f"[x] {p.s(row.name).ljust(name_width)}  ")
+    rows[0] = rows[0].replace("[x]", st.mark(row.status), 1)
+    return rows
+
+
+def render_site(site: Any, colour: bool = False, unicode: bool = True, verbose: bool = False,
+                quiet: bool = False, width: int | None = None, audience: str = "vendor", lang: str = "en",
+                site_addresses: Any = (), vendor_domains: Any = (), **_: Any) -> str:
+    """The site report (``diagnose site``): a line per seat that is not
+    healthy (every seat with -v), then the site-level root causes by fault
+    domain with each seat's own findings nested under them, laid out by the
+    same code as a run's, and the site's headline."""
+    p = Presenter(site, audience, lang, site_addresses, vendor_domains)
+    st = _Style(colour, unicode)
+    w = _Text(p, st, width or DEFAULT_WIDTH, verbose)
+    v = site.verdict
+    out: list[str] = []
+    if not quiet:
+        out += wrap(p.t(N_("diagnose {version} site {name}: {n} seats"), version=site.tool_version,
+                        name=p.s(site.site), n=v.seats_total)
+                    + (f" ({p.s(site.source)})" if site.source and not p.customer else ""), w.width)
+        out.append(p.started())
+        out.append("")
+        name_width = max((len(r.name) for r in site.seats), default=8)
+        shown = [r for r in site.seats if verbose or not r.healthy]
+        for r in shown:
+            out += _seat_line(p, r, st, name_width, w.width)
+        if len(shown) < len(site.seats):
+            out.append(f"{st.mark(Status.OK)} " + p.t(N_("{n} more seats healthy (-v lists them)"),
+                                                       n=len(site.seats) - len(shown)))
+        out.append("")
+    for domain, nodes in p.groups():
+        out.append(st.paint(_SECTION_COLOUR[domain], st.bold(p.section(domain).upper()
+                                                              if not p.customer else p.section(domain))))
+        out += wrap(p.who_acts(domain), w.width)
+        out.append("")
+        for n in nodes:
+            out += w.node(n)
+            seats = getattr(n.f, "seats", [])
+            if len(seats) > 1:
+                out += wrap(", ".join(p.s(s) for s in seats), w.width, "    " + p.label(N_("Seats:")) + " ")
+            out.append("")
+    verdict = wrap(p.headline(), w.width, "[x] " + p.label(N_("Verdict:")) + " ", "    ")
+    verdict[0] = verdict[0].replace("[x]", st.mark(v.status if v.status > Status.SKIP else Status.OK), 1)
+    out += [st.bold(ln) if i else ln for i, ln in enumerate(verdict)]
+    return "\n".join(out) + "\n"

@@ -57,7 +57,7 @@ def test_muted_microphone_is_a_site_fault_and_the_remedy_fixes_it(tmp_path, puls
     assert "muted" in mic["title"]
     assert mic["evidence"]["device"]["mute"] is True
     command = f"pactl set-source-mute {pulse_rig.names['headset_source']} 0"
-    assert f"`{command}`" in mic["remedy"]
+    assert command in mic["steps"][0]["command"].split("; ")  # a step's command, pasteable
     assert found["speaker"]["status"] == "ok"
 
     # A technician follows the remedy word for word; the next run is clean.
@@ -73,7 +73,7 @@ def test_speaker_volume_zero_is_a_site_fault(tmp_path, pulse_rig):
     spk = found["speaker"]
     assert (spk["status"], spk["fault"]) == ("fail", "site")
     assert "volume 0%" in spk["title"]
-    assert f"`pactl set-sink-volume {pulse_rig.names['headset_sink']} 100%`" in spk["remedy"]
+    assert f"pactl set-sink-volume {pulse_rig.names['headset_sink']} 100%" in spk["steps"][0]["command"].split("; ")
     assert spk["evidence"]["device"]["volume"] == [0, 0]
 
 
@@ -93,7 +93,7 @@ def test_default_moved_off_the_headset(tmp_path, pulse_rig):
     assert (spk["status"], spk["fault"]) == ("fail", "site")
     assert f"moved off the headset to {BUILTIN_DESC}" in spk["title"]
     assert BUILTIN_DESC in spk["detail"]
-    assert f"`pactl set-default-sink {pulse_rig.names['headset_sink']}`" in spk["remedy"]
+    assert f"pactl set-default-sink {pulse_rig.names['headset_sink']}" in spk["steps"][0]["command"].split("; ")
     assert spk["evidence"]["default"] == pulse_rig.names["builtin_sink"]
 
 
@@ -157,7 +157,7 @@ def test_root_finds_the_desktop_users_server_and_cookie(tmp_path, desktop_pulse_
     # The remedy is written for the shell diagnose ran in (root): run it there.
     command = (f"runuser -u {user} -- env XDG_RUNTIME_DIR=/run/user/{rig.uid} "
                f"pactl set-source-mute {rig.names['headset_source']} 0")
-    assert f"`{command}`" in mic["remedy"]
+    assert command in mic["steps"][0]["command"].split("; ")  # a step's command, pasteable
     fixed = subprocess.run(prefix + shlex.split(command), capture_output=True, text=True, timeout=30)
     assert fixed.returncode == 0, fixed.stderr
     rc, _, found = run_audio(tmp_path, env, prefix=prefix)
@@ -250,9 +250,9 @@ def test_alsa_fallback_judge_gives_the_amixer_commands():
         {"card": 1, "id": "E65", "description": "Jabra EVOLVE 65", "controls": parse_amixer(AMIXER)}]}}
     (f,) = check.judge(facts, section_config(check, {}))
     assert (str(f.status), str(f.fault), f.subject) == ("fail", "site", "alsa:E65")
-    assert "`amixer -c 1 sset Capture cap`" in f.remedy
-    assert "`amixer -c 1 sset Master unmute`" in f.remedy
-    assert "`amixer -c 1 sset Master 80%`" in f.remedy
+    assert "amixer -c 1 sset Capture cap" in f.remedy.steps[0].command.split("; ")
+    assert "amixer -c 1 sset Master unmute" in f.remedy.steps[0].command.split("; ")
+    assert "amixer -c 1 sset Master 80%" in f.remedy.steps[0].command.split("; ")
 
 
 def test_remedy_quotes_device_names_for_the_shell():
@@ -262,6 +262,6 @@ def test_remedy_quotes_device_names_for_the_shell():
     facts = {"backend": "pulse", "server_name": "pulseaudio", "server_version": "16.1",
              "default_sink": None, "default_source": dev["name"], "sinks": [], "sources": [dev]}
     found = {f.subject: f for f in check.judge(facts, section_config(check, {}))}
-    assert "`pactl set-source-mute 'alsa_input.usb-Odd Name' 0`" in found["microphone"].remedy
+    assert "pactl set-source-mute 'alsa_input.usb-Odd Name' 0" in found["microphone"].remedy.steps[0].command.split("; ")
     assert str(found["speaker"].status) == "fail" and found["speaker"].title == "No speaker on this workstation"
 

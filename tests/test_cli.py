@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from diagnose.registry import BUILTINS
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def test_help_lists_the_commands_and_the_exit_codes():
@@ -33,7 +33,7 @@ def test_help_lists_the_commands_and_the_exit_codes():
 def test_no_command_shows_help_and_exits_3():
     proc = run_cli()
     assert proc.returncode == 3
-    assert "Usage: diagnose [OPTIONS] COMMAND" in proc.stdout
+    assert proc.stdout.startswith("Usage: diagnose [OPTIONS]") and "Commands:" in proc.stdout
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -159,3 +159,22 @@ def test_list_json_still_parses():
     proc = run_cli("list", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert {c["name"] for c in json.loads(proc.stdout)["checks"]} >= set(BUILTINS)
+
+
+def test_docs_shows_the_readme_reference_and_the_page_of_a_check():
+    from diagnose.docgen import check_block
+    from diagnose.registry import Registry
+
+    disk = Registry.discover().checks["disk.space"]
+    proc = run_cli("docs", "disk.space")
+    assert proc.returncode == 0, proc.stderr
+    # the same generated reference as the README's, then the check's own page
+    assert proc.stdout.startswith("\n".join(check_block(disk, link=False)))
+    assert "| `fail_free_percent` | number |" in proc.stdout
+    assert (ROOT / "docs" / "checks" / "disk.space.md").read_text() in proc.stdout
+    listing = run_cli("docs")
+    assert listing.returncode == 0
+    assert [ln.split(None, 1) for ln in listing.stdout.splitlines() if ln.startswith("disk.space ")] == \
+        [["disk.space", disk.summary]]
+    wrong = run_cli("docs", "disk.spaec")
+    assert wrong.returncode == 3 and "did you mean 'disk.space'" in wrong.stderr

@@ -20,7 +20,8 @@ from tests.conftest import DATA
 
 REGISTRY = Registry.discover()
 BUILTINS = {"disk.space", "database.integrity", "application.services", "network.connectivity",
-            "headset.presence", "audio.settings", "bluetooth.interference", "gateway.power"}
+            "headset.presence", "audio.settings", "bluetooth.interference", "gateway.power",
+            "telephony.card"}
 SCENARIOS = [(name, p) for name in sorted(REGISTRY.checks)
              for p in sorted((DATA / name).glob("*.json"))]
 

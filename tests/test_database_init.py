@@ -3,7 +3,7 @@ recorded tree, and that the proposal is a valid config."""
 
 from __future__ import annotations
 
-import tomllib
+from diagnose.compat import tomllib
 
 from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
@@ -20,7 +20,7 @@ def test_found_sqlite_files_become_entries_and_servers_are_proposed(tmp_path):
     (tmp_path / "run/postgresql/.s.PGSQL.5433").write_text("")
     (tmp_path / "run/postgresql/.s.PGSQL.5433.lock").write_text("")
     text = CHECK.init_section(Host(str(tmp_path)))
-    data = tomllib.loads(text)
+    data = tomllib().loads(text)
     assert data == {"database": [{"name": "cc", "url": "sqlite:////var/lib/callcenter/cc.db"}]}
     section_config(CHECK, {"items": data["database"]})  # valid as written
     assert "# url = \"postgresql://postgres@/CALLCENTER_DB?host=/run/postgresql&port=5433\"" in text
@@ -29,5 +29,5 @@ def test_found_sqlite_files_become_entries_and_servers_are_proposed(tmp_path):
 
 def test_nothing_found_gives_a_commented_example(tmp_path):
     text = CHECK.init_section(Host(str(tmp_path)))
-    assert tomllib.loads(text) == {}
+    assert tomllib().loads(text) == {}
     assert '# url = "sqlite:////var/lib/callcenter/cc.db"' in text

@@ -17,6 +17,7 @@ from diagnose.checks.database.check import DatabaseIntegrity
 from diagnose.check import section_config
 from diagnose.host import Host
 from diagnose.model import Fault, Status
+from tests.conftest import is_root
 from tests.rigs import databases as rig
 from tests.rigs.databases import thin_disk  # noqa: F401  (fixture)
 
@@ -101,7 +102,7 @@ def test_missing_file_is_not_called_corruption(tmp_path):
 def test_file_over_budget_gets_quick_check_and_says_so(db, monkeypatch):
     # The choice is made from the file's size against budget_s; a clock that
     # stands still lets the quick check finish however slow the machine is.
-    from diagnose.checks.database import sqlite as db_sqlite
+    from diagnose.checks.database import sqlite_pragmas as db_sqlite
 
     monkeypatch.setattr(db_sqlite, "clock", lambda: 0.0)
     facts, f = one(db, budget_s=0.001)
@@ -144,7 +145,7 @@ def test_disk_full_after_the_corruption_does_not_explain_it(db, tmp_path):
     assert "log_disk_full" not in f.evidence
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (loop devices, mounts)")
+@pytest.mark.skipif(not is_root(), reason="needs root (loop devices, mounts)")
 def test_kernel_io_errors_on_the_database_device_are_a_site_fault(thin_disk):
     if subprocess.run(["dmesg"], capture_output=True).returncode != 0:
         pytest.skip("the kernel log cannot be read here (dmesg restricted)")
@@ -182,7 +183,7 @@ def test_hot_journal_on_a_healthy_disk_is_a_warning(db):
 def test_budget_enforced_while_the_check_runs(db, monkeypatch):
     # The size estimate says the full check fits; the progress handler
     # still stops it (and then quick_check) at budget_s.
-    from diagnose.checks.database import sqlite as db_sqlite
+    from diagnose.checks.database import sqlite_pragmas as db_sqlite
 
     monkeypatch.setattr(db_sqlite, "FULL_CHECK_BYTES_PER_S", 10 ** 15)
     ticks = iter(range(0, 10 ** 9, 1000))  # every reading of the clock is 1000 s later

@@ -29,14 +29,15 @@ def test_recorded_full_foreign_names_directories_owners_and_types():
     assert f.evidence["mount"] == mp == f.subject
     assert f"{mp}/share/Movies (5.5 MB, owner nobody, mostly video)" in f.detail
     assert f"{mp}/share/Music (2.0 MB, owner www-data, mostly audio)" in f.detail
-    assert f.remedy.startswith(f"Move or delete {mp}/share/Movies (5.5 MB, owner nobody)")
+    assert f.remedy.steps[0].text.startswith(f"Move or delete {mp}/share/Movies (5.5 MB, owner nobody)")
+    assert f.remedy.steps[1].command == f"df -h {mp}"
 
 
 def test_recorded_full_app_names_the_app_path_for_the_vendor():
     facts, [f] = judge("full-app")
     mp = facts["mounts"][0]["mountpoint"]
     assert str(f.fault) == "software"
-    assert f.remedy.startswith(f"Vendor: enable retention/rotation for {mp}/callcenter")
+    assert f.remedy.steps[0].text.startswith(f"Vendor: enable retention/rotation for {mp}/callcenter")
 
 
 def test_absolute_threshold_warns_where_the_percentage_does_not():
@@ -140,12 +141,12 @@ def test_unmeasurable_mount_and_nothing_to_audit():
 
 
 def test_init_section_proposes_the_call_center_paths_found_here(tmp_path):
-    import tomllib
+    from diagnose.compat import tomllib
 
     host = _recorded_machine(tmp_path)
     os.makedirs(tmp_path / "var/spool/asterisk/monitor")
     snippet = CHECK.init_section(host)
-    values = tomllib.loads(snippet)["disk"]
+    values = tomllib().loads(snippet)["disk"]
     assert values == {"app_paths": ["/var/spool/asterisk/monitor"]}
     assert section_config(CHECK, values)["app_paths"] == ["/var/spool/asterisk/monitor"]
     assert "here: /, /media/my disk, /srv" in snippet

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 from diagnose.checks.disk.check import DiskSpace
 from diagnose.checks.disk.scan import scan
@@ -52,7 +53,7 @@ def test_foreign_films_and_music_fill_the_disk_site_fault(small_fs):
     assert music["path"] == fs.path("share/Music") and music["owners"][0]["owner"] == "www-data"
     assert set(music["types"]) == {"audio"}
     assert "Movies" in f.title and "nobody" in f.title
-    assert f.remedy.startswith(f"Move or delete {fs.path('share/Movies')} (5.5 MB, owner nobody)")
+    assert f.remedy.steps[0].text.startswith(f"Move or delete {fs.path('share/Movies')} (5.5 MB, owner nobody)")
     assert fs.path("share/Music") in f.remedy and "www-data" in f.remedy
     # The recording under app_paths is counted as the application's, not foreign.
     assert f.evidence["scan"]["app_paths"][0]["path"] == fs.path("callcenter")
@@ -66,7 +67,13 @@ def test_own_call_recordings_fill_the_disk_software_fault(small_fs):
     assert (str(f.status), str(f.fault)) == ("fail", "software")
     assert fs.path("callcenter") in f.title
     assert "retention" in f.detail and "audio" in f.detail
-    assert f"find {fs.path('callcenter')} -xdev -type f -mtime +90 -print" in f.remedy
+    # The suggested command, pasted into a shell, lists the files that filled the disk.
+    command = f.remedy.steps[-1].command
+    assert command.startswith(f"find {fs.path('callcenter')} -xdev")
+    listed = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=30).stdout
+    biggest = max((p for p in Path(fs.path("callcenter")).rglob("*") if p.is_file()),
+                  key=lambda p: p.stat().st_blocks)
+    assert str(biggest) in listed.splitlines()[-1]
     # Nothing the foreign side holds is offered for deletion.
     assert "notes.txt" not in f.remedy
 

@@ -4,7 +4,7 @@ the real CLI, on recorded /sys trees (--root), and its parsers."""
 from __future__ import annotations
 
 import json
-import tomllib
+from diagnose.compat import tomllib
 
 from diagnose.checks.headset.probe import has_telephony_page, parse_usb_log
 from tests.conftest import run_cli
@@ -162,6 +162,6 @@ def test_init_writes_the_detected_model_as_expected(tmp_path, umockdev):
     out = tmp_path / "site.toml"
     proc = run_cli("init", "--output", str(out), prefix=umockdev.prefix("jabra-evolve65"))
     assert proc.returncode == 0, proc.stderr
-    cfg = tomllib.loads(out.read_text())
+    cfg = tomllib().loads(out.read_text())
     assert cfg["headset"]["expected"] == "0b0e:0311"
     assert "Jabra EVOLVE 65" in out.read_text()

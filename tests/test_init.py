@@ -3,7 +3,7 @@ the loader accepts as it is."""
 
 from __future__ import annotations
 
-import tomllib
+from diagnose.compat import tomllib
 
 from diagnose.initcfg import starter_config, toml_value
 from diagnose.registry import Registry
@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 
 def test_toml_values_round_trip():
     for v in ("a\"b\\c", 3, 1.5, True, ["x", 2], {"0d8c": "C-Media", "k": [1]}):
-        assert tomllib.loads(f"v = {toml_value(v)}")["v"] == v
+        assert tomllib().loads(f"v = {toml_value(v)}")["v"] == v
 
 
 def test_starter_config_loads_and_names_every_section(tmp_path):
@@ -20,7 +20,7 @@ def test_starter_config_loads_and_names_every_section(tmp_path):
 
     reg = Registry.discover()
     text = starter_config(reg, Host("/"))
-    tomllib.loads(text)  # valid TOML as written
+    tomllib().loads(text)  # valid TOML as written
     for check in reg.checks.values():
         head = f"[[{check.section}]]" if check.multi else f"[{check.section}]"
         assert head in text, f"{check.name}: {head} missing from the starter config"

@@ -107,7 +107,7 @@ def test_smtp_down_spools_then_delivers_and_reports_the_failure(smtp_rig, tmp_pa
     late = mailed.finding(f"report.delivery:127.0.0.1:{port}")
     # delivered late, nothing pending: information, never a fault counted in the verdict
     assert late is not None and late.status is Status.OK and late.fault is None
-    assert late.title == "1 earlier report mail(s) delivered late, nothing pending"
+    assert late.title == "1 earlier report mail delivered late, nothing pending"
     assert "refused the connection" in late.detail
     assert mailed.verdict.site_faults == 0 and mailed.verdict.status is Status.OK
     assert late.evidence["delivered_late"][0]["subject"] == f"[diagnose] Sales office / cc-srv01: {HEADLINE}"
@@ -126,7 +126,7 @@ def test_smtp_still_down_keeps_spooling_and_says_since_when(tmp_path):
     assert d.spooled
     stuck = report.finding(f"report.delivery:127.0.0.1:{cfg['smtp_port']}")
     assert stuck.status is Status.WARN
-    assert stuck.title.startswith("1 report mail(s) undelivered since 2026-11-21T02:00:00+00:00")
+    assert stuck.title.startswith("1 report mail undelivered since 2026-11-21T02:00:00+00:00")
     meta = json.loads(sorted((tmp_path / "reports" / "spool").glob("*.json"))[0].read_text())
     assert meta["attempts"] == 2
     assert len(list((tmp_path / "reports" / "spool").glob("*.eml"))) == 2
@@ -260,3 +260,58 @@ def test_spool_beyond_keep_is_dropped_and_reported(smtp_rig, tmp_path):
     assert [m["first_failed"] for m in f.evidence["dropped_unsent"]] == ["2026-11-20T02:00:00+00:00"]
     assert [m["first_failed"] for m in f.evidence["delivered_late"]] == ["2026-11-21T02:00:00+00:00"]
     assert len(saved_reports(cfg)) == 1  # keep = 1 applies to saved reports too
+
+
+def test_each_reader_gets_their_report(smtp_rig, tmp_path):
+    """[email] to gets the vendor's report, customer_to the customer's, and a
+    [[email.recipients]] table sets audience and language per address."""
+    srv = smtp_rig.start()
+    cfg = email_cfg(tmp_path, srv.port, cc=[], customer_to=["director@sales-office.example"],
+                    recipients=[{"address": "tech@sales-office.example", "audience": "vendor",
+                                 "lang": "en"}])
+    report = sample_report()
+    _, delivery = deliver(report, cfg, env={}, lang="ru")
+    assert delivery.sent
+    got = {tuple(r.rcpt_tos): r.message for r in srv.received}
+    assert set(got) == {("support@vendor.example",), ("director@sales-office.example",),
+                        ("tech@sales-office.example",)}
+    vendor, customer, tech = (got[("support@vendor.example",)], got[("director@sales-office.example",)],
+                              got[("tech@sales-office.example",)])
+    assert vendor["X-Diagnose-Audience"] == "vendor" and customer["X-Diagnose-Audience"] == "customer"
+    assert vendor["Content-Language"] == "ru" and tech["Content-Language"] == "en"
+    assert customer["Subject"] == ("[diagnose] Sales office / cc-srv01: 2 неисправности на стороне объекта, "
+                                   "1 ошибка программы; 1 проверка не смогла выполниться")
+    assert tech["Subject"] == f"[diagnose] Sales office / cc-srv01: {HEADLINE}"
+    assert [p.get_content_type() for p in vendor.iter_attachments()] == ["application/json"]
+    assert not list(customer.iter_attachments())  # no raw evidence for the customer
+    text = customer.get_body(("plain",)).get_content()
+    assert "Что сделать вашим сотрудникам" in text and "Что сделает поставщик" in text
+    assert "vendor.example" not in text  # the vendor's own domain stays out of it
+    for msg in got.values():
+        assert msg["Auto-Submitted"] == "auto-generated"
+
+
+def test_mail_test_command_reaches_every_group(cli, smtp_rig, tmp_path):
+    srv = smtp_rig.start()
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[site]\nname = "Отдел продаж"\nlanguage = "ru"\n[email]\n'
+                   'to = ["support@vendor.example"]\ncustomer_to = ["it@customer.example"]\n'
+                   f'smtp_host = "127.0.0.1"\nsmtp_port = {srv.port}\n', encoding="utf-8")
+    done = cli("mail", "test", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert "тестовое письмо отправлено на support@vendor.example" in done.stdout
+    subjects = sorted(r.message["Subject"] for r in srv.received)
+    assert len(subjects) == 2 and all(s.endswith("/ " + s.split("/ ")[1]) for s in subjects)
+    assert all(s.startswith("[diagnose] Отдел продаж / ") and s.endswith(": тестовое письмо")
+               for s in subjects)
+    srv.stop()
+    down = cli("mail", "test", "--config", str(cfg), "--to", "x@example.org", "--lang", "en")
+    assert down.returncode == 1 and "NOT sent" in down.stderr and "refused the connection" in down.stderr
+
+
+def test_recipient_tables_are_validated(cli, tmp_path):
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[email]\nto = ["a@example.org"]\n[[email.recipients]]\naddress = "b@example.org"\n'
+                   'audience = "boss"\n')
+    done = cli("mail", "test", "--config", str(cfg))
+    assert done.returncode == 3 and "audience" in done.stderr and "vendor or customer" in done.stderr

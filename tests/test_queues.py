@@ -233,3 +233,20 @@ def test_cli_run_on_a_recorded_tree(tmp_path, cli):
     assert report["verdict"]["site_faults"] == 1
     ids = [f["id"] for f in report["findings"]]
     assert ids[0] == "call.routing:support" and ids[1] == "queue.kpi:support"
+
+
+def test_facts_saved_on_site_judge_the_same_at_the_office(tmp_path, cli):
+    site(tmp_path, "linear", absent=ABSENT)
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[site]\nrole = "server"\n[queues]\nasa_s = 25\n')
+    env = {"DIAGNOSE_STATE_DIR": str(tmp_path / "state")}
+    facts = tmp_path / "facts.json"
+    first = cli("run", "--config", str(cfg), "--root", str(tmp_path), "--only", "call.routing", "--only",
+                "queue.kpi", "--format", "json", "--save-facts", str(facts), env=env)
+    again = cli("run", "--from-facts", str(facts), "--format", "json", env=env)
+    assert first.returncode == again.returncode == 2, again.stderr
+    a, b = json.loads(first.stdout), json.loads(again.stdout)
+    assert [(f["id"], f["title"], f["caused_by"]) for f in a["findings"]] == \
+           [(f["id"], f["title"], f["caused_by"]) for f in b["findings"]]
+    kpi = next(f for f in b["findings"] if f["id"] == "queue.kpi:support")
+    assert kpi["evidence"]["targets"]["asa_s"] == 25

@@ -90,14 +90,28 @@ def test_prometheus_text_parses_and_has_no_timestamps():
     text = render(sample_report(), "prometheus")
     families = {f.name: f for f in text_string_to_metric_families(text)}
     status = {s.labels["check"]: s.value for s in families["diagnose_check_status"].samples}
-    assert status == {"disk.space": 3, "database.integrity": 3, "application.services": 3,
-                      "network.connectivity": 2, "headset.presence": 0, "gateway.power": 4,
-                      "bluetooth.interference": 1}
+    # The exit-code scale: a skipped check is 0, as an ok one (issue 15).
+    assert status == {"disk.space": 2, "database.integrity": 2, "application.services": 2,
+                      "network.connectivity": 1, "headset.presence": 0, "gateway.power": 3,
+                      "bluetooth.interference": 0}
+    skipped = {s.labels["check"]: s.value for s in families["diagnose_check_skipped"].samples}
+    assert skipped["bluetooth.interference"] == 1 and skipped["disk.space"] == 0
     roots = {s.labels["fault"]: s.value for s in families["diagnose_root_causes"].samples}
     assert roots == {"site": 2, "software": 1, "undetermined": 0}
     assert families["diagnose_up"].samples[0].value == 0
-    hostile = [s for s in families["diagnose_finding_status"].samples if s.labels["subject"] == "/srv"]
-    assert hostile and hostile[0].labels["fault"] == "site"
+    assert families["diagnose_status"].samples[0].value == 3
+    info = families["diagnose_info"].samples[0]
+    assert info.labels == {"version": "0.1.0", "site": "Sales office", "role": "both", "host": "cc-srv01"}
+    # 2026-11-22T07:00:00+00:00 plus the run's duration, to the millisecond.
+    ended = families["diagnose_last_run_timestamp_seconds"].samples[0].value
+    assert 1795330800 <= ended < 1795330800 + 60
+    findings = families["diagnose_finding_status"].samples
+    hostile = [s for s in findings if s.labels["subject"] == "/srv"]
+    assert hostile and hostile[0].labels == {"check": "disk.space", "subject": "/srv", "status": "fail",
+                                             "fault": "site", "root": "true"}
+    db = [s for s in findings if s.labels["check"] == "database.integrity"][0]
+    assert db.labels["root"] == "false" and db.value == 2
+    assert all(s.value > 0 for s in findings), "only findings with a problem are exported"
     for s in (s for f in families.values() for s in f.samples):
         assert s.timestamp is None
     for line in text.splitlines():  # sample lines: name{labels} value, nothing more

@@ -51,7 +51,7 @@ def test_role_decides_skips_with_the_key_to_set(tmp_path, bare):
     assert reason == "a workstation check; this host's role is server (set [site] role to change)"
     assert why_skip(REG.checks["disk.space"], bare, cfg, "workstation").startswith("a server check")
     gw = why_skip(REG.checks["gateway.power"], Host("/"), cfg, "server")
-    assert gw == "not configured: add a [[gateway]] section to the config (see `diagnose init`)"
+    assert gw == "not configured: add a [[gateway]] section to the config (see diagnose init)"
     off = _cfg(tmp_path, "[disk]\nenabled = false\n")
     assert why_skip(REG.checks["disk.space"], bare, off, "server") == \
         "disabled in the config ([disk] enabled = false)"

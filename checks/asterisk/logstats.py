@@ -152,6 +152,9 @@ class Scan:
         n = 0
         first_ts = st["first_ts"]
         last_ts = st["last_ts"]
+        last_head = None
+        ts = b = 0
+        inside = False
         for line in lines:
             n += 1
             p = line.split(b"|")
@@ -161,26 +164,30 @@ class Scan:
                 else:
                     n -= 1
                 continue
-            try:
-                ts = int(p[0])
-            except ValueError:
-                self._malformed(line)
+            if p[0] != last_head:  # lines of one second share the time stamp: parse it once
+                try:
+                    ts = int(p[0])
+                except ValueError:
+                    self._malformed(line)
+                    continue
+                last_head = p[0]
+                inside = start <= ts <= end
+                if inside:
+                    if first_ts is None:
+                        first_ts = ts
+                    last_ts = ts
+                    b = (ts - bucket0) // 3600
+                    if b > last_bucket:
+                        b = last_bucket
+            if not inside:
                 continue
-            if ts < start or ts > end:
-                continue
-            if first_ts is None:
-                first_ts = ts
-            last_ts = ts
             ev = p[4]
             qkey = p[2]
             if only and qkey not in only and qkey != b"NONE":
                 continue
-            b = (ts - bucket0) // 3600
-            if b > last_bucket:
-                b = last_bucket
             if ev == b"RINGNOANSWER":
                 q = queues.get(qkey) or getq(qkey)
-                m = q.member(p[3])
+                m = q.members.get(p[3]) or q.member(p[3])
                 ms = _int(p[5]) if len(p) > 5 else 0
                 m.rna += 1
                 m.rna_ms += ms
@@ -229,7 +236,7 @@ class Scan:
                 q.ring_sum += ring
                 r = int(ring)
                 q.ring_hist[r if r < HIST else HIST - 1] += 1
-                m = q.member(p[3])
+                m = q.members.get(p[3]) or q.member(p[3])
                 m.connects += 1
                 m.last_connect = ts
                 if not m.in_call:
@@ -239,7 +246,7 @@ class Scan:
                         q.h_max_in_call[b] = q.n_in_call
             elif ev in _END_CALL:
                 q = queues.get(qkey) or getq(qkey)
-                m = q.member(p[3])
+                m = q.members.get(p[3]) or q.member(p[3])
                 if ev != b"TRANSFER" and ev != b"BLINDTRANSFER" and ev != b"ATTENDEDTRANSFER" and len(p) > 6:
                     m.talk_s += _int(p[6])
                 if m.in_call:

@@ -15,19 +15,19 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import shlex
+
 from typing import Any
 
-from diagnose.checks.headset.vendors import HEADSET_ONLY, vendor_table
+
 from diagnose.check import Check, Key, Needs
-from diagnose.model import Fault, Finding, Status
+from diagnose.checks.audio.judge import (CAPTURE_CONTROLS, PLAYBACK_CONTROLS,  # noqa: F401 (API)
+                                         is_headset, judge)
+from diagnose.model import Finding
 
 NO_INDEX = 0xFFFFFFFF  # PA_INVALID_INDEX: "no card", "not a monitor"
 PROPS = ("device.bus", "device.vendor.id", "device.product.id", "device.bus_path",
          "device.form_factor", "device.serial", "device.product.name", "device.class",
          "alsa.card", "api.alsa.card", "node.name")
-CAPTURE_CONTROLS = ("Capture", "Mic", "Internal Mic", "Headset Mic", "Front Mic", "Rear Mic")
-PLAYBACK_CONTROLS = ("Master", "PCM", "Speaker", "Headphone", "Headset")
 
 
 # -- finding the sound server -------------------------------------------------
@@ -237,30 +237,18 @@ def _has_alsa(host: Any) -> bool:
     return bool(re.search(r"^\s*\d+ \[", cards, re.M)) and host.which("amixer") is not None
 
 
-# -- judging -------------------------------------------------------------------
-
-def is_headset(dev: dict[str, Any], vendors: dict[str, str], match: str) -> bool:
-    """Whether a sink/source is the headset, from its device properties."""
-    props = dev.get("props", {})
-    if match:
-        return match.lower() in f"{dev['name']} {dev.get('description') or ''}".lower()
-    if props.get("device.form_factor") in ("headset", "handset"):
-        return True
-    vid = (props.get("device.vendor.id") or "").lower()
-    return props.get("device.bus") == "usb" and vid in vendors and (
-        vid in HEADSET_ONLY or "headset" in (dev.get("description") or "").lower())
-
-
-def _q(name: str) -> str:
-    return shlex.quote(name)
-
-
 class AudioSettings(Check):
     name = "audio.settings"
     summary = "default source/sink is the headset, mic not muted, volume not zero (PulseAudio/PipeWire)"
     section = "audio"
     needs = Needs(role="workstation", live=True)
     timeout = 5.0
+    # The mixer state ALSA restores at boot and the sound servers' config:
+    # "no sound" was a mixer changed to watch a film.
+    watches = ("/var/lib/alsa/asound.state", "/etc/asound.conf", "/etc/pulse/*.conf", "/etc/pulse/*.pa",
+               "/etc/pipewire/*.conf", "/etc/pipewire/*.conf.d/*.conf", "/etc/wireplumber/**/*.conf",
+               "/etc/wireplumber/**/*.lua")
+    stable = ("default_sink", "default_source")
     schema = {
         "min_volume_percent": Key(int, 10, "a microphone or speaker volume at or below this is "
                                   "'near zero' (percent of normal, 100 = 0 dB)"),
@@ -298,179 +286,4 @@ class AudioSettings(Check):
         return facts
 
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
-        if facts.get("backend") == "pulse":
-            return self._judge_pulse(facts, cfg)
-        if facts.get("backend") == "alsa":
-            return self._judge_alsa(facts, cfg)
-        tried = facts.get("tried", [])
-        if tried and all("Access denied" in t["error"] for t in tried):
-            return [Finding(
-                self.name, "sound-server", Status.WARN,
-                "Sound settings not readable: the sound server refused diagnose", Fault.UNDETERMINED,
-                detail=("The desktop's sound server runs but refused this process (PulseAudio lets "
-                        "another user in only with the session's cookie, and none was found): "
-                        + "; ".join(f"{t['address']}: {t['error']}" for t in tried)),
-                evidence={"tried": tried},
-                remedy=("Run `diagnose run --only audio.settings` as the desktop user, or as root "
-                        "with the user's home readable (~/.config/pulse/cookie), or set [audio] user."))]
-        return [Finding(
-            self.name, "sound-server", Status.FAIL,
-            "Sound server not answering on this workstation", Fault.UNDETERMINED,
-            detail=("A sound server socket exists but nothing answered on it, and there is no "
-                    "ALSA mixer to read: the softphone cannot play or record either. "
-                    + "; ".join(f"{t['address']}: {t['error']}" for t in tried)),
-            evidence={"tried": tried},
-            remedy=("As the desktop user, restart the sound server: `systemctl --user restart "
-                    "pipewire-pulse` (PipeWire) or `pulseaudio -k; pulseaudio --start` (PulseAudio), "
-                    "or log out and in again."))]
-
-    @staticmethod
-    def _pactl(facts: dict[str, Any]) -> str:
-        """How to run pactl against the server that was read, from a shell
-        like the one diagnose ran in (root from cron, or the user)."""
-        if facts.get("desktop_user") and facts.get("desktop_uid") is not None:
-            return (f"runuser -u {_q(facts['desktop_user'])} -- env "
-                    f"XDG_RUNTIME_DIR=/run/user/{facts['desktop_uid']} pactl")
-        if facts.get("via") == "[audio] server":
-            return f"PULSE_SERVER={_q(facts['address'])} pactl"
-        return "pactl"
-
-    def _judge_pulse(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
-        vendors = vendor_table()
-        match = cfg.get("headset") or ""
-        low = int(cfg.get("min_volume_percent", 10))
-        server = {"server": f"{facts.get('server_name')} {facts.get('server_version')}",
-                  "via": facts.get("via"), "address": facts.get("address")}
-        sinks = facts.get("sinks", [])
-        sources = [s for s in facts.get("sources", []) if not s.get("monitor_of")]
-        out = []
-        for role, devices, default_name, kind in (
-                ("speaker", sinks, facts.get("default_sink"), "sink"),
-                ("microphone", sources, facts.get("default_source"), "source")):
-            out.append(self._judge_role(role, kind, devices, default_name, facts, vendors, match,
-                                        low, server))
-        return out
-
-    def _judge_role(self, role: str, kind: str, devices: list[dict], default_name: str | None,
-                    facts: dict[str, Any], vendors: dict[str, str], match: str, low: int,
-                    server: dict[str, Any]) -> Finding:
-        pactl = self._pactl(facts)
-        default = next((d for d in devices if d["name"] == default_name), None)
-        # A default source that is a sink's monitor records what the speakers play.
-        monitor = next((s for s in facts.get("sources", [])
-                        if s["name"] == default_name and s.get("monitor_of")), None)
-        headsets = [d for d in devices if is_headset(d, vendors, match)]
-        problems: list[tuple[str, str, str | None]] = []  # (tag, why, command)
-        target = default
-        if headsets and default not in headsets:
-            target = headsets[0]
-            was = (f"the monitor of {monitor['monitor_of']}" if monitor else
-                   default["description"] if default else "not set")
-            problems.append((f"moved off the headset to {was}", f"the default {role} is {was}, "
-                             f"not the headset {target['description']}",
-                             f"{pactl} set-default-{kind} {_q(target['name'])}"))
-        if target is None:
-            return self._no_device(role, kind, devices, default_name, monitor, server, facts)
-        if target["mute"]:
-            problems.append(("muted", f"{target['description']} is muted",
-                             f"{pactl} set-{kind}-mute {_q(target['name'])} 0"))
-        loudest = max(target["volume"], default=0)
-        if loudest <= low:
-            problems.append((f"volume {loudest}%", f"the {role} volume of {target['description']} "
-                             f"is {loudest}%", f"{pactl} set-{kind}-volume {_q(target['name'])} 100%"))
-        port = target.get("port") or {}
-        jack = port.get("description") or port.get("name")
-        if port.get("available") == "no":
-            problems.append(("jack empty", f"nothing is plugged into {jack}", None))
-        evidence = dict(server, device=_brief(target), default=default_name,
-                        is_headset=target in headsets, headsets=[d["name"] for d in headsets],
-                        min_volume_percent=low)
-        if not problems:
-            title = f"{role.capitalize()} ready: {target['description']} at {loudest}%"
-            if not headsets:
-                title += " (no headset among the devices)"
-            return Finding(self.name, role, Status.OK, title, evidence=evidence)
-        commands = [c for _, _, c in problems if c]
-        steps = [f"`{c}`" for c in commands]
-        if port.get("available") == "no":
-            steps.append(f"plug the headset into {jack}")
-        return Finding(
-            self.name, role, Status.FAIL,
-            f"Sound settings changed on this workstation: {role} "
-            f"{', '.join(t for t, _, _ in problems)}"
-            + ("" if target is not default else f" ({target['description']})"), Fault.SITE,
-            detail=("Someone changed the sound settings: " + "; ".join(w for _, w, _ in problems)
-                    + ". The softphone plays and records through these defaults."),
-            evidence=evidence,
-            remedy="Put the settings back: " + "; ".join(steps) + ".")
-
-    def _no_device(self, role: str, kind: str, devices: list[dict], default_name: str | None,
-                   monitor: dict | None, server: dict[str, Any], facts: dict[str, Any]) -> Finding:
-        evidence = dict(server, default=default_name, devices=[_brief(d) for d in devices],
-                        missing_device=not devices)
-        if monitor and devices:
-            return Finding(
-                self.name, role, Status.FAIL,
-                f"Sound settings changed on this workstation: the {role} is the monitor of "
-                f"{monitor['monitor_of']}", Fault.SITE,
-                detail=(f"The default {role} records what the speakers play ({default_name}), "
-                        "not a microphone, so callers hear the call itself."),
-                evidence=evidence,
-                remedy=f"Put the setting back: `{self._pactl(facts)} set-default-{kind} "
-                       f"{_q(devices[0]['name'])}`.")
-        return Finding(
-            self.name, role, Status.FAIL, f"No {role} on this workstation", Fault.SITE,
-            detail=(f"The sound server has no {role} device to use (default: "
-                    f"{default_name or 'none'}), so calls have no "
-                    f"{'sound' if role == 'speaker' else 'voice'}."),
-            evidence=evidence,
-            remedy=(f"Plug in the headset (see headset.presence); `pactl list short {kind}s` "
-                    "must then list it."))
-
-    def _judge_alsa(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
-        low = int(cfg.get("min_volume_percent", 10))
-        cards = facts.get("alsa", {}).get("cards", [])
-        out = []
-        for card in cards:
-            issues, commands = [], []
-            for c in card.get("controls", []):
-                for side, names, on in (("capture", CAPTURE_CONTROLS, "cap"),
-                                        ("playback", PLAYBACK_CONTROLS, "unmute")):
-                    val = c.get(side)
-                    if not val or c["name"] not in names:
-                        continue
-                    ctl = _q(c["name"] if c["index"] == 0 else f"{c['name']},{c['index']}")
-                    if val.get("switch") == "off":
-                        issues.append(f"{c['name']} {side} switched off")
-                        commands.append(f"amixer -c {card['card']} sset {ctl} {on}")
-                    if val.get("percent") is not None and val["percent"] <= low:
-                        issues.append(f"{c['name']} {side} volume {val['percent']}%")
-                        commands.append(f"amixer -c {card['card']} sset {ctl} 80%")
-            subject = f"alsa:{card['id']}"
-            ev = {"backend": "alsa", "card": card["card"], "id": card["id"],
-                  "description": card.get("description"), "controls": card.get("controls", []),
-                  "tried": facts.get("tried", []), "min_volume_percent": low}
-            if issues:
-                out.append(Finding(
-                    self.name, subject, Status.FAIL,
-                    f"Sound settings changed on this workstation: {', '.join(issues[:3])} "
-                    f"({card.get('description') or card['id']})", Fault.SITE,
-                    detail=("No sound server runs, and the ALSA mixer of card "
-                            f"{card['card']} has been changed: " + "; ".join(issues) + "."),
-                    evidence=ev, remedy="Put the mixer back: " + "; ".join(f"`{c}`" for c in commands)
-                    + " (then `alsactl store` to keep it)."))
-            else:
-                out.append(Finding(self.name, subject, Status.OK,
-                                   f"ALSA mixer of {card.get('description') or card['id']} looks normal",
-                                   evidence=ev))
-        if not out:
-            out.append(Finding(self.name, "alsa", Status.FAIL, "No sound card on this workstation",
-                               Fault.SITE, detail="Neither a sound server nor an ALSA card was found.",
-                               evidence={"backend": "alsa", "tried": facts.get("tried", [])},
-                               remedy="Plug in the headset (see headset.presence)."))
-        return out
-
-
-def _brief(d: dict[str, Any]) -> dict[str, Any]:
-    return {"name": d["name"], "description": d.get("description"), "mute": d["mute"],
-            "volume": d["volume"], "port": d.get("port"), "props": d.get("props", {})}
+        return judge(facts, cfg)

@@ -32,6 +32,7 @@ class BluetoothInterference(Check):
     section = "bluetooth"
     needs = Needs(role="workstation", live=True)
     timeout = 10.0
+    watches = ("/etc/bluetooth/main.conf", "/etc/bluetooth/input.conf")
     schema = {
         "weak_rssi_dbm": Key(int, -75, "a connected headset at or below this RSSI (dBm) has a weak signal"),
         "max_audio_devices": Key(int, 4, "more Bluetooth audio devices than this in range is congestion"),

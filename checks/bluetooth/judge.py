@@ -20,7 +20,8 @@ from diagnose.checks.bluetooth.common import (
     WIDEBAND_CODECS,
 )
 from diagnose.checks.bluetooth.radio import freq_channel
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import N_, _, _n, join
+from diagnose.model import Fault, Finding, Status, step
 
 
 def is_audio(dev: dict[str, Any]) -> bool:
@@ -52,13 +53,13 @@ def _modalias_id(modalias: str | None) -> str | None:
     return f"{m.group(1)}:{m.group(2)}".lower() if m else None
 
 
-SOURCE_WORDS = {"conn-info": "read from the live link with btmgmt conn-info",
-                "discovery": "seen in this run's discovery scan",
-                "device1": "BlueZ's reading from its last scan"}
+SOURCE_WORDS = {"conn-info": N_("read from the live link with btmgmt conn-info"),
+                "discovery": N_("seen in this run's discovery scan"),
+                "device1": N_("BlueZ's reading from its last scan")}
 
 
 def _who(dev: dict[str, Any]) -> str:
-    return f"{dev.get('name') or 'unnamed device'} ({dev.get('address')})"
+    return _("{name} ({address})", name=dev.get("name") or _("unnamed device"), address=dev.get("address"))
 
 
 def _dev_evidence(dev: dict[str, Any]) -> dict[str, Any]:
@@ -85,11 +86,12 @@ class _Judge:
             self.expected, self.expected_why = exp, f"[bluetooth] expected = {str(exp).lower()}"
         else:
             self.expected = bool(paired)
-            self.expected_why = (f"expected = \"auto\": {len(paired)} Bluetooth headset(s) paired"
-                                 if paired else "expected = \"auto\" and no Bluetooth headset is paired")
+            self.expected_why = (_n("expected = \"auto\": {n} Bluetooth headset paired",
+                                    "expected = \"auto\": {n} Bluetooth headsets paired", len(paired))
+                                 if paired else _("expected = \"auto\" and no Bluetooth headset is paired"))
 
     def add(self, subject: str, status: Status, title: str, evidence: dict[str, Any],
-            detail: str = "", remedy: str = "", fault: Fault | None = None) -> None:
+            detail: str = "", remedy: Any = "", fault: Fault | None = None) -> None:
         # evidence.kind names the question (adapter, headset, signal, radio,
         # profile, model, wifi) so attribution rules can select findings.
         if subject in ("adapter", "headset", "radio", "wifi"):
@@ -121,40 +123,49 @@ class _Judge:
               "expected_because": self.expected_why}
         if not self.adapters:
             if self.expected:
-                self.add("adapter", Status.FAIL, "No Bluetooth adapter: the headset has nothing to connect to",
+                self.add("adapter", Status.FAIL, _("No Bluetooth adapter: the headset has nothing to connect to"),
                          ev, fault=Fault.SITE,
-                         detail=f"BlueZ runs but lists no Bluetooth adapter, while a Bluetooth headset is "
-                                f"expected ({self.expected_why}). A USB Bluetooth dongle was probably "
-                                "unplugged, or Bluetooth is disabled in the BIOS.",
-                         remedy="Plug the Bluetooth USB adapter back in (check with `lsusb`) or enable "
-                                "Bluetooth in the BIOS, then confirm with `bluetoothctl list`.")
+                         detail=_("BlueZ runs but lists no Bluetooth adapter, while a Bluetooth headset is "
+                                  "expected ({why}). A USB Bluetooth dongle was probably unplugged, or "
+                                  "Bluetooth is disabled in the BIOS.", why=self.expected_why),
+                         remedy=[step(_("Plug the Bluetooth USB adapter back in (or enable Bluetooth in "
+                                        "the BIOS); this must list it:"), "lsusb"),
+                                 step(_("Then confirm:"), "bluetoothctl list")])
             else:
-                self.add("adapter", Status.OK, "No Bluetooth adapter (no Bluetooth headset expected)", ev)
+                self.add("adapter", Status.OK, _("No Bluetooth adapter (no Bluetooth headset expected)"), ev)
             return False
         any_on = any(a.get("powered") for a in self.adapters)
         for a in self.adapters:
             name = a.get("name")
             aev = dict(ev, adapters=[a])
             if a.get("powered"):
-                self.add(name, Status.OK, f"Bluetooth adapter {name} is on", aev)
+                self.add(name, Status.OK, _("Bluetooth adapter {name} is on", name=name), aev)
             elif any_on or not self.expected:
-                self.add(name, Status.OK, f"Bluetooth adapter {name} is off (not needed: "
-                         + ("another adapter is on)" if any_on else "no Bluetooth headset expected)"), aev)
+                self.add(name, Status.OK,
+                         _("Bluetooth adapter {name} is off (not needed: another adapter is on)", name=name)
+                         if any_on else
+                         _("Bluetooth adapter {name} is off (not needed: no Bluetooth headset expected)",
+                           name=name), aev)
             else:
                 hard = any(k["hard"] for k in kill)
                 soft = any(k["soft"] for k in kill)
                 if hard:
-                    why, fix = ("a hardware switch blocks the radio (rfkill hard block)",
-                                "Turn the PC's wireless switch or Fn key back on, then `bluetoothctl power on`.")
+                    why = _("a hardware switch blocks the radio (rfkill hard block)")
+                    fix = [step(_("Turn the PC's wireless switch or Fn key back on, then:"),
+                                "bluetoothctl power on")]
                 elif soft:
-                    why, fix = ("the radio is switched off in software (rfkill soft block)",
-                                "Run `rfkill unblock bluetooth`, then `bluetoothctl power on`.")
+                    why = _("the radio is switched off in software (rfkill soft block)")
+                    fix = [step(_("Unblock the radio and switch it on:"),
+                                "rfkill unblock bluetooth; bluetoothctl power on")]
                 else:
-                    why, fix = ("the adapter was powered off (a desktop toggle or `bluetoothctl power off`)",
-                                "Run `bluetoothctl power on` (or switch Bluetooth on in the desktop settings).")
-                self.add(name, Status.FAIL, f"Bluetooth adapter {name} is powered off", aev, fault=Fault.SITE,
-                         detail=f"The Bluetooth adapter {name} ({a.get('address')}) is off, so no headset can "
-                                f"connect, while one is expected ({self.expected_why}); {why}.",
+                    why = _("the adapter was powered off (a desktop toggle or bluetoothctl power off)")
+                    fix = [step(_("Switch it on (or switch Bluetooth on in the desktop settings):"),
+                                "bluetoothctl power on")]
+                self.add(name, Status.FAIL, _("Bluetooth adapter {name} is powered off", name=name), aev,
+                         fault=Fault.SITE,
+                         detail=_("The Bluetooth adapter {name} ({address}) is off, so no headset can "
+                                  "connect, while one is expected ({expected}); {why}.", name=name,
+                                  address=a.get("address"), expected=self.expected_why, why=why),
                          remedy=fix)
         return any_on
 
@@ -165,21 +176,26 @@ class _Judge:
         ev = {"connected": [_dev_evidence(d) for d in self.connected],
               "paired": [_dev_evidence(d) for d in paired], "expected_because": self.expected_why}
         if self.connected:
-            names = ", ".join(_who(d) for d in self.connected)
-            self.add("headset", Status.OK, f"Bluetooth headset connected: {names}", ev)
+            names = join(", ", [_who(d) for d in self.connected])
+            self.add("headset", Status.OK, _("Bluetooth headset connected: {names}", names=names), ev)
         elif paired:
-            names = ", ".join(_who(d) for d in paired)
-            self.add("headset", Status.WARN, f"Bluetooth headset not connected: {names} is paired",
+            names = join(", ", [_who(d) for d in paired])
+            self.add("headset", Status.WARN, _("Bluetooth headset not connected: {names} is paired",
+                                               names=names),
                      ev, fault=Fault.SITE,
-                     detail="A Bluetooth headset is paired with this PC but not connected: it is switched "
-                            "off, its battery is flat, or it is out of range.",
-                     remedy=f"Switch the headset on and charge it, bring it next to the PC, then "
-                            f"`bluetoothctl connect {paired[0].get('address')}`.")
+                     detail=_("A Bluetooth headset is paired with this PC but not connected: it is "
+                              "switched off, its battery is flat, or it is out of range."),
+                     remedy=[step(_("Switch the headset on and charge it, bring it next to the PC, then:"),
+                                  f"bluetoothctl connect {paired[0].get('address')}")])
         else:
-            self.add("headset", Status.WARN, "No Bluetooth headset paired with this PC", ev, fault=Fault.SITE,
-                     detail=f"A Bluetooth headset is expected ({self.expected_why}) but none is paired.",
-                     remedy="Put the headset in pairing mode and run `bluetoothctl scan on`, then "
-                            "`bluetoothctl pair <address>`, `trust <address>`, `connect <address>`.")
+            self.add("headset", Status.WARN, _("No Bluetooth headset paired with this PC"), ev,
+                     fault=Fault.SITE,
+                     detail=_("A Bluetooth headset is expected ({why}) but none is paired.",
+                              why=self.expected_why),
+                     remedy=[step(_("Put the headset in pairing mode and look for it:"), "bluetoothctl scan on"),
+                             step(_("Then pair, trust and connect it:"),
+                                  "bluetoothctl pair <address>; bluetoothctl trust <address>; "
+                                  "bluetoothctl connect <address>")])
 
     def signal(self, dev: dict[str, Any]) -> None:
         weak = self.cfg.get("weak_rssi_dbm", -75)
@@ -187,24 +203,29 @@ class _Judge:
         ev = dict(_dev_evidence(dev), weak_rssi_dbm=weak)
         who = _who(dev)
         if dbm is None:
-            self.add(dev["address"], Status.OK, f"{who} connected; signal strength not measured", ev,
-                     detail="BlueZ gives no RSSI for a connected classic device. Run as root with "
-                            "`btmgmt` (package bluez) installed, or set [bluetooth] discovery_s, to measure it.")
+            self.add(dev["address"], Status.OK, _("{who} connected; signal strength not measured", who=who), ev,
+                     detail=_("BlueZ gives no RSSI for a connected classic device. Run as root with "
+                              "btmgmt (package bluez) installed, or set [bluetooth] discovery_s, to "
+                              "measure it."))
             return
-        shown = (f"about {dbm} dBm at most" if dev.get("rssi_scale") == "golden_range" else f"{dbm} dBm")
+        shown = (_("about {dbm} dBm at most", dbm=dbm) if dev.get("rssi_scale") == "golden_range"
+                 else _("{dbm} dBm", dbm=dbm))
+        source = dev.get("rssi_source")
         if dbm <= weak:
             self.add(dev["address"], Status.FAIL,
-                     f"Weak Bluetooth signal from {dev.get('name')} ({shown}): distance or obstacles "
-                     "between the headset and its adapter", ev, fault=Fault.SITE,
-                     detail=f"{who} reaches its adapter {dev.get('adapter')} at {shown} "
-                            f"({SOURCE_WORDS.get(dev.get('rssi_source'), dev.get('rssi_source'))}), at or "
-                            f"below {weak} dBm. Weak links lose "
-                            "voice packets: audio floats, drops and crackles.",
-                     remedy="Keep the headset within a few metres of the PC with nothing metal in between: "
-                            "move the Bluetooth adapter from the back of the PC to the desk with a USB "
-                            "extension cable, away from metal cabinets and desk frames.")
+                     _("Weak Bluetooth signal from {name} ({shown}): distance or obstacles between the "
+                       "headset and its adapter", name=dev.get("name"), shown=shown), ev, fault=Fault.SITE,
+                     detail=_("{who} reaches its adapter {adapter} at {shown} ({source}), at or below "
+                              "{weak} dBm. Weak links lose voice packets: audio floats, drops and "
+                              "crackles.", who=who, adapter=dev.get("adapter"), shown=shown,
+                              source=_(SOURCE_WORDS[source]) if source in SOURCE_WORDS else source,
+                              weak=weak),
+                     remedy=_("Keep the headset within a few metres of the PC with nothing metal in "
+                              "between: move the Bluetooth adapter from the back of the PC to the desk "
+                              "with a USB extension cable, away from metal cabinets and desk frames."))
         else:
-            self.add(dev["address"], Status.OK, f"{dev.get('name')} connected, signal {shown}", ev)
+            self.add(dev["address"], Status.OK, _("{name} connected, signal {shown}", name=dev.get("name"),
+                                                  shown=shown), ev)
 
     def congestion(self) -> None:
         limit = self.cfg.get("max_audio_devices", 4)
@@ -218,22 +239,28 @@ class _Judge:
               "wifi_24ghz_channels": sorted({freq_channel(n["freq_mhz"]) for n in wifi24})}
         n = len(in_range)
         if n > limit:
-            names = ", ".join(_who(d) for d in in_range[:10]) + (f" and {n - 10} more" if n > 10 else "")
+            names = join(", ", [_who(d) for d in in_range[:10]])
+            if n > 10:
+                names = _("{names} and {n} more", names=names, n=n - 10)
+            shared = (_n(", shared with {n} 2.4 GHz Wi-Fi network", ", shared with {n} 2.4 GHz Wi-Fi networks",
+                         len(wifi24)) if wifi24 else "")
             self.add("radio", Status.FAIL,
-                     f"Radio congestion: {n} Bluetooth audio devices in range (more than {limit})", ev,
+                     _("Radio congestion: {n} Bluetooth audio devices in range (more than {limit})", n=n,
+                       limit=limit), ev,
                      fault=Fault.SITE,
-                     detail=f"{n} Bluetooth audio devices are within radio range of this PC: {names}. They "
-                            "all hop over the same 79 MHz of the 2.4 GHz band"
-                            + (f", shared with {len(wifi24)} 2.4 GHz Wi-Fi networks" if wifi24 else "")
-                            + "; voice links get little or no retransmission, so collisions become dropouts and crackle.",
-                     remedy=f"Switch off or unpair the headsets that are not in use and keep at most {limit} "
-                            "Bluetooth headsets per area; spread seats with Bluetooth headsets apart, or give "
-                            "dense rows wired USB headsets.")
+                     detail=_("{n} Bluetooth audio devices are within radio range of this PC: {names}. They "
+                              "all hop over the same 79 MHz of the 2.4 GHz band{shared}; voice links get "
+                              "little or no retransmission, so collisions become dropouts and crackle.",
+                              n=n, names=names, shared=shared),
+                     remedy=_("Switch off or unpair the headsets that are not in use and keep at most "
+                              "{limit} Bluetooth headsets per area; spread seats with Bluetooth headsets "
+                              "apart, or give dense rows wired USB headsets.", limit=limit))
         else:
-            how = ("after a discovery window" if disc.get("ran") else
-                   "as last seen by BlueZ; set discovery_s for a fresh count")
-            self.add("radio", Status.OK, f"{n} Bluetooth audio device{'s' if n != 1 else ''} in range "
-                     f"(limit {limit}, {how})", ev)
+            how = (_("after a discovery window") if disc.get("ran") else
+                   _("as last seen by BlueZ; set discovery_s for a fresh count"))
+            self.add("radio", Status.OK, _n("{n} Bluetooth audio device in range (limit {limit}, {how})",
+                                            "{n} Bluetooth audio devices in range (limit {limit}, {how})",
+                                            n, limit=limit, how=how), ev)
 
     def profiles(self) -> None:
         audio = self.facts.get("audio") or {}
@@ -251,23 +278,26 @@ class _Judge:
             ev = {"card": card, "device": _dev_evidence(dev) if dev else None, "codec": codec,
                   "server": audio.get("server_name")}
             if not re.search(r"head.?unit|handsfree|hands.?free|headset", profile.lower()):
-                what = ("A2DP, high quality playback" if "a2dp" in profile.lower() else f"profile {profile}")
-                self.add(subject, Status.OK, f"{name}: {what}", ev)
+                what = (_("A2DP, high quality playback") if "a2dp" in profile.lower() else
+                        _("profile {profile}", profile=profile))
+                self.add(subject, Status.OK, _("{name}: {what}", name=name, what=what), ev)
             elif codec in WIDEBAND_CODECS:
-                self.add(subject, Status.OK, f"{name}: headset profile with wideband speech ({codec})", ev)
+                self.add(subject, Status.OK, _("{name}: headset profile with wideband speech ({codec})",
+                                               name=name, codec=codec), ev)
             else:
                 self.add(subject, Status.WARN,
-                         f"Narrowband headset profile on {name}: expect metallic or quacking audio", ev,
-                         fault=Fault.SITE,
-                         detail=f"The sound card {card.get('name')} runs {profile} (HSP/HFP) with "
-                                + (f"codec {codec.upper()}" if codec else "no wideband codec reported")
-                                + ": 8 kHz narrowband CVSD voice, which sounds metallic and quacks when packets "
-                                  "are lost. Wideband speech (mSBC) needs both headset and adapter to support "
-                                  "HFP 1.6.",
-                         remedy="Use a headset and Bluetooth adapter that support wideband speech (mSBC, "
-                                "HFP 1.6) and pick it with `pactl set-card-profile "
-                                f"{card.get('name')} headset-head-unit-msbc` where offered, or give the "
-                                "seat a wired USB headset for calls.")
+                         _("Narrowband headset profile on {name}: expect metallic or quacking audio", name=name),
+                         ev, fault=Fault.SITE,
+                         detail=_("The sound card {card} runs {profile} (HSP/HFP) with {codec}: 8 kHz "
+                                  "narrowband CVSD voice, which sounds metallic and quacks when packets are "
+                                  "lost. Wideband speech (mSBC) needs both headset and adapter to support "
+                                  "HFP 1.6.", card=card.get("name"), profile=profile,
+                                  codec=_("codec {codec}", codec=codec.upper()) if codec
+                                  else _("no wideband codec reported")),
+                         remedy=[step(_("Use a headset and Bluetooth adapter that support wideband speech "
+                                        "(mSBC, HFP 1.6) and pick it where offered:"),
+                                      f"pactl set-card-profile {card.get('name')} headset-head-unit-msbc"),
+                                 step(_("Or give the seat a wired USB headset for calls."))])
 
     def models(self) -> None:
         approved = [m for m in self.cfg.get("approved_models") or [] if m]
@@ -282,14 +312,17 @@ class _Judge:
             ev = dict(_dev_evidence(dev), model_id=ident, approved_models=approved, matched=match)
             subject = f"{dev.get('address')}/model"
             if match:
-                self.add(subject, Status.OK, f"{name} is an approved headset model ({match})", ev)
+                self.add(subject, Status.OK, _("{name} is an approved headset model ({match})", name=name,
+                                               match=match), ev)
             else:
-                self.add(subject, Status.WARN, f"Unapproved headset model: {name}", ev, fault=Fault.SITE,
-                         detail=f"{_who(dev)} (id {ident or 'unknown'}) is not among the approved models "
-                                f"({', '.join(approved)}); unapproved headsets are the cheap ones that "
-                                "interfere and drop out.",
-                         remedy=f"Replace it with an approved model ({', '.join(approved)}) and remove it: "
-                                f"`bluetoothctl remove {dev.get('address')}`.")
+                self.add(subject, Status.WARN, _("Unapproved headset model: {name}", name=name), ev,
+                         fault=Fault.SITE,
+                         detail=_("{who} (id {id}) is not among the approved models ({approved}); "
+                                  "unapproved headsets are the cheap ones that interfere and drop out.",
+                                  who=_who(dev), id=ident or _("unknown"), approved=", ".join(approved)),
+                         remedy=[step(_("Replace it with an approved model ({approved}) and remove it:",
+                                        approved=", ".join(approved)),
+                                      f"bluetoothctl remove {dev.get('address')}")])
 
     def wifi_overlap(self) -> None:
         w = self.facts.get("wifi") or {}
@@ -302,15 +335,16 @@ class _Judge:
             ln = links24[0]
             ch = freq_channel(ln.get("freq_mhz"))
             self.add("wifi", Status.WARN,
-                     f"Wi-Fi link on 2.4 GHz (channel {ch}) shares the air with the Bluetooth headset", ev,
+                     _("Wi-Fi link on 2.4 GHz (channel {channel}) shares the air with the Bluetooth headset",
+                       channel=ch), ev,
                      fault=Fault.SITE,
-                     detail=f"This PC is on Wi-Fi network {ln.get('ssid')!r} at {ln.get('freq_mhz')} MHz "
-                            "while a Bluetooth headset is connected; Wi-Fi and Bluetooth then share one radio "
-                            "band (often one chip), and voice packets lose out.",
-                     remedy="Connect this PC by cable, or to the 5 GHz network of the same access point.")
+                     detail=_("This PC is on Wi-Fi network {ssid} at {freq} MHz while a Bluetooth headset "
+                              "is connected; Wi-Fi and Bluetooth then share one radio band (often one chip), "
+                              "and voice packets lose out.", ssid=repr(ln.get("ssid")), freq=ln.get("freq_mhz")),
+                     remedy=_("Connect this PC by cable, or to the 5 GHz network of the same access point."))
         elif links24:
-            self.add("wifi", Status.OK, "Wi-Fi link on 2.4 GHz, but no Bluetooth headset connected", ev)
+            self.add("wifi", Status.OK, _("Wi-Fi link on 2.4 GHz, but no Bluetooth headset connected"), ev)
         elif w.get("links"):
-            self.add("wifi", Status.OK, "This PC's Wi-Fi link is not on 2.4 GHz", ev)
+            self.add("wifi", Status.OK, _("This PC's Wi-Fi link is not on 2.4 GHz"), ev)
         else:
-            self.add("wifi", Status.OK, "This PC has no Wi-Fi link", ev)
+            self.add("wifi", Status.OK, _("This PC has no Wi-Fi link"), ev)

@@ -25,11 +25,12 @@ from typing import Any
 
 from diagnose.activity import doing
 from diagnose.check import Check, Key, Needs
-from diagnose.checks.database.common import scrub
+from diagnose.checks.database.common import OBJECT_TYPES, scrub
 from diagnose.checks.database.logs import KernelLog, block_names, scan_log
 from diagnose.config import redact
 from diagnose.host import Host
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import N_, _, _n, join
+from diagnose.model import Fault, Finding, Status, step
 
 ENGINES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql",
            "mysql": "mysql", "mariadb": "mysql"}
@@ -60,6 +61,20 @@ class DatabaseIntegrity(Check):
     multi = True
     needs = Needs(section=True, role="server")
     timeout = 120.0
+    # The database servers' own configuration (never the data files, which change all day).
+    SERVER_CONFIG = {"postgresql": ("/etc/postgresql/*/*/postgresql.conf", "/etc/postgresql/*/*/pg_hba.conf",
+                                    "/etc/postgresql/*/*/conf.d/*.conf"),
+                     "mysql": ("/etc/mysql/my.cnf", "/etc/mysql/conf.d/*.cnf", "/etc/mysql/mariadb.conf.d/*.cnf",
+                               "/etc/my.cnf", "/etc/my.cnf.d/*.cnf")}
+
+    def watched(self, cfg: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        for item in cfg.get("items", []):
+            engine = engine_of(item.get("url") or "")
+            for p in self.SERVER_CONFIG.get(engine or "", ()):
+                if p not in out:
+                    out.append(p)
+        return out
     schema = {
         "name": Key(str, "", "name of the database in reports (the finding's subject)"),
         "url": Key(str, "", "sqlite:////path/file.db, postgresql://user@host:port/db, "
@@ -169,35 +184,43 @@ def _engine_module(engine: str | None) -> Any:
     return mod
 
 
-def _numbered(steps: list[str]) -> str:
-    # No full stop after a step: most end in a command to copy.
-    return "  ".join(f"{i}) {s}" for i, s in enumerate(steps, 1))
-
-
 def _objects_phrase(problems: list[dict[str, Any]]) -> str:
     names = []
     for p in problems:
         obj, typ, table = p.get("object"), p.get("type"), p.get("table")
         if not obj:
             continue
-        label = f"index {obj} on {table}" if typ == "index" and table and table != obj else f"{typ or 'table'} {obj}"
+        if typ == "index" and table and table != obj:
+            label = _("index {name} on {table}", name=obj, table=table)
+        else:
+            label = _("{type} {name}", type=_(OBJECT_TYPES.get(typ or "table", typ or "table")), name=obj)
         if label not in names:
             names.append(label)
     if not names:
         return ""
-    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
-    return ", ".join(names[:3]) + more
+    if len(names) > 3:
+        return _("{names} and {n} more", names=join(", ", names[:3]), n=len(names) - 3)
+    return join(", ", names[:3])
 
 
 def _first_line(hits: list[dict[str, Any]]) -> str:
     h = hits[0]
-    return (f"\"{h['text']}\"" + (f" ({h['time']})" if h.get("time") else f" (line {h['line']})"))
+    if h.get("time"):
+        return _("\"{text}\" ({time})", text=h["text"], time=h["time"])
+    return _("\"{text}\" (line {line})", text=h["text"], line=h["line"])
 
 
-def _cause(db: dict[str, Any]) -> tuple[Fault, str, dict[str, Any]]:
+def _cause(db: dict[str, Any], problems: list[dict[str, Any]] = ()) -> tuple[Fault, str, dict[str, Any]]:
     """Who broke the database, from what the database alone shows: the
     fault, one sentence why, and the log/kernel lines it rests on."""
     log, kernel = db.get("log") or {}, db.get("kernel") or {}
+    if any(p.get("type") in ("emptied", "tampered") for p in problems):
+        # No engine empties its own file or deletes its own log: this was
+        # done to the files from outside (a person, a script, a bad restore).
+        return (Fault.UNDETERMINED,
+                _("The database engine never does this to its own files: they were emptied or removed "
+                  "from outside it (a person, a script or a restore). Who did it is not known from the "
+                  "database alone."), {})
     first_corrupt = min((h["line"] for h in log.get("corruption", [])), default=None)
 
     def before(kind: str) -> list[dict[str, Any]]:
@@ -209,55 +232,59 @@ def _cause(db: dict[str, Any]) -> tuple[Fault, str, dict[str, Any]]:
     full = [h for h in before("disk_full") if not h.get("mount") or h["mount"] == mount]
     if full:
         return (Fault.SITE,
-                f"The log {log.get('path')} shows the disk filling up before the first corruption "
-                f"error: {_first_line(full)}. Writes that fail half-way on a full disk leave "
-                f"torn pages behind.", {"log_disk_full": full})
+                _("The log {path} shows the disk filling up before the first corruption error: "
+                  "{line}. Writes that fail half-way on a full disk leave torn pages behind.",
+                  path=log.get("path"), line=_first_line(full)), {"log_disk_full": full})
     if kernel.get("io_errors"):
         return (Fault.SITE,
-                f"The kernel reported I/O errors on {'/'.join(kernel.get('devices', []))}, the device "
-                f"holding the database: \"{kernel['io_errors'][0]}\". The disk or its cabling is failing.",
+                _("The kernel reported I/O errors on {devices}, the device holding the database: "
+                  "\"{error}\". The disk or its cabling is failing.",
+                  devices="/".join(kernel.get("devices", [])), error=kernel["io_errors"][0]),
                 {"kernel_io_errors": kernel["io_errors"]})
     io = before("io_error")
     if io:
-        return (Fault.SITE, f"The log shows I/O errors before the corruption: {_first_line(io)}.",
-                {"log_io_errors": io})
+        return (Fault.SITE, _("The log shows I/O errors before the corruption: {line}.",
+                              line=_first_line(io)), {"log_io_errors": io})
     unclean = before("unclean")
     if unclean:
         return (Fault.SITE,
-                f"The log shows the server stopped without a clean shutdown (power loss or a killed "
-                f"server) before the corruption: {_first_line(unclean)}.", {"log_unclean_shutdown": unclean})
+                _("The log shows the server stopped without a clean shutdown (power loss or a "
+                  "killed server) before the corruption: {line}.", line=_first_line(unclean)),
+                {"log_unclean_shutdown": unclean})
     looked = []
-    looked.append(f"the log {log['path']}" if log.get("read") else
-                  f"no database log ({log.get('error') or 'not configured'})")
-    looked.append(f"the kernel log via {kernel['source']}" if kernel.get("source") else
-                  f"no kernel log ({kernel.get('error') or 'unavailable'})")
+    looked.append(_("the log {path}", path=log["path"]) if log.get("read") else
+                  _("no database log ({why})", why=log.get("error") or _("not configured")))
+    looked.append(_("the kernel log via {source}", source=kernel["source"]) if kernel.get("source") else
+                  _("no kernel log ({why})", why=kernel.get("error") or _("unavailable")))
     return (Fault.SOFTWARE,
-            "On what this check sees alone it is a software fault: no disk-full, I/O error or "
-            f"unclean-shutdown evidence was found (looked at {' and '.join(looked)}).", {})
+            _("On what this check sees alone it is a software fault: no disk-full, I/O error or "
+              "unclean-shutdown evidence was found (looked at {first} and {second}).",
+              first=looked[0], second=looked[1]), {})
 
 
 _CONNECT = {
-    # kind: (status, title, remedy)
-    "missing_file": (Status.FAIL, "{label} database file is missing: {where}",
-                     "Check the path in [[database]] url; if the file was deleted or moved, restore it "
-                     "from the last backup"),
-    "config": (Status.ERROR, "Cannot check database {name}: {error}",
-               "Set the variable for the diagnose run (e.g. in the cron job's environment), or remove "
-               "password_env from [[database]]"),
-    "auth": (Status.ERROR, "Cannot log in to {label} database {name}: authentication failed",
-             "Give [[database]] a user that exists, with its password in the variable named by "
-             "password_env; the check only needs read access"),
-    "permission": (Status.ERROR, "Not allowed to read {label} database {name}",
-                   "Run diagnose as a user that may read the database (root, or the database's owner)"),
-    "refused": (Status.FAIL, "{label} server for {name} is not accepting connections",
-                "Check that the database server runs: {server_cmd}"),
-    "timeout": (Status.FAIL, "{label} server for {name} does not answer",
-                "Check that the database server and the network path to it are up: {server_cmd}"),
-    "no_database": (Status.FAIL, "{label} database {name} does not exist on the server",
-                    "Check the database name in [[database]] url; if it was dropped, restore it from "
-                    "the last backup"),
-    "error": (Status.ERROR, "Cannot check {label} database {name}: {error}",
-              "Check the [[database]] url and that the server is reachable: {server_cmd}"),
+    # kind: (status, title, remedy, whether the remedy ends in the server check command)
+    "missing_file": (Status.FAIL, N_("{label} database file is missing: {where}"),
+                     N_("Check the path in [[database]] url; if the file was deleted or moved, "
+                        "restore it from the last backup"), False),
+    "config": (Status.ERROR, N_("Cannot check database {name}: {error}"),
+               N_("Set the variable for the diagnose run (e.g. in the cron job's environment), or "
+                  "remove password_env from [[database]]"), False),
+    "auth": (Status.ERROR, N_("Cannot log in to {label} database {name}: authentication failed"),
+             N_("Give [[database]] a user that exists, with its password in the variable named by "
+                "password_env; the check only needs read access"), False),
+    "permission": (Status.ERROR, N_("Not allowed to read {label} database {name}"),
+                   N_("Run diagnose as a user that may read the database (root, or the database's "
+                      "owner)"), False),
+    "refused": (Status.FAIL, N_("{label} server for {name} is not accepting connections"),
+                N_("Check that the database server runs:"), True),
+    "timeout": (Status.FAIL, N_("{label} server for {name} does not answer"),
+                N_("Check that the database server and the network path to it are up:"), True),
+    "no_database": (Status.FAIL, N_("{label} database {name} does not exist on the server"),
+                    N_("Check the database name in [[database]] url; if it was dropped, restore it "
+                       "from the last backup"), False),
+    "error": (Status.ERROR, N_("Cannot check {label} database {name}: {error}"),
+              N_("Check the [[database]] url and that the server is reachable:"), True),
 }
 
 
@@ -279,14 +306,15 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
             evidence[key] = db[key]
     conn = db.get("connect") or {"ok": False, "kind": "error", "error": "no facts"}
     if not conn.get("ok"):
-        status, title, remedy = _CONNECT.get(conn.get("kind"), _CONNECT["error"])
+        status, title, remedy, with_cmd = _CONNECT.get(conn.get("kind"), _CONNECT["error"])
         fmt = dict(label=label, name=name, error=conn.get("error", ""),
-                   where=db.get("path") or db.get("url"), server_cmd=mod.server_check(db))
+                   where=db.get("path") or db.get("url"))
         evidence["connect"] = conn
-        return Finding(check, name, status, title.format(**fmt), fault=Fault.UNDETERMINED,
-                       detail=f"{conn.get('error')}. This is about reaching the database, not about "
-                              f"its contents: integrity was not checked.",
-                       evidence=evidence, remedy=remedy.format(**fmt))
+        return Finding(check, name, status, _(title, **fmt), fault=Fault.UNDETERMINED,
+                       detail=_("{error}. This is about reaching the database, not about its "
+                                "contents: integrity was not checked.", error=conn.get("error")),
+                       evidence=evidence,
+                       remedy=[step(_(remedy), mod.server_check(db) if with_cmd else None)])
 
     problems = (db.get("problems") or []) + mod.extra_problems(db)
     errors = [e for e in db.get("errors") or [] if e.get("kind") != "budget"]
@@ -294,47 +322,57 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
     evidence["log"] = {k: log.get(k) for k in ("path", "read", "error") if k in log}
     evidence["kernel"] = {k: kernel.get(k) for k in ("source", "error", "devices") if k in kernel}
     if problems:
-        fault, why, lines = _cause(db)
+        fault, why, lines = _cause(db, problems)
         evidence.update(lines)
         evidence["problems"] = problems[:20]
         evidence["problem_count"] = len(problems)
         objects = _objects_phrase(problems)
         title = mod.headline(db, problems)
-        if title:
-            title = title.format(name=name)
-        elif objects:
-            title = f"{label} database {name} is corrupt: {objects}"
-        else:
+        if not title and objects:
+            title = _("{label} database {name} is corrupt: {objects}", label=label, name=name,
+                      objects=objects)
+        elif not title:
             first = problems[0]
-            title = f"{label} database {name} is corrupt: {first.get('summary') or first['message'][:80]}"
-        steps = [f"Stop the application and make sure {loc.get('mount') or 'the disk holding the database'} "
-                 f"has free space (df -h {loc.get('mount') or '<data directory>'}); free it first if it is full"]
+            title = _("{label} database {name} is corrupt: {what}", label=label, name=name,
+                      what=first.get("summary") or first["message"][:80])
+        where = loc.get("mount")
+        steps = [step(_("Stop the application and make sure {where} has free space; free it first "
+                        "if it is full:", where=where) if where else
+                      _("Stop the application and make sure the disk holding the database has free "
+                        "space; free it first if it is full:"),
+                      f"df -h {where or '<data directory>'}")]
         steps += mod.remedy(db, problems)
-        detail = (f"{db.get('verified', {}).get('check', 'The integrity check')} found "
-                  f"{len(problems)} problem(s); first: {problems[0]['message'][:300]}. {why}")
+        detail = _n("{check} found {n} problem; first: {first}. {why}",
+                    "{check} found {n} problems; first: {first}. {why}", len(problems),
+                    check=db.get("verified", {}).get("check") or _("The integrity check"),
+                    first=problems[0]["message"][:300], why=why)
         missing = mod.missing_tooling(db)
         if missing:
-            detail += f" Also: {missing[2]}"
+            detail = join(" ", [detail, _("Also: {what}", what=missing[2])])
             steps.insert(1, missing[3])
-        detail += _writes(mod, db)
+        detail = _writes(mod, db, detail)
         return Finding(check, name, mod.severity(db, problems), title, fault=fault, detail=detail,
-                       evidence=evidence, remedy=_numbered(steps))
+                       evidence=evidence, remedy=steps)
 
     missing = mod.missing_tooling(db)
     if missing:
         status, title, detail, remedy = missing
         if errors:
             evidence["errors"] = errors
-        return Finding(check, name, status, title.format(name=name), fault=Fault.UNDETERMINED,
+        return Finding(check, name, status, title, fault=Fault.UNDETERMINED,
                        detail=detail, evidence=evidence, remedy=remedy)
     if errors:
         evidence["errors"] = errors
         first = errors[0]
         return Finding(check, name, Status.ERROR,
-                       f"Could not check {label} database {name}: {first['error'][:100]}",
+                       _("Could not check {label} database {name}: {error}", label=label, name=name,
+                         error=first["error"][:100]),
                        fault=Fault.UNDETERMINED,
-                       detail=f"{len(errors)} object(s) could not be checked, so the database is neither "
-                              f"known good nor known bad. First error: {first['error']}",
+                       detail=_n("{n} object could not be checked, so the database is neither known "
+                                 "good nor known bad. First error: {error}",
+                                 "{n} objects could not be checked, so the database is neither known "
+                                 "good nor known bad. First error: {error}", len(errors),
+                                 error=first["error"]),
                        evidence=evidence, remedy=mod.error_remedy(db, errors))
     return _ok(check, name, label, db, mod, evidence)
 
@@ -346,27 +384,36 @@ def _ok(check: str, name: str, label: str, db: dict[str, Any], mod: Any,
     budget_note = [e["error"] for e in db.get("errors") or [] if e.get("kind") == "budget"]
     if "check" in verified and verified["check"] is None:
         return Finding(check, name, Status.WARN,
-                       f"{label} database {name} could not be checked within budget_s = {db.get('budget_s')} s",
+                       _("{label} database {name} could not be checked within budget_s = {budget} s",
+                         label=label, name=name, budget=db.get("budget_s")),
                        fault=Fault.UNDETERMINED,
-                       detail=f"Not even the quick check finished in time ({'; '.join(budget_note)}), so the "
-                              f"database is neither known good nor known bad.",
+                       detail=_("Not even the quick check finished in time ({why}), so the database "
+                                "is neither known good nor known bad.", why=join("; ", budget_note)),
                        evidence=evidence,
-                       remedy=f"Raise budget_s (and timeout_s) for [[database]] {name}, or run the check by "
-                              f"hand when the application is idle: {mod.manual_check(db)}")
+                       remedy=[step(_("Raise budget_s (and timeout_s) for [[database]] {name}, or run "
+                                      "the check by hand when the application is idle:", name=name),
+                                    mod.manual_check(db))])
     if verified.get("full_check_skipped") or budget_note or db.get("complete") is False:
-        why = verified.get("full_check_skipped") or "; ".join(budget_note)
+        why = verified.get("full_check_skipped") or join("; ", budget_note)
         return Finding(check, name, Status.OK,
-                       f"{label} database {name} passed a partial check only ({what})",
-                       detail=f"No corruption found, but the full check was not done: {why}." + _writes(mod, db),
+                       _("{label} database {name} passed a partial check only ({what})", label=label,
+                         name=name, what=what),
+                       detail=_writes(mod, db, _("No corruption found, but the full check was not done: "
+                                                 "{why}.", why=why)),
                        evidence=evidence,
-                       remedy=f"Raise budget_s for [[database]] {name}, or run the full check by hand "
-                              f"when the application is idle: {mod.manual_check(db)}")
-    return Finding(check, name, Status.OK, f"{label} database {name} is intact ({what})",
-                   detail=_writes(mod, db).strip(), evidence=evidence)
+                       remedy=[step(_("Raise budget_s for [[database]] {name}, or run the full check "
+                                      "by hand when the application is idle:", name=name),
+                                    mod.manual_check(db))])
+    return Finding(check, name, Status.OK, _("{label} database {name} is intact ({what})",
+                                             label=label, name=name, what=what),
+                   detail=_writes(mod, db, ""), evidence=evidence)
 
 
-def _writes(mod: Any, db: dict[str, Any]) -> str:
-    """The engine's own account of what its check wrote (MyISAM/Aria headers)."""
+def _writes(mod: Any, db: dict[str, Any], detail: Any) -> Any:
+    """*detail* and the engine's own account of what its check wrote
+    (MyISAM/Aria headers)."""
     note = getattr(mod, "writes_note", None)
     text = note(db) if note else ""
-    return f" {text}" if text else ""
+    if not text:
+        return detail
+    return join(" ", [detail, text]) if detail else text

@@ -12,10 +12,11 @@ from typing import Any
 
 from diagnose.config import redact
 from diagnose.host import Host
+from diagnose.i18n import N_
 
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+# Kinds of database objects as a reader names them (marked for translation).
+OBJECT_TYPES = {"table": N_("table"), "index": N_("index"), "database": N_("database"),
+                "journal": N_("journal"), "relation": N_("relation"), "view": N_("view")}
 
 
 def scrub(text: str, secret: str | None) -> str:

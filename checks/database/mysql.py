@@ -21,9 +21,10 @@ import time
 import urllib.parse
 from typing import Any
 
-from diagnose.checks.database.common import location, plural, scrub
+from diagnose.checks.database.common import location, scrub
 from diagnose.host import Host
-from diagnose.model import Status
+from diagnose.i18n import N_, _, _n
+from diagnose.model import Status, step
 
 DEFAULT_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/tmp/mysql.sock")
 # What CHECK TABLE writes, measured on MariaDB 10.11 by comparing the table
@@ -34,9 +35,9 @@ DEFAULT_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/t
 # time); when it finds damage it also sets the table's "crashed" flag there,
 # as the server's next access would. Data files (.MYD/.MAD), index pages and
 # InnoDB files are not written.
-WRITES = ("CHECK TABLE is not read-only on MyISAM/Aria tables: the server rewrites each one's state "
-          "header in its index file (.MYI/.MAI: last-check time and the server's open marks; the crashed "
-          "flag when damage is found). Rows, index pages and InnoDB tables are only read.")
+WRITES = N_("CHECK TABLE is not read-only on MyISAM/Aria tables: the server rewrites each one's "
+            "state header in its index file (.MYI/.MAI: last-check time and the server's open marks; "
+            "the crashed flag when damage is found). Rows, index pages and InnoDB tables are only read.")
 WRITING_ENGINES = ("MyISAM", "Aria")
 _BAD = re.compile(r"corrupt|crashed|Size of datafile is|should be repaired|wrong checksum|"
                   r"Can't read|Incorrect key file|Found \d+ keys of \d+|doesn't exist", re.I)
@@ -121,8 +122,9 @@ def _check(host: Host, conn: Any, item: dict[str, Any], t: dict[str, Any], budge
     for name, engine, comment in tables:
         if time.monotonic() > deadline:
             out["complete"] = False
-            out["errors"].append({"kind": "budget", "error": f"budget_s = {budget:g} s ran out after "
-                                  f"{out['verified']['tables']} of {len(tables)} tables"})
+            out["errors"].append({"kind": "budget", "error": _("budget_s = {budget:g} s ran out after {done} of {total} tables",
+                                            budget=budget, done=out["verified"]["tables"],
+                                            total=len(tables))})
             break
         entry: dict[str, Any] = {"table": name, "engine": engine, "status": None, "messages": []}
         if comment:
@@ -139,8 +141,9 @@ def _check(host: Host, conn: Any, item: dict[str, Any], t: dict[str, Any], budge
             if code == 2013 and "timed out" not in msg:
                 # InnoDB stops the server on a page it cannot trust.
                 out["problems"].append({"object": name, "type": "table", "table": name, "engine": engine,
-                                        "message": f"the server dropped the connection while checking "
-                                                   f"{name} ({code} {msg})"})
+                                        "message": _("the server dropped the connection while checking "
+                                                              "{name} ({code} {error})", name=name,
+                                                              code=code, error=msg)})
                 out["complete"] = False
                 break
             out["errors"].append({"kind": "budget" if "timed out" in msg else
@@ -185,8 +188,11 @@ def writes_note(db: dict[str, Any]) -> str:
     tables = (db.get("verified") or {}).get("wrote_headers_of") or []
     if not tables:
         return ""
-    return f"{WRITES} Tables whose header was written: {', '.join(tables[:10])}" + \
-        (f" and {len(tables) - 10} more." if len(tables) > 10 else ".")
+    if len(tables) > 10:
+        return _("{writes} Tables whose header was written: {tables} and {n} more.", writes=_(WRITES),
+                 tables=", ".join(tables[:10]), n=len(tables) - 10)
+    return _("{writes} Tables whose header was written: {tables}.", writes=_(WRITES),
+             tables=", ".join(tables))
 
 
 def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:
@@ -201,23 +207,25 @@ def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
+def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[Any]:
     t = db.get("target") or {}
     dbname = t.get("dbname") or db["name"]
     datadir = ((db.get("server") or {}).get("datadir") or "<datadir>/").rstrip("/")
-    steps = [f"Back up before any repair: stop the server and copy {datadir}/{dbname} to another disk "
-             f"(cp -a {datadir}/{dbname} /mnt/backup/)"]
+    steps = [step(_("Back up before any repair: stop the server and copy {path} to another disk:",
+                    path=f"{datadir}/{dbname}"), f"cp -a {datadir}/{dbname} /mnt/backup/")]
     engines = {p["object"]: (p.get("engine") or "") for p in problems if p.get("object")}
     repairable = sorted(n for n, e in engines.items() if e.lower() in ("myisam", "aria", ""))
     innodb = sorted(n for n, e in engines.items() if e.lower() == "innodb")
     if repairable:
-        steps.append(f"Start the server again and repair the MyISAM/Aria tables: {_client(db, 'client')} "
-                     f"-e 'REPAIR TABLE " + ", ".join(f"{dbname}.{n}" for n in repairable) + ";'")
+        steps.append(step(_("Start the server again and repair the MyISAM/Aria tables:"),
+                          f"{_client(db, 'client')} -e 'REPAIR TABLE "
+                          + ", ".join(f"{dbname}.{n}" for n in repairable) + ";'"))
     if innodb:
-        steps.append("InnoDB tables (" + ", ".join(innodb) + ") cannot be repaired in place: dump what is "
-                     f"readable ({_client(db, 'dump')} {dbname} " + " ".join(innodb)
-                     + ") and reload it, or restore them from the last backup")
-    steps.append(f"Check again: {_client(db, 'check')} --medium-check {dbname}")
+        steps.append(step(_("InnoDB tables ({tables}) cannot be repaired in place: dump what is "
+                            "readable and reload it, or restore them from the last backup:",
+                            tables=", ".join(innodb)),
+                          f"{_client(db, 'dump')} {dbname} " + " ".join(innodb)))
+    steps.append(step(_("Check again:"), f"{_client(db, 'check')} --medium-check {dbname}"))
     return steps
 
 
@@ -228,9 +236,10 @@ def missing_tooling(db: dict[str, Any]) -> None:
 def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> str:
     t = db.get("target") or {}
     if any(e.get("kind") == "permission" for e in errors):
-        return (f"Let the checking user read the tables (as an administrator): {_client(db, 'client')} -e "
-                f"\"GRANT SELECT ON {t.get('dbname')}.* TO '{t.get('user')}'@'localhost';\"")
-    return f"Run the check by hand to see the error: {manual_check(db)}"
+        return [step(_("Let the checking user read the tables (as an administrator):"),
+                     f"{_client(db, 'client')} -e "
+                     f"\"GRANT SELECT ON {t.get('dbname')}.* TO '{t.get('user')}'@'localhost';\"")]
+    return [step(_("Run the check by hand to see the error:"), manual_check(db))]
 
 
 def server_check(db: dict[str, Any]) -> str:
@@ -245,5 +254,7 @@ def manual_check(db: dict[str, Any]) -> str:
 def verified_phrase(db: dict[str, Any]) -> str:
     v = db.get("verified") or {}
     engines = sorted({(e.get("engine") or "?") for e in db.get("tables") or []})
-    return (f"{v.get('check', 'CHECK TABLE')}: {plural(v.get('tables', 0), 'table')}"
-            + (f" ({', '.join(engines)})" if engines else ""))
+    tables = _n("{n} table", "{n} tables", v.get("tables", 0))
+    return _("{check}: {counts}", check=v.get("check", "CHECK TABLE"),
+             counts=_("{tables} ({engines})", tables=tables, engines=", ".join(engines))
+             if engines else tables)

@@ -21,9 +21,10 @@ import re
 import time
 from typing import Any
 
-from diagnose.checks.database.common import location, plural, scrub
+from diagnose.checks.database.common import location, scrub
 from diagnose.host import Host
-from diagnose.model import Status
+from diagnose.i18n import _, _n, join
+from diagnose.model import Status, step
 
 # SQLSTATEs that mean damaged data: data_corrupted, index_corrupted,
 # internal_error (what garbage in a tuple usually raises), io_error,
@@ -189,8 +190,9 @@ def _check(host: Host, conn: Any, item: dict[str, Any], budget: float, scope: st
     for name, kind, nsp, rel, table, node, pages in rels:
         if time.monotonic() > deadline:
             out["complete"] = False
-            out["errors"].append({"kind": "budget", "error": f"budget_s = {budget:g} s ran out after "
-                                  f"{counts['tables'] + counts['indexes']} of {len(rels)} relations"})
+            out["errors"].append({"kind": "budget", "error": _("budget_s = {budget:g} s ran out after {done} of {total} relations",
+                                            budget=budget, done=counts["tables"] + counts["indexes"],
+                                            total=len(rels))})
             break
         is_index = kind == "i"
         if schema is None:
@@ -276,27 +278,33 @@ def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:
     if n:
         when = server.get("checksum_last_failure")
         return [{"object": None, "type": "database", "table": None, "sqlstate": None,
-                 "summary": plural(n, "data checksum failure"),
-                 "message": f"the server counted {n} data checksum failure(s)"
-                            + (f", the last at {when}" if when else "")}]
+                 "summary": _n("{n} data checksum failure", "{n} data checksum failures", n),
+                 "message": (_n("the server counted {n} data checksum failure, the last at {when}",
+                                "the server counted {n} data checksum failures, the last at {when}",
+                                n, when=when) if when else
+                             _n("the server counted {n} data checksum failure",
+                                "the server counted {n} data checksum failures", n))}]
     return []
 
 
-def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
+def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[Any]:
     datadir = (db.get("server") or {}).get("data_directory") or "<data directory>"
-    steps = [f"Back up before any repair: stop PostgreSQL and copy the whole data directory to another "
-             f"disk (cp -a {datadir} /mnt/backup/); a pg_dump may stop at the damaged page"]
+    steps = [step(_("Back up before any repair: stop PostgreSQL and copy the whole data directory "
+                    "to another disk (a pg_dump may stop at the damaged page):"),
+                  f"cp -a {datadir} /mnt/backup/")]
     indexes = sorted({p["object"] for p in problems if p.get("type") == "index" and p.get("object")})
     tables = sorted({p["object"] for p in problems if p.get("type") == "table" and p.get("object")})
     if indexes:
-        steps.append("Rebuild the damaged indexes: " + "; ".join(_psql(db, f"REINDEX INDEX {i};") for i in indexes))
+        steps.append(step(_("Rebuild the damaged indexes:"),
+                          "; ".join(_psql(db, f"REINDEX INDEX {i};") for i in indexes)))
     if tables or not indexes:
-        what = ", ".join(tables) if tables else "the damaged relations"
-        steps.append(f"Table data is damaged ({what}): restore it from the last backup; do not run "
-                     f"VACUUM FULL or zero_damaged_pages on the only copy")
+        what = ", ".join(tables) if tables else _("the damaged relations")
+        steps.append(step(_("Table data is damaged ({what}): restore it from the last backup; do not "
+                            "run VACUUM FULL or zero_damaged_pages on the only copy", what=what)))
     t = db.get("target") or {}
-    steps.append(f"Check again: pg_amcheck --heapallindexed -d {t.get('dbname') or db['name']}"
-                 + (f" -h {t['host']}" if t.get("host") else "") + (f" -p {t['port']}" if t.get("port") else ""))
+    steps.append(step(_("Check again:"), f"pg_amcheck --heapallindexed -d {t.get('dbname') or db['name']}"
+                      + (f" -h {t['host']}" if t.get("host") else "")
+                      + (f" -p {t['port']}" if t.get("port") else "")))
     return steps
 
 
@@ -305,27 +313,35 @@ def missing_tooling(db: dict[str, Any]) -> tuple[Any, str, str, str] | None:
     if am.get("installed") or not db.get("connect", {}).get("ok"):
         return None
     fix = _psql(db, "CREATE EXTENSION amcheck;", as_user=False)
-    pkg = "" if am.get("available") else \
-        " (amcheck is not available on the server: install postgresql-contrib for its version first)"
-    return (Status.WARN, "PostgreSQL database {name}: amcheck is not installed, indexes not verified",
-            "amcheck is not installed in this database, so PostgreSQL could not verify index or heap "
-            f"structure; only a sequential read of {db.get('verified', {}).get('tables', 0)} tables was "
-            "done, which misses damaged indexes. This is not a pass.",
-            f"As a superuser, once: {fix}{pkg}")
+    text = _("As a superuser, once:") if am.get("available") else \
+        _("amcheck is not available on the server: install postgresql-contrib for its version "
+          "first; then, as a superuser, once:")
+    return (Status.WARN,
+            _("PostgreSQL database {name}: amcheck is not installed, indexes not verified",
+              name=db["name"]),
+            _n("amcheck is not installed in this database, so PostgreSQL could not verify index or "
+               "heap structure; only a sequential read of {n} table was done, which misses damaged "
+               "indexes. This is not a pass.",
+               "amcheck is not installed in this database, so PostgreSQL could not verify index or "
+               "heap structure; only a sequential read of {n} tables was done, which misses damaged "
+               "indexes. This is not a pass.", db.get("verified", {}).get("tables", 0)),
+            step(text, fix))
 
 
 def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> str:
     user = (db.get("target") or {}).get("user") or "<user>"
     if any(e.get("kind") == "permission" for e in errors):
         schema = (db.get("amcheck") or {}).get("schema") or "public"
-        return ("Let the checking user run amcheck (as a superuser): "
-                + _psql(db, f"GRANT EXECUTE ON FUNCTION {schema}.bt_index_check(regclass, boolean), "
-                            f"{schema}.verify_heapam(regclass, boolean, boolean, text, bigint, bigint) TO {user};",
-                            as_user=False)
-                + " or give [[database]] a superuser")
+        return [step(_("Let the checking user run amcheck (as a superuser), or give [[database]] a "
+                       "superuser:"),
+                     _psql(db, f"GRANT EXECUTE ON FUNCTION {schema}.bt_index_check(regclass, boolean), "
+                               f"{schema}.verify_heapam(regclass, boolean, boolean, text, bigint, bigint) "
+                               f"TO {user};", as_user=False))]
     if any(e.get("kind") == "busy" for e in errors):
-        return "A lock was held for longer than 5 s (VACUUM FULL, ALTER TABLE?): run the check again later"
-    return "See the errors in the evidence; run pg_amcheck --heapallindexed by hand for details"
+        return [step(_("A lock was held for longer than 5 s (VACUUM FULL, ALTER TABLE?): run the "
+                       "check again later"))]
+    return [step(_("See the errors in the evidence; run pg_amcheck by hand for details:"),
+                 "pg_amcheck --heapallindexed")]
 
 
 def server_check(db: dict[str, Any]) -> str:
@@ -341,5 +357,6 @@ def manual_check(db: dict[str, Any]) -> str:
 
 def verified_phrase(db: dict[str, Any]) -> str:
     v = db.get("verified") or {}
-    return (f"{v.get('check', 'amcheck')}: {plural(v.get('tables', 0), 'table')}, "
-            f"{plural(v.get('indexes', 0), 'index', 'indexes')}")
+    return _("{check}: {counts}", check=v.get("check", "amcheck"),
+             counts=join(", ", [_n("{n} table", "{n} tables", v.get("tables", 0)),
+                                _n("{n} index", "{n} indexes", v.get("indexes", 0))]))

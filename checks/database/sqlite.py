@@ -14,36 +14,17 @@ page often SQLITE_CORRUPT: those are results, not probe failures.
 from __future__ import annotations
 
 import os
-import re
-import time
 import urllib.parse
 from typing import Any
 
-from diagnose.checks.database.common import location, plural
+from diagnose.checks.database.common import location
+from diagnose.checks.database import sqlite_pragmas
+from diagnose.checks.database.sqlite_pragmas import _check, _code
 from diagnose.host import Host
-from diagnose.model import Status
+from diagnose.i18n import _, _n, join
+from diagnose.model import Status, step
 
-# Bytes per second integrity_check gets through on a modest server disk,
-# measured by bench/bench_database.py and rounded down: a file larger than
-# budget_s * this rate gets quick_check instead.
-FULL_CHECK_BYTES_PER_S = 30 * 1000 * 1000
-MAX_ERRORS = 100  # integrity_check(N): stop after N problems
 MAGIC = b"SQLite format 3\x00"
-
-# Object names in integrity_check messages (sqlite3/src/btree.c, vdbe.c):
-# "row 41 missing from index idx", "wrong # of entries in index idx",
-# "non-unique entry in index idx", "NULL value in tbl.col",
-# "Tree 5 page 9 cell 0: ..." (5 is the b-tree's root page), "Page 4: ...".
-_INDEX = re.compile(r"\b(?:in|from) index ([^\s,;]+)")
-_COLUMN = re.compile(r"(?:NULL value|CHECK constraint failed|TEXT value|NUMERIC value|"
-                     r"non-\w+ value) in ([^\s.]+)")
-_TREE = re.compile(r"\bTree (\d+) page")
-_PAGE = re.compile(r"\b(?:Page|page) (\d+)")
-
-
-# The clock the budget is measured with; tests replace it to make budgets
-# independent of how fast the machine is.
-clock = time.monotonic
 
 
 def path_of(url: str) -> str:
@@ -107,10 +88,6 @@ def _side_files(host: Host, path: str) -> dict[str, int]:
     return out
 
 
-def _code(exc: BaseException) -> str:
-    return getattr(exc, "sqlite_errorname", None) or type(exc).__name__
-
-
 def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, Any]:
     import sqlite3
 
@@ -121,7 +98,7 @@ def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, A
         st = host.stat(path)
         raw = host.read_bytes(path, 100)
     except FileNotFoundError:
-        facts["connect"] = {"ok": False, "kind": "missing_file", "error": f"{path} does not exist"}
+        facts["connect"] = {"ok": False, "kind": "missing_file", "error": _("{path} does not exist", path=path)}
         return facts
     except OSError as exc:
         facts["connect"] = {"ok": False, "kind": "permission" if exc.errno == 13 else "error",
@@ -129,8 +106,12 @@ def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, A
         return facts
     header, side = _header(raw), _side_files(host, path)
     facts["file"] = {"size": st.st_size, "mtime": st.st_mtime, "header": header, "side_files": side}
+    if header.get("wal") and "-shm" in side and "-wal" not in side:
+        # A writer keeps -wal and -shm together and SQLite removes both at the
+        # last close: -shm alone means someone deleted the -wal under it.
+        facts["file"]["wal_deleted"] = {"holders": _deleted_wal_holders(host, path)}
     budget = float(item["budget_s"])
-    deadline = clock() + budget
+    deadline = sqlite_pragmas.clock() + budget
     # A WAL database opened read-only creates -wal and -shm when they are
     # not there, and leaves them behind. When either is missing no writer
     # has the database open (a writer keeps both): open it immutable, which
@@ -163,6 +144,33 @@ def probe(host: Host, item: dict[str, Any], password: str | None) -> dict[str, A
     return facts
 
 
+def _deleted_wal_holders(host: Host, path: str, max_fds: int = 20000) -> list[dict[str, Any]]:
+    """Processes that still hold the deleted -wal open (their /proc/PID/fd
+    link reads "PATH-wal (deleted)"): the writer whose log was taken away."""
+    if not host.live:
+        return []
+    want, out, seen = path + "-wal (deleted)", [], 0
+    for pid in host.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = host.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            seen += 1
+            if seen > max_fds:
+                return out
+            try:
+                if host.readlink(f"/proc/{pid}/fd/{fd}") == want:
+                    comm = host.read_text(f"/proc/{pid}/comm", missing="").strip()
+                    out.append({"pid": int(pid), "name": comm})
+                    break
+            except OSError:
+                continue
+    return out
+
+
 def _changed(host: Host, path: str, before: os.stat_result, side: dict[str, int]) -> bool:
     try:
         now = host.stat(path)
@@ -172,195 +180,43 @@ def _changed(host: Host, path: str, before: os.stat_result, side: dict[str, int]
         set(_side_files(host, path)) != set(side)
 
 
-def _check(conn: Any, item: dict[str, Any], size: int, budget: float,
-           deadline: float) -> dict[str, Any]:
-    import sqlite3
-
-    conn.execute("PRAGMA query_only = 1")
-    # Returning nonzero from the progress handler interrupts the statement:
-    # the budget holds even if the size estimate was wrong.
-    conn.set_progress_handler(lambda: int(clock() > deadline), 10000)
-    pragma, skipped = "integrity_check", None
-    if item["mode"] == "quick":
-        pragma = "quick_check"
-    elif size > budget * FULL_CHECK_BYTES_PER_S:
-        pragma = "quick_check"
-        skipped = (f"the file is {size / 1e6:.0f} MB; a full integrity_check takes about "
-                   f"{size / FULL_CHECK_BYTES_PER_S:.0f} s, more than budget_s = {budget:g}")
-    out: dict[str, Any] = {"problems": [], "errors": [], "complete": True}
-    objects = _objects(conn)
-    tables = item.get("tables") or []
-    wanted = [n for n, o in objects.items() if not tables or o["table"] in tables]
-    out["verified"] = {"check": pragma, "full_check_skipped": skipped,
-                       "tables": sum(1 for n in wanted if objects[n]["type"] == "table"),
-                       "indexes": sum(1 for n in wanted if objects[n]["type"] == "index"),
-                       "only_tables": sorted(tables)}
-    statements = ([f'PRAGMA {pragma}("{t.replace(chr(34), chr(34) * 2)}")' for t in tables]
-                  or [f"PRAGMA {pragma}({MAX_ERRORS})"])
-    messages: list[str] = []
-    for sql in statements:
-        try:
-            rows = conn.execute(sql).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
-                out["complete"] = False
-                out["errors"].append({"kind": "budget",
-                                      "error": f"{pragma} stopped after budget_s = {budget:g} s"})
-                if pragma == "integrity_check":
-                    return _fallback_quick(conn, out, objects, budget)
-                out["verified"]["check"] = None  # not even quick_check finished
-                break
-            if _code(exc) in ("SQLITE_READONLY_ROLLBACK", "SQLITE_READONLY_RECOVERY"):
-                # A hot journal (or WAL needing recovery): a write was cut
-                # off half-way, and only a read-write open can undo it.
-                out["problems"].append({"object": None, "type": "journal", "table": None,
-                                        "code": _code(exc), "message": f"{exc}: an interrupted write left "
-                                        f"a journal that must be rolled back before the file can be read"})
-                break
-            out["errors"].append({"kind": "busy" if "locked" in str(exc) else "error",
-                                  "error": f"{_code(exc)}: {exc}"})
-            continue
-        except sqlite3.DatabaseError as exc:
-            # SQLITE_CORRUPT / SQLITE_NOTADB raised by the pragma itself.
-            out["problems"].append({"object": None, "type": "database", "table": None,
-                                    "code": _code(exc), "message": str(exc)})
-            if _code(exc) == "SQLITE_CORRUPT":
-                out["problems"].extend(_localize(conn, objects, tables))
-            continue
-        for (text,) in rows:
-            if text != "ok":
-                messages.extend(ln for ln in str(text).splitlines() if not ln.startswith("*** in database"))
-    out["problems"].extend(_name_problems(conn, messages, objects))
-    return out
-
-
-def _fallback_quick(conn: Any, out: dict[str, Any], objects: dict[str, dict],
-                    budget: float) -> dict[str, Any]:
-    """integrity_check ran out of budget: give quick_check the same again."""
-    import sqlite3
-
-    deadline = clock() + budget
-    conn.set_progress_handler(lambda: int(clock() > deadline), 10000)
-    out["verified"]["check"] = "quick_check"
-    out["verified"]["full_check_skipped"] = f"integrity_check did not finish within budget_s = {budget:g} s"
-    try:
-        rows = conn.execute(f"PRAGMA quick_check({MAX_ERRORS})").fetchall()
-    except sqlite3.OperationalError as exc:
-        out["errors"].append({"kind": "budget", "error": f"quick_check: {exc}"})
-        out["verified"]["check"] = None  # not even quick_check finished
-        return out
-    except sqlite3.DatabaseError as exc:
-        out["problems"].append({"object": None, "type": "database", "table": None,
-                                "code": _code(exc), "message": str(exc)})
-        if _code(exc) == "SQLITE_CORRUPT":
-            out["problems"].extend(_localize(conn, objects, []))
-        return out
-    msgs = [ln for (t,) in rows if t != "ok" for ln in str(t).splitlines()
-            if not ln.startswith("*** in database")]
-    out["problems"].extend(_name_problems(conn, msgs, objects))
-    return out
-
-
-def _localize(conn: Any, objects: dict[str, dict], tables: list[str]) -> list[dict[str, Any]]:
-    """The pragma gave up with SQLITE_CORRUPT and no detail: read every
-    b-tree on its own (count(*) walks all its pages) to name the broken ones."""
-    import sqlite3
-
-    out = []
-    for name, obj in sorted(objects.items()):
-        if tables and obj["table"] not in tables:
-            continue
-        if obj["rootpage"] in (None, 0):
-            continue  # views, virtual tables
-        q = '"' + obj["table"].replace('"', '""') + '"'
-        if obj["type"] == "table":
-            sql = f"SELECT count(*) FROM {q} NOT INDEXED"
-        else:
-            sql = f'SELECT count(*) FROM {q} INDEXED BY "{name.replace(chr(34), chr(34) * 2)}"'
-        try:
-            conn.execute(sql).fetchall()
-        except sqlite3.DatabaseError as exc:
-            if _code(exc) in ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR"):
-                out.append({"object": name, "type": obj["type"], "table": obj["table"],
-                            "code": _code(exc), "message": f"reading {obj['type']} {name}: {exc}"})
-    return out
-
-
-def _objects(conn: Any) -> dict[str, dict[str, Any]]:
-    """Tables and indexes by name, with root pages; {} when the schema
-    itself cannot be read (then messages keep their page numbers only)."""
-    import sqlite3
-
-    try:
-        rows = conn.execute("SELECT type, name, tbl_name, rootpage FROM sqlite_master "
-                            "WHERE type IN ('table', 'index')").fetchall()
-    except sqlite3.Error:
-        return {}
-    return {name: {"type": typ, "table": tbl, "rootpage": root} for typ, name, tbl, root in rows}
-
-
-def _name_problems(conn: Any, messages: list[str], objects: dict[str, dict]) -> list[dict[str, Any]]:
-    """Each message with the table or index it is about. Messages that
-    name only a page are resolved through the dbstat virtual table, which
-    maps every page to its b-tree's name (when SQLite was built with it)."""
-    import sqlite3
-
-    by_root = {o["rootpage"]: n for n, o in objects.items()}
-    out, pages = [], {}
-    for msg in messages:
-        name = None
-        m = _INDEX.search(msg) or _COLUMN.search(msg)
-        if m:
-            name = m.group(1).rstrip(".:")
-        elif (t := _TREE.search(msg)) and int(t.group(1)) in by_root:
-            name = by_root[int(t.group(1))]
-        elif p := _PAGE.search(msg):
-            pages.setdefault(int(p.group(1)), []).append(len(out))
-        obj = objects.get(name or "", {})
-        out.append({"object": name, "type": obj.get("type", "table" if name else None),
-                    "table": obj.get("table", name), "message": msg})
-    if pages:
-        try:
-            marks = ",".join("?" * len(pages))
-            rows = conn.execute(f"SELECT DISTINCT pageno, name FROM dbstat WHERE pageno IN ({marks})",
-                                list(pages)).fetchall()
-        except sqlite3.Error:
-            rows = []
-        for pageno, name in rows:
-            obj = objects.get(name, {})
-            for i in pages.get(pageno, []):
-                out[i].update(object=name, type=obj.get("type", "table"), table=obj.get("table", name))
-    return out
-
-
-def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[str]:
+def remedy(db: dict[str, Any], problems: list[dict[str, Any]]) -> list[Any]:
     """Repair steps after "free the disk" and "back up": REINDEX when only
     indexes are damaged, else .recover into a new file, else restore."""
     path = db.get("path") or "DB"
     q = _shell_quote(path)
-    steps = [f"With the application stopped, copy the file and its -wal/-journal to another disk: "
-             f"cp -a {q}* /mnt/backup/"]
+    steps = [step(_("With the application stopped, copy the file and its -wal/-journal to another "
+                    "disk:"), f"cp -a {q}* /mnt/backup/")]
     indexes = sorted({p["object"] for p in problems if p.get("type") == "index" and p.get("object")})
     whole = any(p.get("type") == "database" or p.get("object") is None for p in problems)
     header_gone = not db.get("file", {}).get("header", {}).get("magic_ok", True)
     if _hot_journal(problems):
-        steps[0] = (f"Do not delete {path}-journal: it holds what undoes the half-done write. Copy the file "
-                    f"together with its journal to another disk: cp -a {q}* /mnt/backup/")
-        steps.append(f"Once the filesystem is writable and healthy again, let SQLite roll the write back by "
-                     f"opening it read-write: sqlite3 {q} 'PRAGMA integrity_check;'")
+        steps[0] = step(_("Do not delete {path}-journal: it holds what undoes the half-done write. "
+                          "Copy the file together with its journal to another disk:", path=path),
+                        f"cp -a {q}* /mnt/backup/")
+        steps.append(step(_("Once the filesystem is writable and healthy again, let SQLite roll the "
+                            "write back by opening it read-write:"),
+                          f"sqlite3 {q} 'PRAGMA integrity_check;'"))
+        return steps
+    if any(p.get("type") in ("emptied", "tampered") for p in problems):
+        steps.append(step(_("Find out who emptied or deleted the files (the shell histories, sudo log and "
+                            "`diagnose baseline diff` name changes since acceptance), then restore {path} "
+                            "from the last backup", path=path)))
         return steps
     if header_gone or any(p.get("code") == "SQLITE_NOTADB" for p in problems):
-        steps.append(f"The header is destroyed, so SQLite cannot open the file: restore {path} "
-                     f"from the last backup")
+        steps.append(step(_("The header is destroyed, so SQLite cannot open the file: restore {path} "
+                            "from the last backup", path=path)))
     elif indexes and not whole and all(p.get("type") == "index" for p in problems):
-        steps.append("Rebuild the damaged indexes: sqlite3 " + q + " '" +
-                     " ".join(f"REINDEX {i};" for i in indexes) + "'")
+        steps.append(step(_("Rebuild the damaged indexes:"),
+                          "sqlite3 " + q + " '" + " ".join(f"REINDEX {i};" for i in indexes) + "'"))
     else:
-        steps.append(f"Recover what is readable into a new file: sqlite3 {q} .recover | "
-                     f"sqlite3 {_shell_quote(path + '.recovered')}, check it with "
-                     f"sqlite3 {_shell_quote(path + '.recovered')} 'PRAGMA integrity_check;' and swap it "
-                     f"in with the application stopped, or restore from the last backup")
-    steps.append(f"Check again: sqlite3 'file:{path}?mode=ro' 'PRAGMA integrity_check;'")
+        recovered = _shell_quote(path + ".recovered")
+        steps.append(step(_("Recover what is readable into a new file:"),
+                          f"sqlite3 {q} .recover | sqlite3 {recovered}"))
+        steps.append(step(_("Check the new file, then swap it in with the application stopped (or "
+                            "restore from the last backup):"),
+                          f"sqlite3 {recovered} 'PRAGMA integrity_check;'"))
+    steps.append(step(_("Check again:"), manual_check(db)))
     return steps
 
 
@@ -371,16 +227,24 @@ def _hot_journal(problems: list[dict[str, Any]]) -> bool:
 def headline(db: dict[str, Any], problems: list[dict[str, Any]]) -> str | None:
     """A title for damage that names no table: the header is gone, or a
     write was cut off and its journal is still there."""
+    if any(p.get("code") == "WAL_DELETED" for p in problems):
+        return _("SQLite database {name} lost its write-ahead log: the -wal file was deleted while it "
+                 "was open", name=db["name"])
+    if any(p.get("type") == "emptied" for p in problems):
+        return _("SQLite database {name} was emptied: {what}", name=db["name"],
+                 what=next(p["message"] for p in problems if p.get("type") == "emptied"))
     if any(p.get("code") == "SQLITE_NOTADB" for p in problems):
-        return "SQLite database {name} is unreadable: the file header is destroyed (SQLITE_NOTADB)"
+        return _("SQLite database {name} is unreadable: the file header is destroyed (SQLITE_NOTADB)",
+                 name=db["name"])
     if _hot_journal(problems):
         if (db.get("kernel") or {}).get("io_errors"):
-            where = "and its disk reports I/O errors"
-        elif (db.get("location") or {}).get("read_only"):
-            where = "on a read-only filesystem"
-        else:
-            where = "not rolled back yet"
-        return "SQLite database {name} has a half-done write (hot journal) " + where
+            return _("SQLite database {name} has a half-done write (hot journal) and its disk "
+                     "reports I/O errors", name=db["name"])
+        if (db.get("location") or {}).get("read_only"):
+            return _("SQLite database {name} has a half-done write (hot journal) on a read-only "
+                     "filesystem", name=db["name"])
+        return _("SQLite database {name} has a half-done write (hot journal) not rolled back yet",
+                 name=db["name"])
     return None
 
 
@@ -405,9 +269,28 @@ def _shell_quote(s: str) -> str:
     return shlex.quote(s)
 
 
-
 def extra_problems(db: dict[str, Any]) -> list[dict[str, Any]]:
-    return []
+    """Damage integrity_check cannot see: a file emptied (0 bytes, or no table
+    left: an empty file is a valid, empty SQLite database) and a write-ahead
+    log deleted while the database was open (the writes in it are lost)."""
+    out = []
+    f, v = db.get("file") or {}, db.get("verified") or {}
+    if f.get("size") == 0:
+        out.append({"object": None, "type": "emptied", "table": None, "code": "EMPTY",
+                    "message": _("the file is 0 bytes: every table is gone")})
+    elif (v.get("check") and v.get("tables") == 0 and not v.get("only_tables")
+          and not db.get("problems") and not db.get("errors") and db.get("complete", True)
+          and f.get("wal_deleted") is None):  # tables that lived only in the lost WAL: said below
+        # (a schema that could not be read at all is damage reported as such)
+        out.append({"object": None, "type": "emptied", "table": None, "code": "EMPTY",
+                    "message": _("the file holds no table at all")})
+    if f.get("wal_deleted") is not None:
+        who = ", ".join(f"{h['name']} (pid {h['pid']})" for h in f["wal_deleted"].get("holders") or [])
+        out.append({"object": None, "type": "tampered", "table": None, "code": "WAL_DELETED",
+                    "message": _("its -wal file was deleted while the database was open{who}: the writes "
+                                 "since the last checkpoint are lost",
+                                 who=_(" (still held open by {who})", who=who) if who else "")})
+    return out
 
 
 def server_check(db: dict[str, Any]) -> str:
@@ -418,20 +301,22 @@ def missing_tooling(db: dict[str, Any]) -> None:
     return None  # SQLite checks itself: nothing to install
 
 
-def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> str:
+def error_remedy(db: dict[str, Any], errors: list[dict[str, Any]]) -> list[Any]:
     if any(e.get("kind") == "busy" for e in errors):
-        return (f"The application held a write lock for the whole wait: run the check again when it is "
-                f"idle, or by hand: {manual_check(db)}")
-    return f"Run the check by hand to see the error: {manual_check(db)}"
+        return [step(_("The application held a write lock for the whole wait: run the check again "
+                       "when it is idle, or by hand:"), manual_check(db))]
+    return [step(_("Run the check by hand to see the error:"), manual_check(db))]
 
 
 def verified_phrase(db: dict[str, Any]) -> str:
     v = db.get("verified") or {}
     pages = (db.get("file") or {}).get("header", {}).get("pages")
-    text = (f"{v.get('check') or 'no check finished'}: {plural(v.get('tables', 0), 'table')}, "
-            f"{plural(v.get('indexes', 0), 'index', 'indexes')}")
+    parts = [_n("{n} table", "{n} tables", v.get("tables", 0)),
+             _n("{n} index", "{n} indexes", v.get("indexes", 0))]
     if pages:
-        text += f", {plural(pages, 'page')}"
+        parts.append(_n("{n} page", "{n} pages", pages))
+    text = _("{check}: {counts}", check=v.get("check") or _("no check finished"),
+             counts=join(", ", parts))
     if v.get("check") == "quick_check" and not v.get("full_check_skipped"):
-        text += "; mode = quick does not compare index entries with rows"
+        text = text + _("; mode = quick does not compare index entries with rows")
     return text

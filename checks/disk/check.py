@@ -26,33 +26,18 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from diagnose.checks.disk import forecast, scan as diskscan
+from diagnose.checks.disk import forecast
 from diagnose.check import Check, Key, Needs, section_config
-from diagnose.model import Fault, Finding, Status
+from diagnose.checks.disk import scan as diskscan
+from diagnose.checks.disk.owned import claim, owned_paths
+from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, pct, q
+from diagnose.i18n import _, join, size
+from diagnose.model import Fault, Finding, Status, step
 
 if TYPE_CHECKING:
     from diagnose.host import Host, Mount
 
 # tmpfs lives in memory: not a disk, audited only when listed in [disk] mounts.
-MEMORY_FS = frozenset({"tmpfs"})
-
-
-def human(n: float) -> str:
-    """Bytes as df -h and du -h count them (powers of 1024)."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def pct(p: float) -> str:
-    """A percentage as a person reads it: 77%, 4.2%, 0.03%."""
-    if p >= 10 or p == 0:
-        return f"{math.floor(p)}%"
-    return f"{p:.2g}%" if p < 1 else f"{p:.1f}%"
-
-
 def space(m: dict[str, Any]) -> dict[str, Any]:
     """Free space and inodes of one mount's statvfs facts, as df computes
     them: blocks reserved for root count neither as used nor as free."""
@@ -70,6 +55,10 @@ def space(m: dict[str, Any]) -> dict[str, Any]:
             "inodes_free_percent": None if ifree_pct is None else round(ifree_pct, 2)}
 
 
+# tmpfs lives in memory: not a disk, audited only when listed in [disk] mounts.
+MEMORY_FS = frozenset({"tmpfs"})
+
+
 class DiskSpace(Check):
     """Free space and inodes per mount; who fills a full one."""
 
@@ -77,8 +66,10 @@ class DiskSpace(Check):
     summary = ("free space and inodes per mount; who is eating the disk "
                "(application vs foreign data)")
     section = "disk"
+    borrows = ("service", "database")  # their logs, data and databases are the application's
     needs = Needs(role="server")
     timeout = 10.0
+    watches = ("/etc/fstab",)
     schema = {
         "mounts": Key(list, [], "mountpoints (or paths on them) to audit; default: every real "
                       "local filesystem", item=str),
@@ -136,6 +127,15 @@ class DiskSpace(Check):
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
         audited, skipped, missing = self._select(host, cfg)
         app_paths = [self._resolve(host, p) for p in cfg["app_paths"]]
+        # What the rest of the config says is the application's: its services'
+        # logs, data and open files, its SQLite databases.
+        owned = owned_paths(host, cfg.get("_borrowed") or {})
+        kinds = {}
+        for o in owned:
+            o["path"] = self._resolve(host, o["path"])
+            if o["dir"] and o["path"] not in app_paths:
+                app_paths.append(o["path"])
+                kinds[o["path"]] = o
         names = diskscan.read_passwd(host)
         mounts = []
         todo = []
@@ -167,11 +167,17 @@ class DiskSpace(Check):
             try:
                 m["scan"] = diskscan.scan(host, m["mountpoint"], mine, share, cfg["top"], names,
                                           points - {m["mountpoint"]})
+                for row in m["scan"]["app_paths"]:
+                    if row["path"] in kinds:
+                        row.update(kind=kinds[row["path"]]["kind"], owner=kinds[row["path"]]["owner"])
+                claim(host, m["scan"], [o for o in owned if not o["dir"]
+                                        and _on_mount(o["path"], m["mountpoint"], mounts)])
             except OSError as exc:
                 m["scan_reason"] = f"not walked: {m['mountpoint']}: {exc.strerror or exc}"
                 continue
             budget -= m["scan"]["elapsed_s"]
-        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths}
+        return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths,
+                "owned": owned}
 
     @staticmethod
     def _resolve(host: "Host", p: str) -> str:
@@ -182,25 +188,26 @@ class DiskSpace(Check):
         """Whether to walk the filesystem, and why: a collection setting, stated."""
         mode = cfg["scan"]
         if mode == "never":
-            return False, "not walked: scan = never"
+            return False, _("not walked: scan = never")
         if mode == "always":
-            return True, "walked: scan = always"
+            return True, _("walked: scan = always")
         s = space(m)
         below = cfg["scan_below_free_percent"]
         if s["free_percent"] < below:
-            return True, (f"walked: free space {s['free_percent']:g}% below "
-                          f"scan_below_free_percent {below:g}")
+            return True, _("walked: free space {pct:g}% below scan_below_free_percent {below:g}",
+                           pct=s["free_percent"], below=below)
         if s["inodes_free_percent"] is not None and s["inodes_free_percent"] < below:
-            return True, (f"walked: free inodes {s['inodes_free_percent']:g}% below "
-                          f"scan_below_free_percent {below:g}")
+            return True, _("walked: free inodes {pct:g}% below scan_below_free_percent {below:g}",
+                           pct=s["inodes_free_percent"], below=below)
         mb = cfg["scan_below_free_mb"]
         if mb and s["free_bytes"] < mb * 1024 * 1024:
-            return True, (f"walked: free space {human(s['free_bytes'])} below "
-                          f"scan_below_free_mb {mb:g}")
+            return True, _("walked: free space {free} below scan_below_free_mb {mb:g}",
+                           free=size(s["free_bytes"]), mb=mb)
         soon = forecast.scan_reason(m, cfg)
         if soon:
             return True, soon
-        return False, f"not walked: free space and inodes above scan_below_free_percent {below:g}"
+        return False, _("not walked: free space and inodes above scan_below_free_percent {below:g}",
+                        below=below)
 
     def _select(self, host: "Host", cfg: dict[str, Any]):
         """Mounts to audit [(mount, configured paths)], mounts skipped with
@@ -234,9 +241,9 @@ class DiskSpace(Check):
             m = top[mp]
             reason = _why_not(m, explicit=False)
             if not reason and not host.is_dir(mp):
-                reason = "a single file mounted over another (bind mount), not a filesystem"
+                reason = _("a single file mounted over another (bind mount), not a filesystem")
             if not reason and m.device in seen_dev:
-                reason = f"the same filesystem as {seen_dev[m.device]}"
+                reason = _("the same filesystem as {mount}", mount=seen_dev[m.device])
             if reason:
                 skipped.append(_skip_row(m, reason, []))
                 continue
@@ -251,22 +258,23 @@ class DiskSpace(Check):
                else self._judge_mount(m, cfg) for m in facts["mounts"]]
         if not out and not facts.get("missing") and not any(s["configured"] for s in facts["skipped"]):
             out.append(Finding(
-                self.name, "disk", Status.SKIP, "No local filesystem to audit",
+                self.name, "disk", Status.SKIP, _("No local filesystem to audit"),
                 evidence={"mount": None, "skipped": facts["skipped"]}))
         for p in facts.get("missing", []):
             out.append(Finding(
-                self.name, p, Status.WARN, f"Configured disk {p} does not exist",
+                self.name, p, Status.WARN, _("Configured disk {mount} does not exist", mount=p),
                 Fault.UNDETERMINED,
-                detail=f"[disk] mounts lists {p}, but there is no such path on this host, "
-                       "so its free space was not checked.",
+                detail=_("[disk] mounts lists {mount}, but there is no such path on this host, "
+                         "so its free space was not checked.", mount=p),
                 evidence={"mount": p, "configured": [p]},
-                remedy=f"Mount the filesystem that belongs at {p} (see /etc/fstab: `mount {p}`), "
-                       "or remove it from [disk] mounts."))
+                remedy=[step(_("Mount the filesystem that belongs at {mount} (see /etc/fstab):",
+                               mount=p), f"mount {q(p)}"),
+                        step(_("Or remove it from [disk] mounts."))]))
         for s in facts.get("skipped", []):
             if s["configured"]:
                 out.append(Finding(
                     self.name, s["mountpoint"], Status.SKIP,
-                    f"Disk {s['mountpoint']} not audited: {s['reason']}",
+                    _("Disk {mount} not audited: {reason}", mount=s["mountpoint"], reason=s["reason"]),
                     evidence={"mount": s["mountpoint"], **s}))
         return out
 
@@ -274,13 +282,16 @@ class DiskSpace(Check):
         mp = m["mountpoint"]
         if "error" in m:
             return Finding(
-                self.name, mp, Status.WARN, f"Disk {mp} cannot be measured: {m['error']}",
+                self.name, mp, Status.WARN,
+                _("Disk {mount} cannot be measured: {error}", mount=mp, error=m["error"]),
                 Fault.UNDETERMINED,
-                detail=f"statvfs on {mp} failed ({m['error']}), so its free space is unknown.",
+                detail=_("statvfs on {mount} failed ({error}), so its free space is unknown.",
+                         mount=mp, error=m["error"]),
                 evidence={"mount": mp, "fstype": m["fstype"], "source": m["source"],
                           "error": m["error"]},
-                remedy=f"Check the mount by hand: `df -h {mp}` and `dmesg | tail -50` for "
-                       "I/O errors; remount or repair the filesystem.")
+                remedy=[step(_("Check the mount by hand:"), f"df -h {q(mp)}"),
+                        step(_("Look for I/O errors in the kernel log:"), "dmesg | tail -50"),
+                        step(_("Remount or repair the filesystem."))])
         s = space(m)
         space_st = _level(s["free_percent"], s["free_bytes"], cfg["warn_free_percent"],
                           cfg["fail_free_percent"], cfg["warn_free_mb"], cfg["fail_free_mb"])
@@ -297,40 +308,48 @@ class DiskSpace(Check):
                 "warn_free_inodes_percent", "fail_free_inodes_percent")},
         }
         inode_text = ("" if s["inodes_free_percent"] is None
-                      else f", inodes {pct(s['inodes_free_percent'])} free")
+                      else _(", inodes {pct} free", pct=pct(s["inodes_free_percent"])))
         if m.get("scan") is not None:
             evidence["scan"] = _scan_evidence(m["scan"])
         if status is Status.OK:
             return Finding(self.name, mp, Status.OK,
-                           f"Disk {mp}: {human(s['free_bytes'])} free "
-                           f"({pct(s['free_percent'])}){inode_text}",
+                           _("Disk {mount}: {free} free ({pct}){inodes}", mount=mp,
+                             free=size(s["free_bytes"]), pct=pct(s["free_percent"]),
+                             inodes=inode_text),
                            evidence=evidence)
         by_files = space_st is Status.OK  # only inodes are short: count files, not bytes
         used_pct = math.ceil(100 - s["free_percent"])
         if by_files:
-            what = (f"out of inodes: {s['inodes_free']} of {s['inodes_total']} free "
-                    f"({pct(s['inodes_free_percent'])})")
+            what = _("out of inodes: {free} of {total} free ({pct})", free=s["inodes_free"],
+                     total=s["inodes_total"], pct=pct(s["inodes_free_percent"]))
             lvl = "fail" if inode_st is Status.FAIL else "warn"
-            why = (f"Free inodes {s['inodes_free_percent']:g}% are below {lvl}_free_inodes_percent "
-                   f"{cfg[f'{lvl}_free_inodes_percent']:g}: no new file can be created once they "
-                   "run out, whatever the free space.")
+            why = _("Free inodes {pct:g}% are below {key} {limit:g}: no new file can be created once "
+                    "they run out, whatever the free space.", pct=s["inodes_free_percent"],
+                    key=f"{lvl}_free_inodes_percent", limit=cfg[f"{lvl}_free_inodes_percent"])
         else:
-            what = f"{used_pct}% full ({human(s['free_bytes'])} free of {human(s['size_bytes'])})"
+            what = _("{used}% full ({free} free of {size})", used=used_pct,
+                     free=size(s["free_bytes"]), size=size(s["size_bytes"]))
             why = _space_why(s, space_st, cfg)
             if inode_st.is_problem:
-                why += f" Free inodes are low too ({s['inodes_free_percent']:g}%)."
+                why = join(" ", [why, _("Free inodes are low too ({pct:g}%).",
+                                        pct=s["inodes_free_percent"])])
         scan = m.get("scan")
         if scan is None:
             reason = (m.get("scan_reason") or "").removeprefix("not walked: ")
             evidence["scan"] = None
             evidence["scan_reason"] = m.get("scan_reason")
             return Finding(
-                self.name, mp, status, f"Disk {mp} is {what}", Fault.UNDETERMINED,
-                detail=f"{why} The filesystem was not walked ({reason}), so it is "
-                       "not known whose data fills it.",
+                self.name, mp, status, _("Disk {mount} is {what}", mount=mp, what=what),
+                Fault.UNDETERMINED,
+                detail=_("{why} The filesystem was not walked ({reason}), so it is not known "
+                         "whose data fills it.", why=why, reason=reason),
                 evidence=evidence,
-                remedy=f"Find what fills it: `du -xh --max-depth=3 {mp} | sort -h | tail -20`; "
-                       "or set [disk] scan = \"always\" and run diagnose again.")
+                remedy=([step(_("Find what fills it:"), f"df -i {q(mp)}"),
+                         step(_("Count files by directory:"),
+                              f"du --inodes -x --max-depth=3 {q(mp)} | sort -n | tail -20")]
+                        if by_files else
+                        [step(_("Find what fills it:"), f"du -xh --max-depth=3 {q(mp)} | sort -h | tail -20")])
+                + [step(_("Or set [disk] scan = \"always\" and run diagnose again."))])
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
 
 
@@ -348,126 +367,28 @@ def _space_why(s: dict[str, Any], st: Status, cfg: dict[str, Any]) -> str:
     lvl = "fail" if st is Status.FAIL else "warn"
     pct, mb = cfg[f"{lvl}_free_percent"], cfg[f"{lvl}_free_mb"]
     if s["free_percent"] < pct:
-        return f"Free space {s['free_percent']:g}% is below {lvl}_free_percent {pct:g}."
-    return f"Free space {human(s['free_bytes'])} is below {lvl}_free_mb {mb:g} MB."
-
-
-def _owners_text(row: dict[str, Any]) -> str:
-    """Who owns the files by size; for empty files, who owns the directory."""
-    owners = [o["owner"] for o in row.get("owners", [])[:2]]
-    if owners:
-        return "owner " + " and ".join(owners)
-    return f"directory owner {row.get('dir_owner', 'unknown')}"
-
-
-def _types_text(types: dict[str, int]) -> str:
-    groups = [g for g, b in sorted(types.items(), key=lambda kv: -kv[1]) if b]
-    return ", ".join(groups[:2]) if groups else "empty"
-
-
-def _row_text(row: dict[str, Any], by_files: bool) -> str:
-    rest = " not counting " + ", ".join(row["excluding"]) if row.get("excluding") else ""
-    if by_files:
-        return f"{row['path']} ({row['files']} files, {_owners_text(row)}{rest})"
-    return (f"{row['path']} ({human(row['bytes'])}, {_owners_text(row)}, "
-            f"mostly {_types_text(row['types'])}{rest})")
-
-
-def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: dict[str, Any],
-               s: dict[str, Any], by_files: bool, evidence: dict[str, Any]) -> Finding:
-    """Whose data fills the disk: the application's (software) or foreign (site)."""
-    unit = "files" if by_files else "bytes"
-    app, foreign = scan[f"app_{unit}"], scan[f"foreign_{unit}"]
-    total = app + foreign
-    amount = (lambda n: f"{n} files") if by_files else human
-    left = scan["unscanned_dirs"]
-    partial = (f" The walk stopped at its {scan['budget_s']:g} s budget with {left} "
-               f"director{'y' if left == 1 else 'ies'} left, so these figures are a lower bound."
-               if scan["stopped_early"] else "")
-    if not scan["stopped_early"] and not scan.get("complete", True):
-        missed = scan.get("unreadable", 0) + scan.get("skipped_entries", 0)
-        partial = (f" {missed} director{'y' if missed == 1 else 'ies'} or file(s) could not be read "
-                   f"(e.g. {'; '.join(scan.get('unreadable_sample', [])[:2]) or 'unknown'}), so these figures "
-                   "are a lower bound.")
-    found = "files found" if by_files else "data found"
-    of_total = (lambda n: f"{n} of {total} files") if by_files else (
-        lambda n: f"{human(n)} of {human(total)}")
-    # A complete walk that finds far less than df counts as used: the space is
-    # held by files deleted while still open (or hidden under a mountpoint).
-    unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
-                   and total < 0.5 * s["used_bytes"])
-    if total == 0 or unexplained:
-        detail = (f"{why} Walking {mp} found {amount(total)} in files, but "
-                  f"{human(s['used_bytes'])} is in use." + partial)
-        remedy = (f"Look for deleted files still held open: `lsof +L1 {mp}` (restart the process "
-                  f"holding them), and for files hidden under mountpoints: "
-                  f"`mount --bind {mp} /mnt && du -xh --max-depth=2 /mnt | sort -h | tail`.")
-        if scan["stopped_early"]:
-            remedy = (f"Raise [disk] scan_budget_s (and timeout_s) and run again, or look by "
-                      f"hand: `du -xh --max-depth=3 {mp} | sort -h | tail -20`.")
-        title = f"Disk {mp} is {what}" + (", who fills it is unknown: the walk stopped early"
-                                          if scan["stopped_early"] else "")
-        return Finding(check, mp, status, title, Fault.UNDETERMINED,
-                       detail=detail, evidence=evidence, remedy=remedy)
-    share = 100.0 * foreign / total
-    if foreign > app:
-        rows = scan["top_dirs_by_files" if by_files else "top_dirs"][:3]
-        named = "; ".join(_row_text(r, by_files) for r in rows)
-        first = rows[0] if rows else None
-        title = f"Disk {mp} is {what}, mostly foreign data"
-        if first:
-            title += f": {first['path']} ({amount(first[unit])}, {_owners_text(first)})"
-        detail = (f"{why} {share:.0f}% of the {found} ({of_total(foreign)}) is outside "
-                  f"the application's paths: {named}." + partial)
-        moves = ", ".join(f"{r['path']} ({amount(r[unit])}, {_owners_text(r)})" for r in rows)
-        remedy = (f"Move or delete {moves}; ask the owner first. These are not the call-center "
-                  f"application's files. Then check with `df -h {mp}`.")
-        return Finding(check, mp, status, title, Fault.SITE, detail=detail, evidence=evidence,
-                       remedy=remedy)
-    rows = sorted(scan["app_paths"], key=lambda r: -r[unit])[:3]
-    named = "; ".join(_row_text(r, by_files) for r in rows)
-    first = rows[0]
-    title = (f"Disk {mp} is {what}, mostly the application's own data: "
-             f"{first['path']} ({amount(first[unit])})")
-    detail = (f"{why} {100 - share:.0f}% of the {found} ({of_total(app)}) is the "
-              f"call-center application's data: {named}. Its retention or log rotation is "
-              f"missing or not working." + partial)
-    paths = " ".join(r["path"] for r in rows)
-    remedy = (f"Vendor: enable retention/rotation for {', '.join(r['path'] for r in rows)}. "
-              f"To free space now, list the oldest files with "
-              f"`find {paths} -xdev -type f -mtime +90 -print`, archive them elsewhere and "
-              f"delete them.")
-    return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
-                   remedy=remedy)
-
-
-def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
-    """The walk's figures a reader needs, trimmed to the first few rows."""
-    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
-            "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
-            "other_mounts", "unreadable", "app_paths", "types")
-    ev = {k: scan[k] for k in keep if k in scan}
-    ev["top_dirs"] = scan["top_dirs"][:5]
-    ev["top_dirs_by_files"] = scan["top_dirs_by_files"][:5]
-    ev["top_files"] = scan["top_files"][:5]
-    ev["owners"] = scan["owners"][:5]
-    return ev
+        return _("Free space {pct:g}% is below {key} {limit:g}.", pct=s["free_percent"],
+                 key=f"{lvl}_free_percent", limit=pct)
+    return _("Free space {free} is below {key} {limit:g} MB.", free=size(s["free_bytes"]),
+             key=f"{lvl}_free_mb", limit=mb)
 
 
 def _why_not(m: "Mount", explicit: bool) -> str | None:
     kind = m.kind
     if kind == "pseudo":
-        return f"a pseudo filesystem ({m.fstype}) holds no data"
+        return _("a pseudo filesystem ({fstype}) holds no data", fstype=m.fstype)
     if kind == "image":
-        return f"a read-only image ({m.fstype}) is full by design"
+        return _("a read-only image ({fstype}) is full by design", fstype=m.fstype)
     if kind == "network":
-        return f"a network filesystem ({m.fstype}): audit it on the server that exports it"
+        return _("a network filesystem ({fstype}): audit it on the server that exports it",
+                 fstype=m.fstype)
     if explicit:
         return None
     if m.fstype in MEMORY_FS:
-        return f"in memory ({m.fstype}), not a disk; list it in [disk] mounts to audit it"
+        return _("in memory ({fstype}), not a disk; list it in [disk] mounts to audit it",
+                 fstype=m.fstype)
     if m.read_only:
-        return "mounted read-only: nothing can fill it"
+        return _("mounted read-only: nothing can fill it")
     return None
 
 

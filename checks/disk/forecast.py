@@ -60,15 +60,16 @@ def history_numbers(evidence: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def scan_reason(m: dict[str, Any], cfg: dict[str, Any]) -> str | None:
+def scan_reason(m: dict[str, Any], cfg: dict[str, Any]) -> Any:
     """Why to walk a filesystem the forecast says fills soon (a collection
     setting, like scan_below_free_percent); None: no reason here."""
     limit = float(cfg["scan_below_days_to_full"])
     fc = forecast(m, cfg) if limit > 0 else None
     if fc is None or fc["fit"] < float(cfg["forecast_min_fit"]) or fc["days_to_full"] >= limit:
         return None
-    return (f"walked: free space falls {size(fc['rate_bytes_per_day'])} a day, full in about "
-            f"{fc['days_to_full']:g} days (below scan_below_days_to_full {limit:g})")
+    return _("walked: free space falls {rate} a day, full in about {days:g} days (below "
+             "scan_below_days_to_full {limit:g})", rate=size(fc["rate_bytes_per_day"]),
+             days=fc["days_to_full"], limit=limit)
 
 
 def points(m: dict[str, Any], days: float) -> list[tuple[float, int]]:

@@ -15,7 +15,6 @@ does, when a person asks for it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
@@ -74,8 +73,12 @@ class ConfigDrift(Check):
 
     def applies(self, host: Any, cfg: dict[str, Any]) -> str | None:
         store = _store(cfg)
-        if store.exists():
-            return None
+        try:
+            if store.exists():
+                return None
+        except OSError as exc:
+            return (f"cannot read the baseline in {store.dir}: {exc.strerror or exc} (run as the user "
+                    "who recorded it, usually root, or set [site] state_dir / $DIAGNOSE_STATE_DIR)")
         return (f"no acceptance baseline in {store.dir}: record one with "
                 f"`{_record_command(cfg, host)}`")
 
@@ -101,7 +104,6 @@ class ConfigDrift(Check):
         old_patterns = rec.get("patterns", [])
         salt = store.salt()
         users, groups = snapshot.accounts(host)
-        recorded_at = _ts(rec.get("recorded_at"))
         entries: list[dict[str, Any]] = []
         unchanged = 0
         not_in_baseline: list[str] = []
@@ -114,7 +116,7 @@ class ConfigDrift(Check):
                     not_in_baseline.append(path)
                     continue
                 old = {"path": path, "exists": False}
-            entry = self._compare(host, store, path, old, salt, users, groups, recorded_at)
+            entry = self._compare(host, store, path, old, salt, users, groups)
             if entry is None:
                 unchanged += 1
             else:
@@ -130,21 +132,23 @@ class ConfigDrift(Check):
         return out
 
     def _compare(self, host: Any, store: Store, path: str, old: dict[str, Any], salt: bytes,
-                 users: dict, groups: dict, recorded_at: float) -> dict[str, Any] | None:
+                 users: dict, groups: dict) -> dict[str, Any] | None:
         if old.get("exists"):
             try:
                 st = host.stat(path)
                 quick = {"exists": True, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                          "ctime_ns": st.st_ctime_ns, "uid": st.st_uid, "gid": st.st_gid,
                          "mode": f"{st.st_mode & 0o7777:04o}"}
-                racy = abs(old.get("ctime_ns", 0) / 1e9 - recorded_at) < 2.0
-                if snapshot.same_stat(old, quick) and not racy:
+                if snapshot.same_stat(old, quick):
                     return None
             except OSError:
                 pass
-        new, new_text = snapshot.snapshot(host, path, salt, users, groups)
+        new, new_text = snapshot.snapshot(host, path, salt, users, groups,
+                                          unless_sha256=old.get("sha256") if old.get("exists") else None)
         if not old.get("exists") and not new.get("exists"):
             return None
+        if new.get("kind") == "unchanged":
+            new["kind"] = old.get("kind")
         entry: dict[str, Any] = {"path": path, "baseline": {k: old.get(k) for k in META},
                                  "current": {k: new.get(k) for k in META}, "changes": [],
                                  "attributes": [], "style": None, "whole_file": True,
@@ -153,6 +157,7 @@ class ConfigDrift(Check):
             entry["state"] = "removed"
             return entry
         entry["changed_at"] = {"mtime": new.get("mtime"), "ctime": new.get("ctime")}
+        entry["ctime_ns"] = new.get("ctime_ns")
         if not old.get("exists"):
             entry["state"] = "added"
             return entry
@@ -177,6 +182,7 @@ class ConfigDrift(Check):
         return entry
 
     def _who(self, host: Any, cfg: dict[str, Any], rec: dict[str, Any], entries: list[dict]) -> None:
+        ctimes = {e["path"]: e.pop("ctime_ns", None) for e in entries}
         todo = [e for e in entries if e["state"] not in ("removed", "comments")]
         if not todo:
             return
@@ -185,7 +191,8 @@ class ConfigDrift(Check):
                       vendor_packages=cfg.get("vendor_packages"))
         owners = snapshot.package_owners(host, [e["path"] for e in todo])
         for e in todo:
-            ctime = _ts(e["current"].get("ctime"))
+            ns = ctimes.get(e["path"])
+            ctime = ns / 1e9 if ns else _ts(e["current"].get("ctime"))
             e["package"] = owners.get(e["path"])
             e["changed_by"] = w.explain(e["path"], ctime, owners.get(e["path"]))
 
@@ -202,11 +209,16 @@ class ConfigDrift(Check):
                 not_run.append(name)
                 continue
             now = judge_mod.extract_all(others[name], want)
-            for key in sorted(set(base[name]) | set(now)):
+            # Only what was seen both times: a value missing or null now
+            # (the device unplugged, the gateway silent) is that check's
+            # finding, not a changed setting.
+            for key in sorted(set(base[name]) & set(now)):
+                if base[name][key] is None or now[key] is None:
+                    continue
                 compared += 1
-                if base[name].get(key, judge_mod.ABSENT) != now.get(key, judge_mod.ABSENT):
-                    changed.append({"check": name, "fact": key, "baseline": base[name].get(key),
-                                    "current": now.get(key)})
+                if base[name][key] != now[key]:
+                    changed.append({"check": name, "fact": key, "baseline": base[name][key],
+                                    "current": now[key]})
         facts["stable"] = {"changed": changed, "compared": compared, "not_run": not_run}
         return facts
 
@@ -220,5 +232,3 @@ def _covered(path: str, patterns: list[str]) -> bool:
     return any(path == p or fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/")
                for p in patterns)
 
-
-__all__ = ["ConfigDrift", "os"]

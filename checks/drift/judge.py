@@ -14,14 +14,15 @@ import os
 import shlex
 from typing import Any
 
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import N_, _, _n, join, when
+from diagnose.model import Fault, Finding, Status, step
 
 NAME = "config.drift"
 ABSENT = "(absent)"
 
 # How to make a service pick a restored file up again.
 APPLY = (
-    ("/etc/asterisk/chan_dahdi.conf", 'asterisk -rx "dahdi restart"  (drops DAHDI calls: do it when idle)'),
+    ("/etc/asterisk/chan_dahdi.conf", 'asterisk -rx "dahdi restart"'),
     ("/etc/asterisk/queues.conf", 'asterisk -rx "module reload app_queue.so"'),
     ("/etc/asterisk/extensions.conf", 'asterisk -rx "dialplan reload"'),
     ("/etc/asterisk/sip.conf", 'asterisk -rx "sip reload"'),
@@ -96,7 +97,7 @@ def _v(value: Any) -> str:
 
 
 def _where(section: str) -> str:
-    return f"[{section}]" if section else "the top of the file"
+    return f"[{section}]" if section else _("the top of the file")
 
 
 def phrase(change: dict[str, Any]) -> str:
@@ -105,22 +106,25 @@ def phrase(change: dict[str, Any]) -> str:
         key, where = change["key"], _where(change.get("section", ""))
         if change.get("secret"):
             if change.get("baseline") is None:
-                return f"secret {key} added in {where}"
+                return _("secret {key} added in {where}", key=key, where=where)
             if change.get("current") is None:
-                return f"secret {key} removed from {where}"
-            return f"secret {key} changed in {where}"
+                return _("secret {key} removed from {where}", key=key, where=where)
+            return _("secret {key} changed in {where}", key=key, where=where)
         if change.get("baseline") is None:
-            return f"{key} = {_v(change['current'])} added in {where}"
+            return _("{key} = {value} added in {where}", key=key, value=_v(change["current"]), where=where)
         if change.get("current") is None:
-            return f"{key} (was {_v(change['baseline'])}) removed from {where}"
-        return f"{key} {_v(change['baseline'])} -> {_v(change['current'])} in {where}"
+            return _("{key} (was {value}) removed from {where}", key=key, value=_v(change["baseline"]),
+                     where=where)
+        return _("{key} {old} -> {new} in {where}", key=key, old=_v(change["baseline"]),
+                 new=_v(change["current"]), where=where)
     if "attribute" in change:
-        return f"{change['attribute']} {change['baseline']} -> {change['current']}"
+        return _("{attribute} {old} -> {new}", attribute=change["attribute"], old=change["baseline"],
+                 new=change["current"])
     if change.get("baseline") is None:
-        return f"line {change['line']} added: {change['current']}"
+        return _("line {line} added: {text}", line=change["line"], text=change["current"])
     if change.get("current") is None:
-        return f"line {change['line']} removed: {change['baseline']}"
-    return f"line {change['line']}: {change['baseline']} -> {change['current']}"
+        return _("line {line} removed: {text}", line=change["line"], text=change["baseline"])
+    return _("line {line}: {old} -> {new}", line=change["line"], old=change["baseline"], new=change["current"])
 
 
 def _apply_hint(path: str) -> str | None:
@@ -148,26 +152,48 @@ FAULT_OF_KIND = {"local": Fault.SITE, "package": Fault.SITE, "installer": Fault.
                  "vendor": Fault.SOFTWARE, "unknown": Fault.UNDETERMINED}
 
 
+CONFIDENCE_TEXT = {"high": N_("high"), "medium": N_("medium"), "low": N_("low")}
+KIND_TEXT = {"local": N_("a site account"), "installer": N_("the installer"),
+             "package": N_("a package operation"), "vendor": N_("the vendor's package")}
+
+
 def _who_text(by: dict[str, Any]) -> str:
     found = [s for s in by.get("sources", []) if s.get("result") == "found"]
     if not by.get("actor"):
-        return "Who changed it is not known"
+        return _("Who changed it is not known.")
     via = "; ".join(f"{s['source']}: {s['detail']}" for s in found[:3])
-    kind = {"local": "a site account", "installer": "the installer", "package": "a package operation",
-            "vendor": "the vendor's package"}.get(by.get("kind", ""), by.get("kind", ""))
-    return f"Changed by {by['actor']} ({kind}; confidence {by.get('confidence')}: {via})"
+    kind = by.get("kind", "")
+    conf = by.get("confidence", "")
+    return _("Changed by {actor} ({kind}; confidence {confidence}: {via}).", actor=by["actor"],
+             kind=_(KIND_TEXT[kind]) if kind in KIND_TEXT else kind,
+             confidence=_(CONFIDENCE_TEXT[conf]) if conf in CONFIDENCE_TEXT else conf, via=via)
 
 
 def _fault_text(kind: str, by: dict[str, Any]) -> str:
     if kind == "local":
-        return "Changed on site after acceptance: a site fault."
+        return _("Changed on site after acceptance: a site fault.")
     if kind == "package":
-        return (f"A package operation on site ({by.get('actor')}, not one of the vendor's packages) "
-                "replaced the accepted file after acceptance: a site fault.")
+        return _("A package operation on site ({package}, not one of the vendor's packages) replaced the "
+                 "accepted file after acceptance: a site fault.", package=by.get("actor"))
     if kind in ("installer", "vendor"):
-        return "Changed by the vendor's side after acceptance (installer account or vendor package): software."
+        return _("Changed by the vendor's side after acceptance (installer account or vendor package): "
+                 "software.")
     missing = [m for m in by.get("missing", []) if m]
-    return ("Cannot tell the site from the vendor: " + ("; ".join(missing[:4]) or "no witness") + ".")
+    return _("Cannot tell the site from the vendor: {missing}.", missing="; ".join(missing[:4]) or "-")
+
+
+def _after(facts: dict[str, Any], path: str, subject: str) -> list:
+    """The steps that follow putting a file back: apply it, or accept the change."""
+    out = []
+    hint = _apply_hint(path) if path.startswith("/") else None
+    if hint and "dahdi restart" in hint:
+        out.append(step(_("Then make the service read it again (this drops the DAHDI calls in progress: "
+                          "do it when the lines are idle):"), hint))
+    elif hint:
+        out.append(step(_("Then make the service read it again:"), hint))
+    out.append(step(_("If the change was approved, make it the new baseline instead:"),
+                    _cmd(facts, "accept", subject, "--by", "NAME", "--why", "TEXT")))
+    return out
 
 
 # -- the judge -------------------------------------------------------------------
@@ -176,9 +202,10 @@ def judge(facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
     base = facts.get("baseline")
     if not base:
         cmd = facts.get("record_command") or "diagnose baseline record --by NAME"
-        return [Finding(NAME, "baseline", Status.SKIP, "No acceptance baseline recorded",
-                        detail=f"Nothing to compare with in {facts.get('dir')}.",
-                        evidence={"dir": facts.get("dir")}, remedy=f"Record one at acceptance: `{cmd}`")]
+        return [Finding(NAME, "baseline", Status.SKIP, _("No acceptance baseline recorded"),
+                        detail=_("Nothing to compare with in {dir}.", dir=facts.get("dir")),
+                        evidence={"dir": facts.get("dir")},
+                        remedy=[step(_("Record one at acceptance:"), cmd)])]
     about = {"id": base["id"], "recorded_at": base.get("recorded_at"), "recorded_by": base.get("recorded_by")}
     out: list[Finding] = []
     for e in facts.get("files", []):
@@ -188,19 +215,20 @@ def judge(facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
         out.append(_fact_finding(facts, c, about))
     if not any(f.status.is_problem for f in out):
         n = facts.get("watched", 0)
-        extra = ""
-        if facts.get("not_in_baseline"):
-            extra = (f" {len(facts['not_in_baseline'])} watched file(s) are not in the baseline yet "
-                     f"(first: {facts['not_in_baseline'][0]}); `{_cmd(facts, 'accept', 'PATH', '--by', 'NAME', '--why', 'TEXT')}` "
-                     "takes one in.")
+        detail = _("Baseline {id} recorded by {by}.", id=about["id"], by=about["recorded_by"])
+        nib = facts.get("not_in_baseline") or []
+        if nib:
+            detail += " " + _n("{n} watched file is not in the baseline yet (first: {path}); `{command}` "
+                               "takes one in.", "{n} watched files are not in the baseline yet (first: "
+                               "{path}); `{command}` takes one in.", len(nib), path=nib[0],
+                               command=_cmd(facts, "accept", "PATH", "--by", "NAME", "--why", "TEXT"))
         out.append(Finding(
             NAME, "baseline", Status.OK,
-            f"No drift since the baseline of {about['recorded_at']} ({n} files, "
-            f"{stable.get('compared', 0)} stable facts compared)",
-            detail=f"Baseline {about['id']} recorded by {about['recorded_by']}.{extra}",
+            _("No drift since the baseline of {when} ({files} files, {facts} stable facts compared)",
+              when=when(about["recorded_at"]), files=n, facts=stable.get("compared", 0)),
+            detail=detail,
             evidence={"baseline": about, "watched": n, "stable_compared": stable.get("compared", 0),
-                      "not_in_baseline": facts.get("not_in_baseline", []),
-                      "stable_not_run": stable.get("not_run", [])}))
+                      "not_in_baseline": nib, "stable_not_run": stable.get("not_run", [])}))
     return out
 
 
@@ -214,83 +242,96 @@ def _file_finding(facts: dict[str, Any], e: dict[str, Any], about: dict[str, Any
     evidence = {"file": path, "changes": changes, "changed_at": e.get("changed_at"),
                 "changed_by": {k: by.get(k) for k in ("actor", "kind", "confidence", "sources")},
                 "keys": sorted({c["key"] for c in changes if "key" in c}),
+                "settings": [f"[{c.get('section', '')}] {c['key']}" for c in changes if "key" in c],
                 "whole_file": bool(e.get("whole_file")), "state": state, "baseline": about,
                 "accepted": e.get("baseline"), "now": e.get("current")}
     if e.get("package"):
         evidence["package"] = e["package"]
     restore = _cmd(facts, "restore", path)
-    accept = _cmd(facts, "accept", path, "--by", "NAME", "--why", "TEXT")
-    apply_hint = _apply_hint(path)
-    then = f" Then apply it: `{apply_hint}`." if apply_hint else ""
-    if_ok = f" If the change was approved, make it the new baseline: `{accept}`."
     if state == "comments":
-        return Finding(NAME, path, Status.OK, f"{path} changed only in comments or layout since acceptance",
-                       detail=f"No setting differs from baseline {about['id']}; modified {e['changed_at']['mtime']}.",
+        return Finding(NAME, path, Status.OK,
+                       _("{path} changed only in comments or layout since acceptance", path=path),
+                       detail=_("No setting differs from baseline {id}; modified {when}.", id=about["id"],
+                                when=when(e["changed_at"]["mtime"])),
                        evidence=evidence)
     if state == "removed":
-        kind = "unknown"
-        title = f"{path} was removed after acceptance"
-        detail = (f"{path} existed at acceptance ({about['recorded_at']}, sha256 "
-                  f"{(e['baseline'].get('sha256') or '')[:12]}) and is gone. Nothing on this host records "
-                  "who deletes a file unless auditd watches it.")
-        remedy = (f"Put the accepted file back: `{restore}`." if e.get("restorable") else
-                  f"Restore {path} from a backup (the baseline keeps only its digest).") + then + if_ok
-        return Finding(NAME, path, Status.WARN, title, fault=Fault.UNDETERMINED, detail=detail,
-                       evidence=evidence, remedy=remedy)
+        first = (step(_("Put the accepted file back:"), restore) if e.get("restorable") else
+                 step(_("Restore {path} from a backup (the baseline keeps only its digest).", path=path)))
+        return Finding(NAME, path, Status.WARN, _("{path} was removed after acceptance", path=path),
+                       fault=Fault.UNDETERMINED,
+                       detail=_("{path} existed at acceptance ({when}, sha256 {sha}) and is gone. Nothing on "
+                                "this host records who deletes a file unless auditd watches it.", path=path,
+                                when=when(about["recorded_at"]), sha=(e["baseline"].get("sha256") or "")[:12]),
+                       evidence=evidence, remedy=[first] + _after(facts, path, path))
     kind = by.get("kind", "unknown")
     fault = FAULT_OF_KIND.get(kind, Fault.UNDETERMINED)
-    actor = f" by {by['actor']}" if by.get("actor") else ""
-    when = (e.get("changed_at") or {}).get("ctime")
     if state == "added":
-        title = f"{name} appeared after acceptance in a watched place ({path}){actor}"
-        remedy = f"Find out why {path} was added; remove it (keep a copy) if it was not approved." + then + if_ok
+        title = _("{name} appeared after acceptance in a watched place ({path})", name=name, path=path)
+        steps = [step(_("Find out why {path} was added; remove it (keep a copy) if it was not approved.",
+                        path=path))]
     else:
         shown = [phrase(c) for c in changes[:3]]
-        more = f" (+{len(changes) - 3} more)" if len(changes) > 3 else ""
-        what = "; ".join(shown) + more if shown else "content changed"
-        title = f"{name} changed since acceptance: {what}{actor}"
-        remedy = _put_back(path, e, changes, restore) + then + if_ok
-    detail = (f"{path} differs from baseline {about['id']} (recorded {about['recorded_at']} by "
-              f"{about['recorded_by']}); last changed {when}"
-              + (f" (modified {e['changed_at']['mtime']})" if e.get("changed_at") else "") + ". "
-              + _who_text(by) + ". " + _fault_text(kind, by))
-    return Finding(NAME, path, Status.WARN, title, fault=fault, detail=detail, evidence=evidence, remedy=remedy)
+        what = join("; ", shown) if shown else _("content changed")
+        if len(changes) > 3:
+            what = what + " " + _("(+{n} more)", n=len(changes) - 3)
+        title = _("{name} changed since acceptance: {what}", name=name, what=what)
+        steps = _put_back(path, e, changes, restore)
+    if by.get("actor"):
+        title = title + " " + _("by {actor}", actor=by["actor"])
+    changed = (e.get("changed_at") or {})
+    detail = join(" ", [
+        _("{path} differs from baseline {id} (recorded {recorded} by {by}); last changed {ctime} "
+          "(modified {mtime}).", path=path, id=about["id"], recorded=when(about["recorded_at"]),
+          by=about["recorded_by"], ctime=when(changed.get("ctime")), mtime=when(changed.get("mtime"))),
+        _who_text(by), _fault_text(kind, by)])
+    return Finding(NAME, path, Status.WARN, title, fault=fault, detail=detail, evidence=evidence,
+                   remedy=steps + _after(facts, path, path))
 
 
-def _put_back(path: str, e: dict[str, Any], changes: list[dict], restore: str) -> str:
+def _put_back(path: str, e: dict[str, Any], changes: list[dict], restore: str) -> list:
     parts = []
     for c in changes[:6]:
         if "key" in c:
             where = _where(c.get("section", ""))
             if c.get("secret"):
-                parts.append(f"{c['key']} in {where}: the accepted secret (kept only as a digest; "
-                             "set it from your records)")
+                parts.append(_("{key} in {where}: the accepted secret (kept only as a digest; set it from "
+                               "your records)", key=c["key"], where=where))
             elif c.get("baseline") is None:
-                parts.append(f"remove {c['key']} from {where}")
+                parts.append(_("remove {key} from {where}", key=c["key"], where=where))
+            elif c.get("current") is None:
+                parts.append(_("{where} {key} = {value} (now absent)", where=where, key=c["key"],
+                               value=_v(c["baseline"])))
             else:
-                parts.append(f"{where} {c['key']} = {_v(c['baseline'])}"
-                             + (f" (now {_v(c['current'])})" if c.get("current") is not None else " (now absent)"))
+                parts.append(_("{where} {key} = {value} (now {now})", where=where, key=c["key"],
+                               value=_v(c["baseline"]), now=_v(c["current"])))
         elif "attribute" in c:
-            parts.append(f"{c['attribute']} {c['baseline']} (now {c['current']})")
-    accepted = f"Accepted values in {path}: " + "; ".join(parts) + ". " if parts else ""
+            parts.append(_("{attribute} {value} (now {now})", attribute=c["attribute"], value=c["baseline"],
+                           now=c["current"]))
+    steps = []
+    if parts:
+        steps.append(step(_("Accepted values in {path}: {values}.", path=path, values=join("; ", parts))))
     if e.get("restorable"):
-        return (accepted + f"Put the accepted file back with `{restore}` (it shows the difference, asks, "
-                "and keeps the current file beside it as " + os.path.basename(path) + ".replaced-<time>).")
-    return accepted + (f"The baseline keeps only the digest of {path} ({e.get('content') or 'not text'}): "
-                       "restore it from a backup.")
+        steps.append(step(_("Put the accepted file back (it shows the difference, asks, and keeps the current "
+                            "file beside it as {name}.replaced-<time>):", name=os.path.basename(path)),
+                          restore))
+    else:
+        steps.append(step(_("The baseline keeps only the digest of {path} ({kind}): restore it from a backup.",
+                            path=path, kind=e.get("content") or "not text")))
+    return steps
 
 
 def _fact_finding(facts: dict[str, Any], c: dict[str, Any], about: dict[str, Any]) -> Finding:
     subject = f"{c['check']}:{c['fact']}"
-    accept = _cmd(facts, "accept", subject, "--by", "NAME", "--why", "TEXT")
     return Finding(
         NAME, subject, Status.WARN,
-        f"{c['check']} {c['fact']} changed since acceptance: {_v(c['baseline'])} -> {_v(c['current'])}",
+        _("{check} {fact} changed since acceptance: {old} -> {new}", check=c["check"], fact=c["fact"],
+          old=_v(c["baseline"]), new=_v(c["current"])),
         fault=Fault.UNDETERMINED,
-        detail=(f"{c['check']} declares {c['fact']} stable; at acceptance ({about['recorded_at']}, baseline "
-                f"{about['id']}) it was {_v(c['baseline'])}, now it is {_v(c['current'])}. Probed facts "
-                "carry no author, so who changed it is not known."),
+        detail=_("{check} declares {fact} stable; at acceptance ({when}, baseline {id}) it was {old}, now it "
+                 "is {new}. Probed facts carry no author, so who changed it is not known.", check=c["check"],
+                 fact=c["fact"], when=when(about["recorded_at"]), id=about["id"], old=_v(c["baseline"]),
+                 new=_v(c["current"])),
         evidence={"check": c["check"], "fact": c["fact"], "baseline": c["baseline"],
                   "current": c["current"], "accepted_in": about},
-        remedy=(f"Put {c['fact']} back to {_v(c['baseline'])} if the change was not approved; "
-                f"if it was, make it the new baseline: `{accept}`."))
+        remedy=[step(_("Put {fact} back to {value} if the change was not approved.", fact=c["fact"],
+                       value=_v(c["baseline"])))] + _after(facts, "", subject))

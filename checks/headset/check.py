@@ -17,7 +17,8 @@ from typing import Any
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.headset.probe import AUDIO_CLASS, WIRELESS_CLASS, collect
 from diagnose.checks.headset.vendors import BLUETOOTH_DONGLES, HEADSET_ONLY, vendor_table
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import _, join
+from diagnose.model import Fault, Finding, Status, step
 
 
 def model_id(dev: dict[str, Any]) -> str:
@@ -79,9 +80,21 @@ def _matches(dev: dict[str, Any], kind: str, vid: str | None, pid: str | None) -
 
 def _expected_words(kind: str, vid: str | None, pid: str | None, vendors: dict[str, str]) -> str:
     if kind == "any":
-        return "a USB headset"
-    brand = vendors.get(vid or "", f"vendor {vid}")
-    return f"a {brand} headset ({vid})" if kind == "vendor" else f"the {brand} headset {vid}:{pid}"
+        return _("a USB headset")
+    brand = vendors.get(vid or "", None) or _("vendor {id}", id=vid)
+    if kind == "vendor":
+        return _("a {brand} headset ({id})", brand=brand, id=vid)
+    return _("the {brand} headset {id}", brand=brand, id=f"{vid}:{pid}")
+
+
+def _no_headset_title(kind: str, vid: str | None, pid: str | None, vendors: dict[str, str]) -> str:
+    if kind == "any":
+        return _("Headset unplugged: no USB headset on this workstation")
+    brand = vendors.get(vid or "", None) or _("vendor {id}", id=vid)
+    if kind == "vendor":
+        return _("Headset unplugged: no {brand} headset ({id}) on this workstation", brand=brand, id=vid)
+    return _("Headset unplugged: no {brand} headset {id} on this workstation", brand=brand,
+             id=f"{vid}:{pid}")
 
 
 def _evidence(dev: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -136,9 +149,9 @@ class HeadsetPresence(Check):
                    "other_cards": facts.get("other_cards", [])}
 
         if kind == "none":
-            names = ", ".join(model_name(d, vendors) for d in headsets) or "none present"
+            names = ", ".join(model_name(d, vendors) for d in headsets) or _("none present")
             return [Finding(self.name, "headset", Status.OK,
-                            f"No headset expected on this seat ({names})", evidence=context)]
+                            _("No headset expected on this seat ({names})", names=names), evidence=context)]
 
         out: list[Finding] = []
         good = [d for d in headsets if _matches(d, kind, vid, pid)]
@@ -147,18 +160,21 @@ class HeadsetPresence(Check):
             ev = dict(_evidence(d, "headset"), expected=context["expected"])
             if good:
                 out.append(Finding(self.name, f"usb:{d['bus_path']}", Status.OK,
-                                   f"Headset present: {name} ({model_id(d)}) on USB port {d['bus_path']}",
+                                   _("Headset present: {name} ({id}) on USB port {port}", name=name,
+                                     id=model_id(d), port=d["bus_path"]),
                                    evidence=ev))
             else:
                 out.append(Finding(
                     self.name, f"usb:{d['bus_path']}", Status.WARN,
-                    f"Other headset than expected: {name} ({model_id(d)})", Fault.SITE,
-                    detail=(f"The configuration expects {expected_words}; the headset on USB port "
-                            f"{d['bus_path']} is {name} ({model_id(d)}). A swapped headset can have "
-                            "other buttons, gains and softphone support."),
+                    _("Other headset than expected: {name} ({id})", name=name, id=model_id(d)), Fault.SITE,
+                    detail=_("The configuration expects {expected}; the headset on USB port {port} is "
+                             "{name} ({id}). A swapped headset can have other buttons, gains and "
+                             "softphone support.", expected=expected_words, port=d["bus_path"], name=name,
+                             id=model_id(d)),
                     evidence=ev,
-                    remedy=(f"Plug in {expected_words} on this workstation, or, if {name} is the "
-                            f'approved replacement, set [headset] expected = "{model_id(d)}".')))
+                    remedy=_("Plug in {expected} on this workstation, or, if {name} is the approved "
+                             "replacement, set [headset] expected = \"{id}\".", expected=expected_words,
+                             name=name, id=model_id(d))))
         if headsets:
             return out
 
@@ -169,9 +185,10 @@ class HeadsetPresence(Check):
             if d in good_dongles:
                 out.append(Finding(
                     self.name, f"usb:{d['bus_path']}", Status.OK,
-                    f"Bluetooth headset adapter present: {name} on USB port {d['bus_path']}",
-                    detail=("The adapter is plugged in; whether the wireless headset is switched on, "
-                            "connected and heard clearly is for bluetooth.interference."),
+                    _("Bluetooth headset adapter present: {name} on USB port {port}", name=name,
+                      port=d["bus_path"]),
+                    detail=_("The adapter is plugged in; whether the wireless headset is switched on, "
+                             "connected and heard clearly is for bluetooth.interference."),
                     evidence=ev))
         if good_dongles:
             return out
@@ -183,15 +200,17 @@ class HeadsetPresence(Check):
             adapters = list(dict.fromkeys(adapters))
             return [Finding(
                 self.name, "headset", Status.WARN,
-                f"No wired headset: only a Bluetooth adapter ({', '.join(adapters)})", Fault.SITE,
-                detail=(f"The configuration expects {expected_words}, but the only headset hardware "
-                        "on this workstation is Bluetooth. Cheap Bluetooth headsets drop out and "
-                        "crackle when other radios or furniture get in the way."),
+                _("No wired headset: only a Bluetooth adapter ({adapters})", adapters=", ".join(adapters)),
+                Fault.SITE,
+                detail=_("The configuration expects {expected}, but the only headset hardware on this "
+                         "workstation is Bluetooth. Cheap Bluetooth headsets drop out and crackle when "
+                         "other radios or furniture get in the way.", expected=expected_words),
                 evidence=dict(context, bluetooth_adapters=adapters,
                               bluetooth_controllers=facts.get("bluetooth_controllers", []),
                               see="bluetooth.interference"),
-                remedy=("Check the Bluetooth headset's link with `diagnose run --only "
-                        f"bluetooth.interference`; for a steady call, plug in {expected_words}."))]
+                remedy=[step(_("Check the Bluetooth headset's link:"),
+                             "diagnose run --only bluetooth.interference"),
+                        step(_("For a steady call, plug in {expected}.", expected=expected_words))])]
 
         return [self._unplugged(facts, kind, vid, pid, vendors, brands, expected_words, context)]
 
@@ -212,21 +231,30 @@ class HeadsetPresence(Check):
         if last:
             name = model_name(last, vendors)
             when = last.get("disconnected_at") or last.get("connected_at")
-            title = f"Headset unplugged: {name} was last seen on USB port {last['bus_path']}"
-            detail = (f"No headset is plugged into this workstation. The kernel log shows {name} "
-                      f"({model_id(last)}) on USB port {last['bus_path']}"
-                      + (f", disconnected at {last['disconnected_at']}." if last.get("disconnected_at")
-                         else f", connected at {when}, and it is gone now."))
+            title = _("Headset unplugged: {name} was last seen on USB port {port}", name=name,
+                      port=last["bus_path"])
+            if last.get("disconnected_at"):
+                detail = _("No headset is plugged into this workstation. The kernel log shows {name} "
+                           "({id}) on USB port {port}, disconnected at {time}.", name=name,
+                           id=model_id(last), port=last["bus_path"], time=last["disconnected_at"])
+            else:
+                detail = _("No headset is plugged into this workstation. The kernel log shows {name} "
+                           "({id}) on USB port {port}, connected at {time}, and it is gone now.",
+                           name=name, id=model_id(last), port=last["bus_path"], time=when)
             what = f"{name} ({model_id(last)})"
         else:
-            title = f"Headset unplugged: no {expected_words.split(' ', 1)[1]} on this workstation"
-            detail = (f"The configuration expects {expected_words}; no USB headset is plugged in"
-                      + (", and the kernel log names none." if log.get("source") else "."))
+            title = _no_headset_title(kind, vid, pid, vendors)
+            detail = (_("The configuration expects {expected}; no USB headset is plugged in, and the "
+                        "kernel log names none.", expected=expected_words) if log.get("source") else
+                      _("The configuration expects {expected}; no USB headset is plugged in.",
+                        expected=expected_words))
             what = expected_words
         others = [f"{e['product'] or 'USB device'} ({e['id']})" for e in context["usb_audio"]]
         if others:
-            detail += f" USB audio that is not a headset: {', '.join(others)}."
+            detail = join(" ", [detail, _("USB audio that is not a headset: {devices}.",
+                                          devices=", ".join(others))])
         return Finding(
             self.name, "headset", Status.FAIL, title, Fault.SITE, detail=detail, evidence=evidence,
-            remedy=(f"Plug {what} into a USB port of this PC. If it is plugged in, try another port "
-                    "or cable; `lsusb` must list it."))
+            remedy=[step(_("Plug {what} into a USB port of this PC.", what=what)),
+                    step(_("If it is plugged in, try another port or cable; this must list it:"),
+                         "lsusb")])

@@ -33,6 +33,12 @@ class NetworkConnectivity(Check):
     section = "network"
     # Any role: a server's own link and default gateway matter as much as a seat's.
     needs = Needs(role="any", live=True)
+    # Interface and resolver configuration, whichever manager is in use.
+    watches = ("/etc/network/interfaces", "/etc/network/interfaces.d/*", "/etc/netplan/*.yaml",
+               "/etc/NetworkManager/system-connections/*", "/etc/systemd/network/*", "/etc/resolv.conf",
+               "/etc/hosts")
+    # A link that trained at 1000 Mb/s at acceptance and runs at 100 now is a cable or a port.
+    stable = ("interfaces.*.speed_mbps", "interfaces.*.duplex", "interfaces.*.mtu")
     schema = {
         "interface": Key(str, "", "network interface to check; default: the one holding the default route"),
         "server": Key(str, "", "host name or address of the call-center server"),

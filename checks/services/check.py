@@ -20,6 +20,7 @@ from typing import Any
 
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.services.common import NAME, service_name
+from diagnose.checks.services.health import health
 from diagnose.checks.services.judge import judge_service
 from diagnose.checks.services.logs import core_dumps, kernel_oom_kills, read_log
 from diagnose.checks.services.procfs import (
@@ -29,6 +30,7 @@ from diagnose.checks.services.procfs import (
     mem_total_kb,
     port_holders,
     process_facts,
+    recheck_states,
     systemd_unit,
 )
 
@@ -40,6 +42,21 @@ class ApplicationServices(Check):
     multi = True
     needs = Needs(section=True, role="server")
     timeout = 15.0
+    # systemd looks for a unit in these, first found wins; drop-ins beside it.
+    UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+
+    def watched(self, cfg: dict[str, Any]) -> list[str]:
+        """The configured services' unit files and their drop-ins."""
+        out: list[str] = []
+        for item in cfg.get("items", []):
+            unit = item.get("unit") or ""
+            if not unit:
+                continue
+            if "." not in unit:
+                unit += ".service"
+            for d in self.UNIT_DIRS:
+                out += [f"{d}/{unit}", f"{d}/{unit}.d/*.conf"]
+        return out
     schema = {
         "name": Key(str, "", "service name shown in reports (default: the unit or process)"),
         "process": Key(str, "", "process name as in ps/top (matched on the name or the script name)"),
@@ -50,6 +67,10 @@ class ApplicationServices(Check):
         "workdir": Key(str, "", "working directory, searched for core files (default: the process's or the unit's)"),
         "databases": Key(list, [], "names of the [[database]] entries the service depends on", item=str),
         "data_paths": Key(list, [], "directories the service writes its data to", item=str),
+        "health_url": Key(str, "", "http(s) URL the service answers when it is healthy, e.g. "
+                                   "http://127.0.0.1:8088/health (a service that accepts and never "
+                                   "answers is hung)"),
+        "health_timeout_s": Key((int, float), 3.0, "seconds to wait for the health URL's answer"),
     }
 
     def applies(self, host, cfg):
@@ -91,6 +112,7 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
     matched = [p for p in procs
                if (item["process"] and matches_process(p, item["process"])) or p["pid"] == main_pid]
     processes = [process_facts(host, p, btime, clk) for p in matched[:20]]
+    recheck_states(host, processes)
     holders = port_holders(host, item["ports"], processes, procs)
     for p in processes:
         del p["_table"]
@@ -126,6 +148,8 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
         "databases": item["databases"],
         "data_paths": item["data_paths"],
         "mounts": mounts,
+        "health": health(host, item["health_url"], float(item["health_timeout_s"]))
+        if item["health_url"] and processes and host.live else None,
     }
 
 

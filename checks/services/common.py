@@ -25,7 +25,7 @@ MAX_TRACEBACK = 40
 # Lines worth showing from a service log; the judge classifies them.
 ERROR_LINE = re.compile(
     r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|errno|malformed|corrupt|crashed|Killed)\b|Error:|Exception"
-    r"|No space left|Disk full|Segmentation fault|core dumped", re.IGNORECASE)
+    r"|No space left|Disk full|Segmentation fault|core dumped|Address already in use", re.IGNORECASE)
 DISK_FULL = re.compile(r"No space left on device|errno[ =:]*28\b|\bENOSPC\b|Disk full|\berror 1021\b",
                        re.IGNORECASE)
 DB_CORRUPT = re.compile(
@@ -33,6 +33,13 @@ DB_CORRUPT = re.compile(
     r"Table '[^']*' is corrupt|Incorrect key file|invalid page in block|unexpected zero page|"
     r"could not read block|index \S+ contains|SQLITE_CORRUPT|SQLITE_NOTADB|database [^\n]{0,200}?corrupt",
     re.IGNORECASE)
+# bind(2) failing because another socket holds the address: EADDRINUSE is 98 on Linux.
+ADDR_IN_USE = re.compile(r"Address already in use|\bEADDRINUSE\b|errno[ =:]*98\b|BindException",
+                         re.IGNORECASE)
+# A line a service writes when it (re)starts: what came before belongs to an
+# earlier run and does not explain what happened after.
+START_LINE = re.compile(r"\b(?:start(?:ed|ing)(?: up)?|listening on|booting|initiali[sz]ing|server up)\b",
+                        re.IGNORECASE)
 # proc(5): /proc/<pid>/net/{tcp,udp}[6] socket states, hex. 0A = TCP_LISTEN;
 # 07 = TCP_CLOSE, which for UDP means bound and unconnected, i.e. serving.
 LISTEN_STATE = {"tcp": "0A", "tcp6": "0A", "udp": "07", "udp6": "07"}

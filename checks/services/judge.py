@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from diagnose.checks.services.common import DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
-from diagnose.model import Fault, Finding, Status
+from diagnose.checks.services.common import ADDR_IN_USE, DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
+from diagnose.i18n import _, _n, join
+from diagnose.model import Fault, Finding, Status, step
 
 
 def _ports(ps) -> str:
     ps = sorted(set(ps))
-    return ", ".join(str(p) for p in ps) if ps else "none"
+    return ", ".join(str(p) for p in ps) if ps else _("none")
 
 
 def exception_line(tb: list[str]) -> str:
@@ -53,9 +54,11 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         ev["unit"] = {k: unit[k] for k in ("name", "file", "error") if unit.get(k)}
         ev["unit"].update({k: show[k] for k in SHOW_PROPS if k in show})
     if log:
-        ev["log"] = {k: log[k] for k in ("path", "exists", "mtime", "error") if k in log}
+        ev["log"] = {k: log[k] for k in ("path", "exists", "mtime", "error", "last_start", "errors_before_start")
+                     if k in log}
     unit_cmds = (f"systemctl status {unit['name']}; journalctl -u {unit['name']} -n 100 --no-pager"
                  if unit else None)
+    start = f"systemctl start {unit['name']}" if unit else None
     log_path = log.get("path")
 
     def find(status, title, fault=None, detail="", remedy="", reason="ok", **extra):
@@ -67,8 +70,9 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         return _judge_running(svc, procs, kills, facts, find, unit_cmds)
 
     # --- not running ---------------------------------------------------------
-    # Only what the log said last: an old "disk full" from before a later
-    # restart does not explain today's stop.
+    # Only what the log said since the service last started (the probe cuts
+    # there): an old "disk full" from before a later restart does not
+    # explain today's stop.
     lines = list(log.get("errors") or [])[-5:] + list(log.get("traceback") or [])
     disk = [ln for ln in lines if DISK_FULL.search(ln)]
     corrupt = [ln for ln in lines if DB_CORRUPT.search(ln)]
@@ -77,73 +81,147 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
 
     installed, missing_what = _installed(svc, unit, facts)
     if not installed:
-        return find(Status.FAIL, f"{name} is not installed: {missing_what}", Fault.SOFTWARE,
-                    f"{name} is configured here but {missing_what}, and no such process runs.",
-                    "Install the call-center software (or fix the name in the [[service]] section: "
-                    "process, unit, executable) and start it"
-                    + (f": systemctl enable --now {unit['name']}" if unit else "") + ".",
+        return find(Status.FAIL, _("{name} is not installed: {what}", name=name, what=missing_what),
+                    Fault.SOFTWARE,
+                    _("{name} is configured here but {what}, and no such process runs.", name=name,
+                      what=missing_what),
+                    [step(_("Install the call-center software (or fix the name in the [[service]] "
+                            "section: process, unit, executable) and start it") if not unit else
+                          _("Install the call-center software (or fix the name in the [[service]] "
+                            "section: process, unit, executable) and start it:"),
+                          f"systemctl enable --now {unit['name']}" if unit else None)],
                     reason="not-installed", program=svc.get("program"))
+    in_use = [ln for ln in lines if ADDR_IN_USE.search(ln)]
+    holders = {p: h for p, h in (svc.get("port_holders") or {}).items() if h}
+    if in_use or holders:
+        found = _port_taken(name, svc, unit, in_use, holders, find)
+        if found:
+            return found
     if disk:
-        return find(Status.FAIL, f"{name} stopped: no space left on its disk", Fault.UNDETERMINED,
-                    f"{name} is not running and its log says the disk is full: {disk[-1].strip()}",
-                    "Free space on the full filesystem first ("
-                    + (f"one of {', '.join(svc['mounts'])}; " if len(svc["mounts"]) > 1 else
-                       f"{svc['mounts'][0]}; " if svc["mounts"] else "")
-                    + "df -h shows which; see the disk.space finding), then check its database and start the service"
-                    + (f": systemctl start {unit['name']}" if unit else "") + ".",
+        mounts = svc["mounts"]
+        where = (_("one of {mounts}", mounts=", ".join(mounts)) if len(mounts) > 1 else
+                 mounts[0] if mounts else _("the full filesystem"))
+        return find(Status.FAIL, _("{name} stopped: no space left on its disk", name=name),
+                    Fault.UNDETERMINED,
+                    _("{name} is not running and its log says the disk is full: {line}", name=name,
+                      line=disk[-1].strip()),
+                    [step(_("Free space on the full filesystem first ({where}; see the disk.space "
+                            "finding); this shows which:", where=where), "df -h"),
+                     step(_("Then check its database and start the service") if not start else
+                          _("Then check its database and start the service:"), start)],
                     reason="disk-full", log_lines=disk[-5:])
     if corrupt:
-        dbs = ", ".join(svc["databases"]) or "its database"
-        return find(Status.FAIL, f"{name} stopped: its database is corrupt", Fault.UNDETERMINED,
-                    f"{name} is not running and its log reports database corruption: {corrupt[-1].strip()}",
-                    f"Repair or restore {dbs} first (see the database.integrity finding), then start "
-                    f"{name}" + (f": systemctl start {unit['name']}" if unit else "") + ".",
+        dbs = ", ".join(svc["databases"]) or _("its database")
+        return find(Status.FAIL, _("{name} stopped: its database is corrupt", name=name),
+                    Fault.UNDETERMINED,
+                    _("{name} is not running and its log reports database corruption: {line}",
+                      name=name, line=corrupt[-1].strip()),
+                    [step(_("Repair or restore {databases} first (see the database.integrity "
+                            "finding)", databases=dbs)),
+                     step(_("Then start {name}:", name=name) if start else
+                          _("Then start {name}", name=name), start)],
                     reason="database-corrupt", log_lines=corrupt[-5:])
     oom = kills[-1] if kills else None
     if oom and not _newer(log.get("mtime"), oom.get("time"), slack_s=5):
         mem = {k: oom.get(k) for k in ("pid", "time", "total_vm_kb", "anon_rss_kb", "file_rss_kb",
                                         "memcg", "usage_kb", "limit_kb") if oom.get(k) is not None}
         mem["mem_total_kb"] = facts.get("mem_total_kb")
-        limit = f" (its memory limit is {oom['limit_kb'] // 1024} MiB)" if oom.get("limit_kb") else ""
         rss = f"{oom['anon_rss_kb'] // 1024} MiB" if oom.get("anon_rss_kb") is not None else "?"
-        return find(Status.FAIL, f"{name} was killed by the OOM killer at {rss} resident{limit}",
-                    Fault.UNDETERMINED,
-                    f"The kernel killed {comm} (pid {oom['pid']}) for lack of memory"
-                    f"{' at ' + oom['time'] if oom.get('time') else ''}. Either the machine or its "
-                    "memory limit is too small for the load, or the service leaks memory.",
-                    (f"It hit the {oom['limit_kb'] // 1024} MiB limit of memory cgroup {oom.get('memcg')}: "
-                     "raise that limit if the load needs more. " if oom.get("limit_kb") else "")
-                    + "Check what else uses memory (ps aux --sort=-rss | head)"
-                    + (f" and the unit's memory limit (systemctl show -p MemoryMax {unit['name']})" if unit else "")
-                    + ", then start it"
-                    + (f" (systemctl start {unit['name']})" if unit else "") + " and watch its memory; "
-                    "if it grows without bound, send the kernel log lines to the vendor.",
+        title = (_("{name} was killed by the OOM killer at {rss} resident (its memory limit is "
+                   "{limit} MiB)", name=name, rss=rss, limit=oom["limit_kb"] // 1024)
+                 if oom.get("limit_kb") else
+                 _("{name} was killed by the OOM killer at {rss} resident", name=name, rss=rss))
+        detail = (_("The kernel killed {process} (pid {pid}) for lack of memory at {time}. Either the "
+                    "machine or its memory limit is too small for the load, or the service leaks "
+                    "memory.", process=comm, pid=oom["pid"], time=oom["time"]) if oom.get("time") else
+                  _("The kernel killed {process} (pid {pid}) for lack of memory. Either the machine "
+                    "or its memory limit is too small for the load, or the service leaks memory.",
+                    process=comm, pid=oom["pid"]))
+        steps = []
+        if oom.get("limit_kb"):
+            steps.append(step(_("It hit the {limit} MiB limit of memory cgroup {cgroup}: raise that "
+                                "limit if the load needs more.", limit=oom["limit_kb"] // 1024,
+                                cgroup=oom.get("memcg"))))
+        steps.append(step(_("Check what else uses memory:"), "ps aux --sort=-rss | head"))
+        if unit:
+            steps.append(step(_("Check the unit's memory limit:"), f"systemctl show -p MemoryMax {unit['name']}"))
+        steps.append(step(_("Then start it and watch its memory; if it grows without bound, send the "
+                            "kernel log lines to the vendor") + (":" if start else ""), start))
+        return find(Status.FAIL, title, Fault.UNDETERMINED, detail, steps,
                     reason="oom-killed", memory=mem, oom_line=oom.get("line"))
     exit_status = _exit_status(show)
     if tb or exit_status or svc["core_dumps"]:
         what = exception_line(tb) or (log.get("errors") or [""])[-1].strip()
         if not what and svc["core_dumps"]:
-            what = f"core dumped ({svc['core_dumps'][-1]['path']})"
+            what = _("core dumped ({path})", path=svc["core_dumps"][-1]["path"])
         what = what or exit_status
-        return find(Status.FAIL, f"{name} crashed: {what}"[:160], Fault.SOFTWARE,
-                    f"{name} is not running; it ended with "
-                    + "; ".join(x for x in (
-                        exit_status,
-                        f"a traceback in {log_path} (last written {log.get('mtime')})" if tb else "",
-                        f"{len(svc['core_dumps'])} core dump(s)" if svc["core_dumps"] else "") if x) + ".",
-                    (f"Look at the crash: {how_to_look}. " if how_to_look else "")
-                    + f"Send this log excerpt ({log_path or 'the journal'}) to the vendor"
-                    + (f" with the core dump {svc['core_dumps'][-1]['path']}" if svc["core_dumps"] else "")
-                    + ", then start the service"
-                    + (f": systemctl start {unit['name']}" if unit else "") + ".",
+        title = _("{name} crashed: {what}", name=name, what=what)
+        if len(title) > 160:
+            title = _("{name} crashed: {what}", name=name, what=str(what)[:150 - len(name)])
+        ended = [x for x in (
+            exit_status,
+            _("a traceback in {path} (last written {time})", path=log_path, time=log.get("mtime"))
+            if tb else "",
+            _n("{n} core dump", "{n} core dumps", len(svc["core_dumps"])) if svc["core_dumps"] else "")
+            if x]
+        steps = []
+        if how_to_look:
+            steps.append(step(_("Look at the crash:"), how_to_look))
+        if svc["core_dumps"]:
+            steps.append(step(_("Send this log excerpt ({log}) to the vendor with the core dump {core}",
+                                log=log_path or _("the journal"), core=svc["core_dumps"][-1]["path"])))
+        else:
+            steps.append(step(_("Send this log excerpt ({log}) to the vendor",
+                                log=log_path or _("the journal"))))
+        steps.append(step(_("Then start the service:") if start else _("Then start the service"), start))
+        return find(Status.FAIL, title, Fault.SOFTWARE,
+                    _("{name} is not running; it ended with {how}.", name=name, how=join("; ", ended)),
+                    steps,
                     reason="crashed", exception=what, traceback=tb, log_errors=(log.get("errors") or [])[-10:],
                     core_dumps=svc["core_dumps"], core_pattern=facts.get("core_pattern"))
-    return find(Status.FAIL, f"{name} is not running", Fault.UNDETERMINED,
-                f"No {svc.get('process') or unit.get('name')} process runs and nothing in "
-                + (f"{log_path}" if log_path else "its log") + " says why: it was stopped or never started.",
-                (f"Start it: systemctl start {unit['name']}; then {unit_cmds}" if unit
-                 else f"Start {name} the way the installation does, then check {log_path or 'its log'}")
-                + ".", reason="stopped", log_last=(log.get("last_lines") or [])[-5:])
+    if unit:
+        steps = [step(_("Start it:"), start), step(_("Then look at its status and journal:"), unit_cmds)]
+    else:
+        steps = [step(_("Start {name} the way the installation does, then check {log}", name=name,
+                        log=log_path or _("its log")))]
+    return find(Status.FAIL, _("{name} is not running", name=name), Fault.UNDETERMINED,
+                _("No {process} process runs and nothing in {log} says why: it was stopped or never "
+                  "started.", process=svc.get("process") or unit.get("name"),
+                  log=log_path or _("its log")),
+                steps, reason="stopped", log_last=(log.get("last_lines") or [])[-5:])
+
+
+def _port_taken(name, svc, unit, in_use, holders, find) -> Finding | None:
+    """Not running, and another program holds a port it needs: that program is
+    the cause (a site matter), named with its pid; never "send the log to the
+    vendor". Without root the holder cannot be named: undetermined."""
+    start = f"systemctl start {unit['name']}" if unit else None
+    then = step(_("Then start {name}:", name=name) if start else _("Then start {name}", name=name), start)
+    if not holders:
+        if not in_use:
+            return None
+        ports = "|".join(map(str, svc["ports"])) or "PORT"
+        return find(Status.FAIL, _("{name} cannot start: a port it needs is already in use", name=name),
+                    Fault.UNDETERMINED,
+                    _("{name} is not running and its log says: {line}. Which program holds the port "
+                      "could not be seen (run diagnose as root to name it).", name=name,
+                      line=in_use[-1].strip()),
+                    [step(_("Find the program, then stop or reconfigure it:"),
+                          f"ss -ltnup | grep -E ':({ports})\\b'"), then],
+                    reason="port-taken", log_lines=in_use[-5:])
+    port, h = next(iter(sorted(holders.items())))
+    who = (_("{program} (pid {pid})", program=h["name"], pid=h["pid"]) if h.get("pid") else
+           _("another program ({proto} {address})", proto=h["proto"], address=h["address"]))
+    why = (_("its log says: {line}", line=in_use[-1].strip()) if in_use
+           else _("nothing else in its log explains the stop"))
+    return find(Status.FAIL, _("{name} cannot start: port {port} is taken by {who}", name=name,
+                               port=port, who=who),
+                Fault.SITE if h.get("pid") else Fault.UNDETERMINED,
+                _("{name} is not running and {who} listens on port {port}, which {name} needs; {why}.",
+                  name=name, who=who, port=port, why=why),
+                [step(_("Stop {who} or move it to another port; this shows it:", who=who),
+                      f"ss -ltnup 'sport = :{port}'"), then],
+                reason="port-taken", port_holders=holders, log_lines=in_use[-5:])
 
 
 def _installed(svc, unit, facts) -> tuple[bool, str]:
@@ -151,20 +229,21 @@ def _installed(svc, unit, facts) -> tuple[bool, str]:
     if unit:
         if show is not None:
             if show.get("LoadState") == "not-found":
-                return False, f"systemd has no unit {unit['name']}"
+                return False, _("systemd has no unit {unit}", unit=unit["name"])
             return True, ""
         if unit.get("file"):
             return True, ""
         if not facts["systemd"]:
-            return False, f"no unit file {unit['name']} under /etc/systemd/system or /lib/systemd/system"
+            return False, _("no unit file {unit} under /etc/systemd/system or /lib/systemd/system",
+                            unit=unit["name"])
     prog = svc.get("program")
     if prog and not prog["exists"]:
         if prog["path"]:
-            return False, f"{prog['path']} does not exist"
+            return False, _("{path} does not exist", path=prog["path"])
         # Not on PATH is weak evidence (vendors install under /opt); a log
         # the service wrote says it was installed after all.
         if not unit and not (svc.get("log") or {}).get("exists"):
-            return False, f"no program {prog['name']} on PATH and no log"
+            return False, _("no program {program} on PATH and no log", program=prog["name"])
     return True, ""
 
 
@@ -175,11 +254,13 @@ def _exit_status(show: dict[str, Any]) -> str:
         return ""
     code = show.get("ExecMainCode")
     restarts = int(show.get("NRestarts") or 0)
-    again = f", after {restarts} restarts" if restarts else ""
+    again = _n(", after {n} restart", ", after {n} restarts", restarts) if restarts else ""
     # ExecMainCode is a siginfo si_code: 1 exited, 2 killed, 3 dumped core.
     if code in ("2", "3"):
-        return f"killed by signal {status} (systemd result {result}{again})"
-    return f"exit status {status} (systemd result {result}{again})"
+        return _("killed by signal {status} (systemd result {result}{again})", status=status,
+                 result=result, again=again)
+    return _("exit status {status} (systemd result {result}{again})", status=status, result=result,
+             again=again)
 
 
 def _newer(a: str | None, b: str | None, slack_s: float) -> bool:
@@ -190,8 +271,55 @@ def _newer(a: str | None, b: str | None, slack_s: float) -> bool:
     return bool(ta and tb and (ta - tb).total_seconds() > slack_s)
 
 
+def _frozen(svc, procs, find, unit_cmds) -> Finding | None:
+    """A process that runs but cannot serve: stopped by a signal (state T),
+    stuck in uninterruptible I/O (D, still D a moment later), or accepting
+    connections on its health URL without ever answering."""
+    name = svc["name"]
+    restart = f"systemctl restart {svc['unit']['name']}" if svc.get("unit") else f"restart {name}"
+    stopped = [p for p in procs if p["state"] in ("T", "t")]
+    if stopped:
+        p = stopped[0]
+        how = "stopped by a signal" if p["state"] == "T" else "stopped by a debugger"
+        return find(Status.FAIL, f"{name} is frozen: process {p['pid']} is {how} (state {p['state']})",
+                    Fault.UNDETERMINED,
+                    f"{name} runs but process {p['pid']} is {how}: it holds its ports and answers nothing. "
+                    "Someone sent it SIGSTOP (Ctrl-Z in a terminal, kill -STOP) or a debugger is attached.",
+                    f"Let it go on: kill -CONT {p['pid']}; if it stays stuck, {restart}.",
+                    reason="frozen", frozen_pid=p["pid"], state=p["state"])
+    stuck = [p for p in procs if p["state"] == "D" and p.get("state_again") == "D"]
+    if stuck:
+        p = stuck[0]
+        return find(Status.FAIL, f"{name} is stuck: process {p['pid']} waits on I/O (state D)",
+                    Fault.UNDETERMINED,
+                    f"Process {p['pid']} of {name} was in uninterruptible I/O (state D) twice, "
+                    f"{p.get('state_again_after_s', 0):g} s apart: a disk, NFS share or device it uses "
+                    "does not answer.",
+                    f"Look for I/O errors and hung tasks: dmesg | tail -50; cat /proc/{p['pid']}/stack; "
+                    "fix the disk or share, then " + restart + ".",
+                    reason="stuck-io", frozen_pid=p["pid"], state="D")
+    h = svc.get("health") or {}
+    if h.get("state") == "silent":
+        return find(Status.FAIL, f"{name} is hung: it accepts connections but does not answer {h['url']}",
+                    Fault.SOFTWARE,
+                    f"{name} runs and its health URL {h['url']} took the connection but gave {h['error']}: "
+                    "the service is hung (a deadlock, or a call that never returns).",
+                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
+                    + f"{restart}, and send the log of the minutes before to the vendor.",
+                    reason="hung", health=h)
+    if h.get("state") == "answered" and h.get("status") and h["status"] >= 500:
+        return find(Status.FAIL, f"{name} answers its health URL with HTTP {h['status']}", Fault.SOFTWARE,
+                    f"{name} runs but {h['url']} answered HTTP {h['status']}: it reports itself unhealthy.",
+                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
+                    + "send it to the vendor.", reason="unhealthy", health=h)
+    return None
+
+
 def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
     name = svc["name"]
+    frozen = _frozen(svc, procs, find, unit_cmds)
+    if frozen:
+        return frozen
     pids = ", ".join(str(p["pid"]) for p in procs) or "?"
     listening = sorted({s["port"] for p in procs for s in p["listening"]})
     known = any(p["sockets_known"] for p in procs)
@@ -202,52 +330,72 @@ def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
         extra = {"ports_listening": listening, "ports_missing": missing, "port_holders": holders}
         if foreign:
             p, h = next(iter(foreign.items()))
-            who = f"{h['name']} (pid {h['pid']})" if h.get("pid") else "another program"
-            return find(Status.FAIL, f"{name} cannot have port {p}: {who} listens on it",
+            who = (_("{program} (pid {pid})", program=h["name"], pid=h["pid"]) if h.get("pid")
+                   else _("another program"))
+            return find(Status.FAIL, _("{name} cannot have port {port}: {who} listens on it", name=name,
+                                       port=p, who=who),
                         Fault.UNDETERMINED,
-                        f"{name} runs (pid {pids}) but port {p} is held by {who}, so {name} "
-                        f"listens on {_ports(listening)} instead of {_ports(svc['ports'])}.",
-                        f"Find out why {who} uses port {p} (ss -ltnup 'sport = :{p}'); stop or "
-                        f"reconfigure it, then restart {name}.", reason="port-taken", **extra)
+                        _("{name} runs (pid {pids}) but port {port} is held by {who}, so {name} "
+                          "listens on {listening} instead of {expected}.", name=name, pids=pids, port=p,
+                          who=who, listening=_ports(listening), expected=_ports(svc["ports"])),
+                        [step(_("Find out why {who} uses port {port}:", who=who, port=p),
+                              f"ss -ltnup 'sport = :{p}'"),
+                         step(_("Stop or reconfigure it, then restart {name}.", name=name))],
+                        reason="port-taken", **extra)
+        restart = f"systemctl restart {svc['unit']['name']}" if svc.get("unit") else None
         if listening:
-            return find(Status.FAIL, f"{name} listens on port {_ports(listening)}, not on {_ports(missing)}",
+            return find(Status.FAIL, _("{name} listens on port {listening}, not on {missing}", name=name,
+                                       listening=_ports(listening), missing=_ports(missing)),
                         Fault.SOFTWARE,
-                        f"{name} runs (pid {pids}) and listens on {_ports(listening)}, but the site "
-                        f"expects {_ports(svc['ports'])}: clients cannot reach it.",
-                        f"Check the port in {name}'s configuration (ss -ltnup shows what it opened); "
-                        f"set it back to {_ports(missing)} and restart it"
-                        + (f" (systemctl restart {svc['unit']['name']})" if svc.get("unit") else "")
-                        + ", or send the configuration to the vendor.", reason="wrong-port", **extra)
-        return find(Status.FAIL, f"{name} runs but does not listen on {_ports(missing)}", Fault.SOFTWARE,
-                    f"{name} runs (pid {pids}) but has no listening socket at all: it may be hung "
-                    "while starting or waiting for its database.",
-                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
-                    + "restart it, and if it still does not listen send the log to the vendor.",
-                    reason="not-listening", **extra)
+                        _("{name} runs (pid {pids}) and listens on {listening}, but the site expects "
+                          "{expected}: clients cannot reach it.", name=name, pids=pids,
+                          listening=_ports(listening), expected=_ports(svc["ports"])),
+                        [step(_("Check the port in {name}'s configuration; this shows what it opened:",
+                                name=name), "ss -ltnup"),
+                         step(_("Set it back to {missing} and restart it, or send the configuration to "
+                                "the vendor") + (":" if restart else ""), restart)],
+                        reason="wrong-port", **extra)
+        return find(Status.FAIL, _("{name} runs but does not listen on {missing}", name=name,
+                                   missing=_ports(missing)), Fault.SOFTWARE,
+                    _("{name} runs (pid {pids}) but has no listening socket at all: it may be hung "
+                      "while starting or waiting for its database.", name=name, pids=pids),
+                    _not_listening_steps(unit_cmds), reason="not-listening", **extra)
     if not known and procs and svc["ports"]:
         netns = {n for p in procs for n in (p.get("netns_ports") or [])}
         unheard = [p for p in svc["ports"] if p not in netns]
         if unheard:
-            return find(Status.FAIL, f"{name} runs but nothing listens on {_ports(unheard)}", Fault.SOFTWARE,
-                        f"{name} runs (pid {pids}) but no program in its network namespace listens on "
-                        f"{_ports(unheard)}: clients cannot reach it. (Its own sockets were not readable: "
-                        "run as root to see which ports it opened.)",
-                        (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
-                        + "restart it, and if it still does not listen send the log to the vendor.",
+            return find(Status.FAIL, _("{name} runs but nothing listens on {missing}", name=name,
+                                       missing=_ports(unheard)), Fault.SOFTWARE,
+                        _("{name} runs (pid {pids}) but no program in its network namespace listens on "
+                          "{missing}: clients cannot reach it. (Its own sockets were not readable: run "
+                          "as root to see which ports it opened.)", name=name, pids=pids,
+                          missing=_ports(unheard)),
+                        _not_listening_steps(unit_cmds),
                         reason="not-listening", ports_missing=unheard, netns_ports=sorted(netns))
     rss = sum(p["rss_kb"] or 0 for p in procs)
-    ports_txt = f" and listens on {_ports(listening)}" if svc["ports"] and known else ""
+    ports_txt = _(" and listens on {ports}", ports=_ports(listening)) if svc["ports"] and known else ""
     if svc["ports"] and not known:
-        ports_txt = f" and {_ports(svc['ports'])} is open (owner not verified: run as root)"
+        ports_txt = _(" and {ports} is open (owner not verified: run as root)", ports=_ports(svc["ports"]))
     if kills:
         last = kills[-1]
-        return find(Status.WARN, f"{name} runs but was killed by the OOM killer {len(kills)}x since boot",
+        return find(Status.WARN, _("{name} runs but was killed by the OOM killer {n}x since boot",
+                                   name=name, n=len(kills)),
                     Fault.UNDETERMINED,
-                    f"{name} runs (pid {pids}, {rss // 1024} MiB resident) but the kernel killed it for "
-                    f"lack of memory, last at {last.get('time') or 'an unknown time'}.",
-                    "Check what else uses memory (ps aux --sort=-rss | head) and whether the service's "
-                    "memory grows over the day; send the kernel log lines to the vendor if it does.",
+                    _("{name} runs (pid {pids}, {rss} MiB resident) but the kernel killed it for lack "
+                      "of memory, last at {time}.", name=name, pids=pids, rss=rss // 1024,
+                      time=last.get("time") or _("an unknown time")),
+                    [step(_("Check what else uses memory:"), "ps aux --sort=-rss | head"),
+                     step(_("Watch whether the service's memory grows over the day; send the kernel "
+                            "log lines to the vendor if it does."))],
                     reason="oom-history", oom_kills=kills[-5:], ports_listening=listening,
                     memory={"rss_kb": rss, "mem_total_kb": facts.get("mem_total_kb")})
-    return find(Status.OK, f"{name} runs (pid {pids}){ports_txt}"[:160],
+    pids_short = pids if len(pids) < 100 else pids[:100] + "…"
+    return find(Status.OK, _("{name} runs (pid {pids}){ports}", name=name, pids=pids_short,
+                             ports=ports_txt),
                 reason="ok", ports_listening=listening, memory={"rss_kb": rss})
+
+
+def _not_listening_steps(unit_cmds: str | None) -> list[Any]:
+    return [step(_("Look at its status and journal:"), unit_cmds) if unit_cmds else
+            step(_("Look at its log.")),
+            step(_("Restart it, and if it still does not listen send the log to the vendor."))]

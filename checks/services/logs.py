@@ -16,6 +16,7 @@ from diagnose.checks.services.common import (
     MEMCG_USAGE,
     OOM_KILL,
     OOM_MEMCG,
+    START_LINE,
 )
 from diagnose.checks.services.procfs import _iso
 from diagnose.redact import redact_text
@@ -35,10 +36,16 @@ def read_log(host, path: str) -> dict[str, Any]:
         return facts
     # Cut first: a 200 KB line costs no more than a short one (diagnose.redact).
     lines = [redact_text(ln[:2000])[:500] for ln in lines]
+    # Only what the service wrote since it last started explains its state
+    # now: an old "disk full" before a later restart is stale evidence.
+    start = max((i for i, ln in enumerate(lines) if START_LINE.search(ln)), default=-1)
+    since = lines[start + 1:] if start >= 0 else lines
     facts.update(exists=True, size=st.st_size, mtime=_iso(st.st_mtime),
                  last_lines=lines[-10:],
-                 errors=[ln for ln in lines if ERROR_LINE.search(ln)][-MAX_LINES:],
-                 traceback=last_traceback(lines))
+                 errors=[ln for ln in since if ERROR_LINE.search(ln)][-MAX_LINES:],
+                 errors_before_start=len([ln for ln in lines[:start + 1] if ERROR_LINE.search(ln)]),
+                 last_start=lines[start] if start >= 0 else None,
+                 traceback=last_traceback(since))
     return facts
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import time
 from typing import Any
 
 from diagnose.checks.services.common import INTERPRETER, LISTEN_STATE, SECRET_ARG, SHOW_PROPS, UNIT_DIRS
@@ -81,7 +82,7 @@ def _status_kb(host, pid: int) -> dict[str, int]:
     return out
 
 
-def socket_table(host, pid: int) -> list[dict[str, Any]]:
+def socket_table(host, pid: "int | str") -> list[dict[str, Any]]:
     """Bound (listening) sockets in *pid*'s network namespace: proto,
     address, port, inode. /proc/<pid>/net is that process's namespace view."""
     rows = []
@@ -152,15 +153,31 @@ def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> 
     }
 
 
+def recheck_states(host, processes: list[dict[str, Any]], wait_s: float = 0.5) -> None:
+    """A process in D (uninterruptible I/O) for an instant is normal; one still
+    there *wait_s* later is stuck. Read those states once more ("state_again")."""
+    if not any(p["state"] == "D" for p in processes):
+        return
+    if host.live:
+        time.sleep(wait_s)
+    for p in processes:
+        if p["state"] == "D":
+            stat = host.read_text(f"/proc/{p['pid']}/stat", missing="")
+            p["state_again"] = stat[stat.rindex(")") + 2:].split()[0] if ")" in stat else None
+            p["state_again_after_s"] = wait_s
+
+
 def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
                  procs: list[dict[str, Any]]) -> dict[str, Any]:
     """Who, if anyone, listens on each configured port the running service
     does not hold itself: another program in its namespace, or nobody."""
     own = {s["port"] for p in processes for s in p["listening"]}
     missing = [p for p in ports if p not in own]
-    if not processes or not missing:
+    if not missing:
         return {}
-    table = processes[0]["_table"]
+    # Not running: a program holding its port is why it cannot start, so look
+    # in this host's own namespace as well.
+    table = processes[0]["_table"] if processes else socket_table(host, "self")
     out: dict[str, Any] = {}
     for port in missing:
         rows = [s for s in table if s["port"] == port]

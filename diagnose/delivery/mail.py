@@ -45,7 +45,8 @@ from diagnose.delivery import message
 from diagnose.delivery.message import WIRE_POLICY
 from diagnose.fsutil import atomic_write, discard, reason, sync_dir, write_temp
 from diagnose.redact import redact_text
-from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict
+from diagnose.i18n import _, _n
+from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict, step
 from diagnose.delivery.store import (CHECK, FALLBACK_DIR, Saved, not_saved_finding, previous_report,
                                      save, stamp as _stamp)
 
@@ -253,44 +254,53 @@ def _delivery_finding(cfg: Mapping[str, Any], delivered: list[dict], stuck: list
     first = (stuck or delivered or dropped)[0]
     evidence = {"smtp": where, "delivered_late": delivered, "still_spooled": stuck,
                 "dropped_unsent": dropped, "spool": str(spool_dir(cfg))}
-    probe = (f"`timeout 5 bash -c '</dev/tcp/{cfg['smtp_host']}/{cfg['smtp_port']}' "
-             "&& echo reachable`")
+    probe = f"timeout 5 bash -c '</dev/tcp/{cfg['smtp_host']}/{cfg['smtp_port']}' && echo reachable"
     if stuck:
         fault = error.fault if error else Fault.UNDETERMINED
         return Finding(
             CHECK, where, Status.WARN,
-            f"{len(stuck)} report mail(s) undelivered since {first['first_failed']}: {first['last_error']}",
+            _n("{n} report mail undelivered since {since}: {error}",
+               "{n} report mails undelivered since {since}: {error}", len(stuck),
+               since=first["first_failed"], error=first["last_error"]),
             fault,
-            detail=f"Reports mailed since {first['first_failed']} could not be handed to the SMTP "
-                   f"server {where}; they are spooled in {spool_dir(cfg)} and retried on every run. "
-                   f"Latest error: {stuck[-1]['last_error']}.",
+            detail=_("Reports mailed since {since} could not be handed to the SMTP server {where}; they "
+                     "are spooled in {spool} and retried on every run. Latest error: {error}.",
+                     since=first["first_failed"], where=where, spool=str(spool_dir(cfg)),
+                     error=stuck[-1]["last_error"]),
             evidence=evidence,
-            remedy=f"Check that the SMTP server {where} is up and reachable from this host ({probe}) "
-                   "and that [email] smtp_host, smtp_port, user and password_env are right; "
-                   "the spooled reports go out on the next run.")
+            remedy=[step(_("Check that the SMTP server {where} is up and reachable from this host:",
+                           where=where), probe),
+                    step(_("Check that [email] smtp_host, smtp_port, user and password_env are right; "
+                           "the spooled reports go out on the next run."))])
     if delivered and not dropped:
         # Late but delivered, nothing pending: information for the reader, not
         # a fault of anyone's to count in this run's verdict or mail subject.
         return Finding(
             CHECK, where, Status.OK,
-            f"{len(delivered)} earlier report mail(s) delivered late, nothing pending",
+            _n("{n} earlier report mail delivered late, nothing pending",
+               "{n} earlier report mails delivered late, nothing pending", len(delivered)),
             None,
-            detail=f"The report mail of {first['first_failed']} could not be sent then "
-                   f"({first['last_error']}); it was delivered on this run.",
+            detail=_("The report mail of {since} could not be sent then ({error}); it was delivered "
+                     "on this run.", since=first["first_failed"], error=first["last_error"]),
             evidence=evidence)
-    what = (f"{len(delivered)} earlier report mail(s) delivered late"
-            if delivered else f"{len(dropped)} undelivered report mail(s) dropped from the spool")
+    what = (_n("{n} earlier report mail delivered late", "{n} earlier report mails delivered late",
+               len(delivered)) if delivered else
+            _n("{n} undelivered report mail dropped from the spool",
+               "{n} undelivered report mails dropped from the spool", len(dropped)))
     reason = first["last_error"]
     return Finding(
-        CHECK, where, Status.WARN, f"{what}: first attempt {first['first_failed']} failed: {reason}",
+        CHECK, where, Status.WARN,
+        _("{what}: first attempt {since} failed: {error}", what=what, since=first["first_failed"],
+          error=reason),
         Fault(first.get("fault") or "undetermined"),
-        detail=f"The report mail of {first['first_failed']} could not be sent then ({reason}); "
-               + ("it was delivered on this run." if delivered else
-                  "it was past the spool's retention ([email] keep / keep_days) and was dropped; "
-                  "the report itself is still in reports_dir."),
+        detail=(_("The report mail of {since} could not be sent then ({error}); it was delivered on "
+                  "this run.", since=first["first_failed"], error=reason) if delivered else
+                _("The report mail of {since} could not be sent then ({error}); it was past the "
+                  "spool's retention ([email] keep / keep_days) and was dropped; the report itself is "
+                  "still in reports_dir.", since=first["first_failed"], error=reason)),
         evidence=evidence,
-        remedy=f"Nothing is pending now. If it recurs, check that the SMTP server {where} stays up "
-               f"and reachable from this host ({probe}).")
+        remedy=[step(_("Nothing is pending now. If it recurs, check that the SMTP server {where} stays "
+                       "up and reachable from this host:", where=where), probe)])
 
 
 # --- saved reports (diagnose.delivery.store) ---------------------------------------

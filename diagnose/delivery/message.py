@@ -113,7 +113,6 @@ def _headers(msg: EmailMessage, host: str, cfg: Mapping[str, Any], group: Group)
     msg["Message-ID"] = make_msgid("diagnose", domain=mail_domain(host, cfg))
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"  # Exchange/Outlook: no out-of-office replies
-    msg["Content-Language"] = group.lang
 
 
 def build(report: Report, cfg: Mapping[str, Any], group: Group,
@@ -142,6 +141,7 @@ def build(report: Report, cfg: Mapping[str, Any], group: Group,
         body = dumps(report.to_dict(), indent=1) + "\n"
         msg.add_attachment(body.encode("utf-8"), maintype="application", subtype="json",
                            filename=f"diagnose-{report.host}-{report.started[:10]}.json")
+    msg["Content-Language"] = group.lang  # after the bodies: set_content resets Content-* headers
     msg.policy = WIRE_POLICY
     return msg
 
@@ -160,5 +160,6 @@ def test_message(host: str, site: str, cfg: Mapping[str, Any], group: Group) -> 
                 "this address as configured in [email] (report for: {audience}). Nothing needs "
                 "to be done.", host=where, audience=tr(_(AUDIENCE_NAMES[group.audience]), lang)), lang)
     msg.set_content(body + "\n", subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg["Content-Language"] = group.lang
     msg.policy = WIRE_POLICY
     return msg

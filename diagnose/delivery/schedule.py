@@ -270,12 +270,13 @@ def _systemctl(root: str, *args: str) -> subprocess.CompletedProcess | None:
 # --- install / show / remove ------------------------------------------------------------
 
 def _recipients_in(config_file: Path) -> list[str]:
-    import tomllib
+    from diagnose.compat import tomllib
 
+    toml = tomllib()
     try:
         with config_file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError):
+            data = toml.load(fh)
+    except (OSError, toml.TOMLDecodeError):
         return []
     to = data.get("email", {}).get("to", [])
     return to if isinstance(to, list) else []

@@ -20,6 +20,7 @@ import time
 from email.message import EmailMessage
 from typing import Any, Mapping
 
+from diagnose.i18n import _
 from diagnose.model import Fault
 
 SMTP_TIMEOUT = 20.0
@@ -74,13 +75,14 @@ def smtp_send(msg: EmailMessage, cfg: Mapping[str, Any], env: Mapping[str, str],
     deadline = time.monotonic() + limit if deadline is None else deadline
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise MailError(f"{where}: not tried, the mail deadline ({limit:g}s) had passed", Fault.UNDETERMINED)
+        raise MailError(_("{where}: not tried, the mail deadline ({limit:g}s) had passed", where=where,
+                          limit=limit), Fault.UNDETERMINED)
     password = ""
     if cfg.get("user"):
         name = cfg.get("password_env") or ""
         if not name or name not in env:
-            raise MailError(f"[email] user is set but the password variable "
-                            f"{name or '(password_env unset)'} is not in the environment", Fault.SITE)
+            raise MailError(_("[email] user is set but the password variable {name} is not in the "
+                              "environment", name=name or _("(password_env unset)")), Fault.SITE)
         password = env[name]
     watchdog = None
     try:
@@ -98,15 +100,16 @@ def smtp_send(msg: EmailMessage, cfg: Mapping[str, Any], env: Mapping[str, str],
                 client.login(cfg["user"], password)
             refused = client.send_message(msg)
             if refused:
-                raise MailError(f"{where} refused recipients: " +
-                                ", ".join(f"{r} ({c} {m.decode(errors='replace')})"
-                                          for r, (c, m) in refused.items()), Fault.SITE)
+                raise MailError(_("{where} refused recipients: {recipients}", where=where,
+                                  recipients=", ".join(f"{r} ({c} {m.decode(errors='replace')})"
+                                                       for r, (c, m) in refused.items())), Fault.SITE)
     except MailError:
         raise
     except (OSError, smtplib.SMTPException) as exc:
         if watchdog is not None and watchdog.expired:
-            raise MailError(f"{where} did not complete the delivery within the {limit:g}s deadline "
-                            "([email] deadline_s): the server answers too slowly", Fault.UNDETERMINED) from None
+            raise MailError(_("{where} did not complete the delivery within the {limit:g}s deadline "
+                              "([email] deadline_s): the server answers too slowly", where=where,
+                              limit=limit), Fault.UNDETERMINED) from None
         raise _mail_error(exc, where, host, cfg, password) from None
     finally:
         if watchdog is not None:
@@ -115,19 +118,26 @@ def smtp_send(msg: EmailMessage, cfg: Mapping[str, Any], env: Mapping[str, str],
 
 def _mail_error(exc: BaseException, where: str, host: str, cfg: Mapping[str, Any], password: str) -> MailError:
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return MailError(_redact(f"{where} rejected the login for {cfg['user']}: {exc.smtp_code} "
-                                 f"{exc.smtp_error.decode(errors='replace')}", password), Fault.SITE)
+        return MailError(_redact(_("{where} rejected the login for {user}: {code} {text}", where=where,
+                                   user=cfg["user"], code=exc.smtp_code,
+                                   text=exc.smtp_error.decode(errors="replace")), password), Fault.SITE)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return MailError(f"{where} refused every recipient: {', '.join(exc.recipients)}", Fault.SITE)
+        return MailError(_("{where} refused every recipient: {recipients}", where=where,
+                           recipients=", ".join(exc.recipients)), Fault.SITE)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return MailError(_redact(f"{where} answered {exc.smtp_code} "
-                                 f"{exc.smtp_error.decode(errors='replace')}", password), Fault.UNDETERMINED)
+        return MailError(_redact(_("{where} answered {code} {text}", where=where, code=exc.smtp_code,
+                                   text=exc.smtp_error.decode(errors="replace")), password),
+                         Fault.UNDETERMINED)
     if isinstance(exc, ssl.SSLError):
-        return MailError(f"TLS with {where} failed: {exc.reason or exc}", Fault.SITE)
+        return MailError(_("TLS with {where} failed: {why}", where=where, why=str(exc.reason or exc)),
+                         Fault.SITE)
     if isinstance(exc, socket.gaierror):
-        return MailError(f"cannot resolve SMTP host {host}: {exc.strerror}", Fault.SITE)
+        return MailError(_("cannot resolve SMTP host {host}: {why}", host=host, why=exc.strerror),
+                         Fault.SITE)
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        return MailError(f"{where} did not answer within {SMTP_TIMEOUT:g}s", Fault.SITE)
+        return MailError(_("{where} did not answer within {limit:g}s", where=where, limit=SMTP_TIMEOUT),
+                         Fault.SITE)
     if isinstance(exc, ConnectionRefusedError):
-        return MailError(f"{where} refused the connection (no SMTP server listening)", Fault.SITE)
+        return MailError(_("{where} refused the connection (no SMTP server listening)", where=where),
+                         Fault.SITE)
     return MailError(_redact(f"{where}: {type(exc).__name__}: {exc}", password), Fault.UNDETERMINED)

@@ -113,20 +113,33 @@ class Store:
         return rec
 
     def text(self, ref: str | None) -> str | None:
+        """A stored text by its digest; None when it is missing or damaged
+        (a blob is checked against its name: it is written without fsync)."""
         if not ref:
             return None
         try:
-            with open(self._p("blobs", ref), encoding="utf-8") as fh:
-                return fh.read()
+            with open(self._p("blobs", ref), "rb") as fh:
+                data = fh.read()
         except FileNotFoundError:
             return None
+        if hashlib.sha256(data).hexdigest() != ref:
+            return None
+        return data.decode("utf-8")
 
     def put_text(self, text: str) -> str:
-        ref = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        """Store *text* under its digest. No fsync per blob (hundreds of
+        files would each wait for the disk); the recording that names them
+        is written with one, and a torn blob fails its digest on reading."""
+        data = text.encode("utf-8")
+        ref = hashlib.sha256(data).hexdigest()
         path = self._p("blobs", ref)
         if not os.path.exists(path):
             os.makedirs(self._p("blobs"), mode=0o700, exist_ok=True)
-            _write(path, text)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
         return ref
 
     def save(self, rec: dict[str, Any]) -> str:
@@ -157,7 +170,7 @@ def watch_patterns(registry: Any, config: Any) -> list[str]:
     out: list[str] = []
     for name in sorted(registry.checks):
         check = registry.checks[name]
-        cfg = config.for_check(check) if hasattr(config, "for_check") else config.section(check.section)
+        cfg = config.for_check(check)
         if cfg.get("enabled") is False:
             continue
         try:
@@ -202,8 +215,8 @@ def record(registry: Any, config: Any, host: Any, by: str | None = None, note: s
     facts: dict[str, Any] = {}
     states: dict[str, str] = {}
     if collect_facts:
-        names = [n for n in registry.checks if n != DRIFT_CHECK]
-        col = collect(registry, host, config, only=names)
+        # skip=, not only=: a check named with only= runs whatever the role.
+        col = collect(registry, host, config, skip=[DRIFT_CHECK])
         for name, got in col.results.items():
             states[name] = got.state if got.state != "skipped" else f"skipped: {got.skipped}"
             if got.state == "ran" and got.facts is not None:
@@ -347,7 +360,11 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
     if os.path.exists(real):
         with open(real, "rb") as fh:
             current_raw = fh.read()
-    content, missing = confdiff.restore_secrets(accepted, current_raw.decode("utf-8", "replace"), store.salt())
+    try:
+        content, missing = confdiff.restore_secrets(accepted, current_raw.decode("utf-8", "replace"),
+                                                    store.salt())
+    except ValueError as exc:
+        raise BaselineError(f"cannot restore {path}: {exc}") from None
     data = content.encode("utf-8")
     entries = file_diff(config, host, path) if os.path.exists(real) else [
         {"path": path, "state": "removed", "diff": "", "attributes": []}]
@@ -359,8 +376,8 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
     for a in e["attributes"]:
         say(f"{a['attribute']}: {a['current']} -> {a['baseline']} (accepted)")
     if missing:
-        say(f"note: {len(missing)} secret value(s) changed since acceptance and the baseline keeps "
-            "only their digests; they stay as they are now: set them back by hand")
+        say(f"note: secret(s) {', '.join(missing)} changed since acceptance and the baseline keeps "
+            "only their digests; they keep their current values: set them back by hand")
     if not yes and not (ask or _ask)(f"Restore {path} as accepted in baseline {rec['id']}? [y/N] "):
         say("not restored")
         return {"path": path, "restored": False, "declined": True, "copy": None,

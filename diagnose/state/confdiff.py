@@ -35,6 +35,19 @@ SECRET_FILE_SUFFIXES = (".key", "_key", ".p12", ".pfx", ".keytab")
 
 TOKEN = re.compile(r"<secret sha256:([0-9a-f]{16})>")
 _URL_PW = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@\s/]+)(?P<at>@)")
+# Every line that may hold a secret has one of these (lower-cased); the
+# rest are copied as they are, without a regular expression.
+_HINTS = ("secret", "pass", "psk", "token", "apikey", "api_key", "api-key", "private", "authkey", "auth_key",
+          "auth-key", "community", "://")
+
+
+def _may_hold_secret(text: str) -> bool:
+    low = text.lower()
+    return any(h in low for h in _HINTS)
+
+
+_INLINE = re.compile(r"(?P<k>(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]*(?i:secret|passw|psk|token)[A-Za-z0-9_.\-]*)"
+                     r"(?P<sep>\s*(?:=>|=|:)\s*)(?P<v>(?!<secret )[^\s;,\"'<]+)")
 _KV = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_.\-]+)(?P<sep>\s*(?:=>|=|:)\s*)(?P<rest>.*)$")
 _HEADER = re.compile(r"^\s*\[(?P<name>[^\]]*)\]\s*(?:\((?P<tpl>[^)]*)\))?\s*(?:[;#].*)?$")
 _ASSIGN = re.compile(r"^\s*(?P<key>[^=\[\]\s][^=]*?)\s*(?:=>|=)\s*(?P<value>.*?)\s*$")
@@ -63,9 +76,14 @@ def _split_comment(rest: str) -> tuple[str, str]:
 def redact(text: str, salt: bytes, path: str = "") -> tuple[str, int]:
     """*text* with every secret value replaced by its digest token, and how
     many were replaced. Keeps the layout, so line numbers stay the same."""
-    out, count = [], 0
     voicemail = os.path.basename(path) == "voicemail.conf"
+    if not voicemail and not _may_hold_secret(text):
+        return text, 0
+    out, count = [], 0
     for line in text.split("\n"):
+        if not voicemail and not _may_hold_secret(line):
+            out.append(line)
+            continue
         new = line
         # A commented-out setting (";secret=old") is as secret as a live one.
         lead = re.match(r"^\s*[;#]*", line).group(0)
@@ -86,6 +104,9 @@ def redact(text: str, salt: bytes, path: str = "") -> tuple[str, int]:
                     + comment
                 count += 1
         new, n = _URL_PW.subn(lambda u: u["pre"] + digest(salt, u["pw"]) + u["at"], new)
+        count += n
+        # "password=x" further along a line (a comment, an option string).
+        new, n = _INLINE.subn(lambda i: i["k"] + i["sep"] + digest(salt, i["v"]), new)
         count += n
         out.append(new)
     return "\n".join(out), count
@@ -173,9 +194,9 @@ def ini_changes(old_rows: list, new_rows: list) -> list[dict[str, Any]]:
 
 
 def line_changes(old_text: str, new_text: str, limit: int = 40) -> list[dict[str, Any]]:
-    """Changed lines: ``{line, baseline, current}`` (line numbers of the
-    current file; None for a side that has no such line). Secret tokens are
-    shown as ``(secret)``."""
+    """Changed lines: ``{line, baseline, current}``, None for a side that has
+    no such line; ``line`` numbers the current file, or the accepted one for
+    a removed line. Secret tokens are shown as ``(secret)``."""
     a, b = old_text.split("\n"), new_text.split("\n")
     out: list[dict[str, Any]] = []
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
@@ -185,7 +206,7 @@ def line_changes(old_text: str, new_text: str, limit: int = 40) -> list[dict[str
         for k in range(max(i2 - i1, j2 - j1)):
             old = a[i1 + k] if i1 + k < i2 else None
             new = b[j1 + k] if j1 + k < j2 else None
-            entry = {"line": (j1 + k + 1) if new is not None else j1 + 1,
+            entry = {"line": (j1 + k + 1) if new is not None else i1 + k + 1,
                      "baseline": _mask(old), "current": _mask(new)}
             if (old and TOKEN.search(old)) or (new and TOKEN.search(new)):
                 entry["secret"] = True
@@ -218,28 +239,66 @@ def unified(old_text: str, new_text: str, path: str, old_label: str = "accepted"
     return "\n".join(_mask(x) or "" for x in lines)
 
 
+def _settings_by_place(text: str) -> dict[tuple[str, str], list[str]]:
+    """``(section, key) -> [raw value text, ...]`` of a file as it is, in order."""
+    out: dict[tuple[str, str], list[str]] = {}
+    section = ""
+    for line in text.split("\n"):
+        h = _HEADER.match(line)
+        if h:
+            section = h["name"].strip()
+            continue
+        m = _KV.match(line)
+        if m:
+            value, _ = _split_comment(m["rest"])
+            out.setdefault((section, m["key"]), []).append(value.strip())
+    return out
+
+
 def restore_secrets(accepted: str, current_raw: str, salt: bytes) -> tuple[str, list[str]]:
-    """The accepted text with each secret token replaced by the current
-    file's value when that value has the same digest (the secret did not
-    change). Returns the text and the tokens that could not be filled (the
-    secret itself changed; the baseline holds only its digest)."""
+    """The accepted text with each secret token replaced by a real value.
+
+    A secret that did not change comes back from the current file (a value
+    there with the same digest). A secret that changed since acceptance
+    cannot come back (the baseline keeps only its digest): that setting
+    keeps its current value, and it is listed in the second result as
+    ``[section] key``. Raises ValueError when a changed secret's setting is
+    gone from the current file, so there is nothing to keep either."""
     values: dict[str, str] = {}
     for line in current_raw.split("\n"):
-        m = _KV.match(line)
-        if not m:
-            continue
-        value, _ = _split_comment(m["rest"])
-        for candidate in {value.strip(), value.strip().strip("\"'"), value.strip().partition(",")[0]}:
-            if candidate:
-                values[digest(salt, candidate)] = candidate
+        lead = re.match(r"^\s*[;#]*", line).group(0)
+        m = _KV.match(line[len(lead):])
+        if m:
+            value, _ = _split_comment(m["rest"])
+            for candidate in {value.strip(), value.strip().strip("\"'"), value.strip().partition(",")[0]}:
+                if candidate:
+                    values[digest(salt, candidate)] = candidate
         for u in _URL_PW.finditer(line):
             values[digest(salt, u["pw"])] = u["pw"]
-    missing: list[str] = []
-
-    def fill(m: re.Match) -> str:
-        if m.group(0) in values:
-            return values[m.group(0)]
-        missing.append(m.group(0))
-        return m.group(0)
-
-    return TOKEN.sub(fill, accepted), missing
+        for i in _INLINE.finditer(line):
+            values[digest(salt, i["v"])] = i["v"]
+    current = _settings_by_place(current_raw)
+    kept: list[str] = []
+    out: list[str] = []
+    section = ""
+    for line in accepted.split("\n"):
+        h = _HEADER.match(line)
+        if h:
+            section = h["name"].strip()
+        if TOKEN.search(line) is None:
+            out.append(line)
+            continue
+        filled = TOKEN.sub(lambda m: values.get(m.group(0), m.group(0)), line)
+        if TOKEN.search(filled) is None:
+            out.append(filled)
+            continue
+        m = _KV.match(line)
+        now = current.get((section, m["key"])) if m else None
+        if not now:
+            where = f"[{section}] {m['key']}" if m else "a secret"
+            raise ValueError(f"{where}: the accepted secret changed and the setting is gone now; "
+                             "the baseline keeps only its digest, so set it by hand")
+        value, comment = _split_comment(m["rest"])
+        out.append(m["indent"] + m["key"] + m["sep"] + now[0] + comment)
+        kept.append(f"[{section}] {m['key']}")
+    return "\n".join(out), kept

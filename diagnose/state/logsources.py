@@ -105,6 +105,10 @@ def parse_iso(text: str) -> float | None:
     m = re.match(r"^(.*[+-]\d\d)(\d\d)$", t)
     if m and ":" not in t[-5:]:
         t = m.group(1) + ":" + m.group(2)
+    # Python < 3.11 reads only 3 or 6 digits of a second's fraction
+    f = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", t)
+    if f:
+        t = f"{f.group(1)}.{(f.group(2) + '000000')[:6]}{f.group(3)}"
     try:
         d = dt.datetime.fromisoformat(t)
     except ValueError:
@@ -177,10 +181,15 @@ _AUDIT = re.compile(r"type=(?P<type>\S+) msg=audit\((?P<time>[\d.]+):(?P<serial>
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
-def _audit_value(v: str) -> str:
+_HEXABLE = ("name", "cwd", "comm", "exe", "proctitle")
+
+
+def _audit_value(key: str, v: str) -> str:
     if v.startswith('"'):
         return v[1:-1]
-    if re.fullmatch(r"(?:[0-9A-F]{2})+", v) and len(v) >= 2:  # hex-encoded name
+    # The kernel hex-encodes a string field that holds a space, a quote or a
+    # control character (and proctitle always); numbers are never encoded.
+    if key in _HEXABLE and re.fullmatch(r"(?:[0-9A-F]{2})+", v):
         try:
             return bytes.fromhex(v).decode("utf-8", "replace")
         except ValueError:
@@ -198,7 +207,7 @@ def parse_audit(lines: Iterable[str]) -> list[dict[str, Any]]:
             continue
         ev = events.setdefault(m["serial"], {"time": float(m["time"]), "serial": int(m["serial"]),
                                              "names": [], "cwd": None})
-        fields = {k: _audit_value(v) for k, v in _FIELD.findall(m["body"])}
+        fields = {k: _audit_value(k, v) for k, v in _FIELD.findall(m["body"])}
         if m["type"] == "SYSCALL":
             for k in ("auid", "uid", "comm", "exe", "success", "key", "syscall"):
                 if k in fields:

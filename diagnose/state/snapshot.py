@@ -15,7 +15,9 @@ import fnmatch
 import glob
 import hashlib
 import os
+import re
 import stat as stat_mod
+import time
 from typing import Any, Iterable
 
 from diagnose.state import confdiff
@@ -33,9 +35,11 @@ def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+_NEVER = re.compile("|".join(fnmatch.translate(p) for p in NEVER_WATCH))
+
+
 def _ignored(path: str, ignore: Iterable[str]) -> bool:
-    base = os.path.basename(path)
-    if any(fnmatch.fnmatch(base, p) for p in NEVER_WATCH):
+    if _NEVER.match(os.path.basename(path)):
         return True
     return any(fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/") for p in ignore)
 
@@ -95,9 +99,11 @@ def accounts(host: Any) -> tuple[dict[int, str], dict[int, str]]:
 
 
 def snapshot(host: Any, path: str, salt: bytes, users: dict[int, str], groups: dict[int, str],
-             text_limit: int = TEXT_LIMIT) -> tuple[dict[str, Any], str | None]:
+             text_limit: int = TEXT_LIMIT, unless_sha256: str | None = None) -> tuple[dict[str, Any], str | None]:
     """The snapshot of one file and its stored (redacted) text, or None as
-    the text when the content is not kept."""
+    the text when the content is not kept. With *unless_sha256*, a file
+    whose digest is that one is not decoded (nothing to compare)."""
+    seen = time.time_ns()
     try:
         st = host.stat(path)
     except FileNotFoundError:
@@ -110,7 +116,7 @@ def snapshot(host: Any, path: str, salt: bytes, users: dict[int, str], groups: d
         "owner": users.get(st.st_uid, str(st.st_uid)), "group": groups.get(st.st_gid, str(st.st_gid)),
         "mode": f"{stat_mod.S_IMODE(st.st_mode):04o}",
         "mtime": iso(st.st_mtime), "ctime": iso(st.st_ctime),
-        "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino,
+        "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino, "seen_ns": seen,
     }
     if not stat_mod.S_ISREG(st.st_mode):
         snap.update(kind="not-a-file", sha256=None)
@@ -121,6 +127,9 @@ def snapshot(host: Any, path: str, salt: bytes, users: dict[int, str], groups: d
         snap.update(kind="unreadable", sha256=None, error=exc.strerror or str(exc))
         return snap, None
     snap["sha256"] = hashlib.sha256(data).hexdigest()
+    if unless_sha256 is not None and snap["sha256"] == unless_sha256:
+        snap["kind"] = "unchanged"
+        return snap, None
     if confdiff.is_secret_file(path):
         snap["kind"] = "secret-file"
         return snap, None
@@ -140,12 +149,22 @@ def snapshot(host: Any, path: str, salt: bytes, users: dict[int, str], groups: d
     return snap, stored
 
 
+# File timestamps come from a coarse clock (a jiffy: 1 to 10 ms): a write
+# within this long after a snapshot may leave ctime as it was.
+RACY_NS = 50_000_000
+
+
 def same_stat(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Nothing about the file changed that stat can see (git's index test):
     same inode, size, mtime and ctime to the nanosecond. A write changes
-    ctime, and ctime cannot be set from user space."""
+    ctime, and ctime cannot be set from user space. A snapshot taken within
+    :data:`RACY_NS` of the file's ctime proves nothing ("racy", as git
+    says): the file is read again."""
     keys = ("ino", "size", "mtime_ns", "ctime_ns", "uid", "gid", "mode")
-    return bool(a.get("exists")) and all(a.get(k) == b.get(k) for k in keys)
+    if not a.get("exists") or not all(a.get(k) == b.get(k) for k in keys):
+        return False
+    seen = a.get("seen_ns")
+    return seen is not None and seen - a["ctime_ns"] > RACY_NS
 
 
 # -- installed packages -----------------------------------------------------------

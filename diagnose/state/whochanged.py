@@ -194,12 +194,15 @@ class Witnesses:
         if res.missing:
             return {"state": "no-git"}
         dirty = self.host.run_on_files(git + ["status", "--porcelain", "--", rel], timeout=10)
-        uncommitted = bool(dirty.stdout.strip())
+        if dirty.stdout.strip():
+            # The file as it is now is in no commit yet: whoever committed
+            # last did not make this change.
+            return {"state": "uncommitted"}
         if not res.ok or not res.stdout.strip():
-            return {"state": "uncommitted" if uncommitted else "no-commit"}
+            return {"state": "no-commit"}
         h, author, email, at, subject = (res.stdout.strip().split("\x1f") + [""] * 5)[:5]
         return {"state": "found", "commit": h[:12], "author": author, "email": email,
-                "time": float(at or 0), "subject": subject, "uncommitted": uncommitted}
+                "time": float(at or 0), "subject": subject}
 
     # -- judging one file ----------------------------------------------------------
     def kind_of(self, actor: str | None) -> str:
@@ -253,11 +256,9 @@ class Witnesses:
                 sources.append({"source": "etckeeper", "where": "/etc/.git", "result": "found",
                                 "time": when(ek["time"]),
                                 "detail": f"commit {ek['commit']} by {ek['author']} <{ek['email']}>: "
-                                          f"{clean(ek['subject'])}"
-                                          + (" (the file changed again since, not committed yet)"
-                                             if ek["uncommitted"] else "")})
+                                          f"{clean(ek['subject'])}"})
                 found.append({"actor": ek["author"], "kind": self.kind_of(ek["author"]),
-                              "confidence": "high" if not ek["uncommitted"] else "medium", "via": "etckeeper"})
+                              "confidence": "high", "via": "etckeeper"})
             else:
                 detail = {"absent": "/etc is not under etckeeper",
                           "no-git": "git is not installed to read /etc/.git",

@@ -30,7 +30,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 # width is had by framing the report in an iframe of exactly that size, at
 # the top left of a harness page. The harness measures what a reader sees
 # (page width against the frame, where each remedy is laid out, whether any
-# <details> is open) and copies the report's DOM and the measurements into
+# <details> is open, which command or check-name tokens wrap across lines) and copies the report's DOM and the measurements into
 # its own DOM, which --dump-dom prints. The report itself carries no script.
 HARNESS = """<!DOCTYPE html>
 <html><head><script>
@@ -44,6 +44,30 @@ function measure(frame) {
     out.remedies.push({finding: el.closest('[data-finding]').getAttribute('data-finding'),
                        text: el.textContent, height: r.height, left: r.left, right: r.right});
   });
+  // Tokens laid out across two lines: in a command (split at spaces) or a
+  // check name (split at dots), a token with more than one line box is broken.
+  out.broken = [];
+  function lines(node, start, end) {
+    var r = d.createRange(); r.setStart(node, start); r.setEnd(node, end);
+    var tops = {};
+    Array.prototype.forEach.call(r.getClientRects(), function (b) { if (b.width > 0) tops[Math.round(b.top)] = 1; });
+    return Object.keys(tops).length;
+  }
+  function tokens(el, sep, role) {
+    var walker = d.createTreeWalker(el, NodeFilter.SHOW_TEXT), node;
+    while ((node = walker.nextNode())) {
+      var text = node.data, re = sep, m, pos = 0;
+      re.lastIndex = 0;
+      var parts = text.split(re), off = 0;
+      parts.forEach(function (part) {
+        if (part.length > 1 && lines(node, off, off + part.length) > 1) out.broken.push({role: role, token: part});
+        off += part.length + 1;
+      });
+    }
+  }
+  out.commands = d.querySelectorAll('[data-role=command]').length;
+  d.querySelectorAll('[data-role=command]').forEach(function (el) { tokens(el, / /g, 'command'); });
+  d.querySelectorAll('[data-role=check-name] span').forEach(function (el) { tokens(el, /\\./g, 'check-name'); });
   document.getElementById('layout').textContent = JSON.stringify(out);
   document.getElementById('dom').textContent = root.outerHTML;
 }

@@ -262,7 +262,10 @@ class MariaDB:
         self.proc: subprocess.Popen | None = None
         _chown_tree(self.dir, "mysql")
         res = subprocess.run(
+            # Its own tmpdir: bootstraps running at the same time on one machine
+            # otherwise share /tmp/#sql-temptable-* files and can fail.
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=mysql",
+             f"--tmpdir={self.dir}",
              "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
             capture_output=True, text=True, timeout=120)
         if res.returncode != 0:
@@ -271,7 +274,7 @@ class MariaDB:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["mariadbd", "--no-defaults", f"--datadir={self.data}", "--user=mysql",
+            ["mariadbd", "--no-defaults", f"--datadir={self.data}", "--user=mysql", f"--tmpdir={self.dir}",
              f"--socket={self.sock}", f"--port={self.port}", "--bind-address=127.0.0.1",
              f"--pid-file={self.dir}/mysqld.pid", f"--log-error={self.errlog}",
              "--myisam-recover-options=OFF", "--aria-recover-options=OFF", "--skip-name-resolve",

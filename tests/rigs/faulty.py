@@ -8,8 +8,8 @@ never see are planted where they occur in life:
   on the caller id) and in its error line;
 - a database password in that error line (the runner masks it for everyone);
 - the vendor's internal addresses: the database server on the vendor's VPN
-  (10.44.0.7) and the vendor's SMTP relay (smtp.vendor.example, 10.200.0.5)
-  that failed to take the previous report.
+  (10.44.0.7, in the service's log) and the vendor's SMTP relay
+  (smtp.vendor.example) that failed to take the previous report.
 
 The site's own addresses (its gateway, its server, this seat's address) stay
 in the customer's report.
@@ -30,7 +30,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 CALLER = "+7 495 123-45-67"
 CALLER_DIGITS = "74951234567"
 SECRET = "Pw0rd-S3cret"
-VENDOR_IPS = ("10.44.0.7", "10.200.0.5")
+VENDOR_IPS = ("10.44.0.7",)
 VENDOR_HOST = "smtp.vendor.example"
 SITE_NETWORKS = ["192.0.2.0/24", "203.0.113.0/24", "198.51.100.0/24"]
 
@@ -78,7 +78,8 @@ def _plant(check: str, d: dict[str, Any]) -> None:
         log["traceback"] = tb
 
 
-def build(refs: list[str], host: str, role: str, site: str = "Sales office") -> tuple[Report, Any]:
+def collection(refs: list[str], host: str, role: str, site: str = "Sales office"):
+    """(registry, config, Collection) of the recorded scenarios *refs*."""
     registry = Registry.discover()
     config = load(None, registry.schemas(), registry.multi_sections())
     config.sections["site"] = dict(config.section("site"), name=site, role=role,
@@ -94,16 +95,23 @@ def build(refs: list[str], host: str, role: str, site: str = "Sales office") -> 
             config.sections[check.section] = load_section(check, d.get("config") or {})
             config.present.add(check.section)
         col.results[check_name] = Collected(check_name, "ran", d["facts"], duration_s=0.05)
+    col.config = {k: v for k, v in config.sections.items() if k in config.present}
+    return registry, config, col
+
+
+def build(refs: list[str], host: str, role: str, site: str = "Sales office") -> tuple[Report, Any]:
+    registry, config, col = collection(refs, host, role, site)
     return evaluate(registry, col, config), config
 
 
 def faulty_server() -> tuple[Report, Any]:
-    from diagnose.delivery.mail import MailError, _delivery_finding, with_finding
-    from diagnose.model import Fault
+    from diagnose.delivery.mail import _delivery_finding, with_finding
+    from diagnose.delivery.smtp import _mail_error
 
     report, config = build(SERVER, "cc-srv01", "server")
     email = {"smtp_host": VENDOR_HOST, "smtp_port": 25, "reports_dir": "/var/lib/diagnose/reports"}
-    err = MailError(f"{VENDOR_HOST}:25 ({VENDOR_IPS[1]}) refused the connection", Fault.SITE)
+    # what a refused connection to the vendor's relay gives, as read back from the spool (English)
+    err = _mail_error(ConnectionRefusedError(), f"{VENDOR_HOST}:25", VENDOR_HOST, email, "")
     stuck = {"subject": "[diagnose] Sales office / cc-srv01", "to": ["support@vendor.example"],
              "first_failed": "2026-11-21T07:00:00+00:00", "attempts": 2, "last_error": str(err),
              "fault": "site"}

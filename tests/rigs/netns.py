@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import is_root
+
 WS_IF = "dgn-ws0"
 SRV_IF = "dgn-srv0"
 WS_ADDR = "198.51.100.10"
@@ -167,7 +169,7 @@ def make_rig() -> NetRig:
 @pytest.fixture
 def netrig():
     """A fresh three-namespace LAN, torn down even when the test fails."""
-    if os.geteuid() != 0 or not shutil.which("ip"):
+    if not is_root() or not shutil.which("ip"):
         pytest.skip("needs root and iproute2 for network namespaces")
     rig = make_rig()
     try:

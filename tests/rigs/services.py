@@ -57,7 +57,11 @@ if mode == "oom":
         hoard.append(bytearray(1 << 20))
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
+try:
+    srv.bind(("127.0.0.1", port))
+except OSError:
+    logging.exception("cannot bind 127.0.0.1:%d", port)
+    sys.exit(1)
 srv.listen(8)
 logging.info("listening on 127.0.0.1:%d", port)
 while True:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, is_root
 
 NOBODY = 65534
 PACKAGES = ("diagnose", "checks", "reports")
@@ -93,7 +93,7 @@ class Unprivileged:
 
 @pytest.fixture
 def unprivileged():
-    if os.geteuid() != 0:
+    if not is_root():
         pytest.skip("needs root to switch to uid 65534")
     work = Path(tempfile.mkdtemp(prefix="dg-nobody-"))
     try:

@@ -1,0 +1,198 @@
+"""Gather seat reports for the site report: from the broker's retained
+messages, or from a directory of report files collected any other way.
+
+Everything here is untrusted input: topic levels, payload sizes, JSON shapes.
+Nothing is executed or used as a path; a report that is too large or not a
+valid ``diagnose.report/1`` document is refused with the reason, and the
+rest of the site goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from diagnose.fleet.settings import Fleet, valid_level
+from diagnose.model import SCHEMA, Report, Status
+
+LEAVES = ("report", "status", "seen")
+MAX_FINDINGS = 2000
+
+
+@dataclass
+class SeatInput:
+    """What the site knows of one seat before judging it."""
+
+    name: str
+    report: Report | None = None
+    raw: dict[str, Any] | None = None
+    seat: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] | None = None
+    seen: str | None = None
+    refused: str | None = None
+    size: int = 0
+    source: str = ""
+    fresh: bool = False  # answered this site run's request
+
+
+@dataclass
+class Gathered:
+    seats: dict[str, SeatInput] = field(default_factory=dict)
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # {source, reason}
+    broker_error: dict[str, str] | None = None  # {kind, message}
+    source: str = ""
+
+    def seat(self, name: str) -> SeatInput:
+        if name not in self.seats:
+            self.seats[name] = SeatInput(name)
+        return self.seats[name]
+
+
+def _size(n: int) -> str:
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{n / 1024:.1f} kB"
+
+
+def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None, Report | None, str | None]:
+    """(document, Report, None) or (None, None, why it is refused)."""
+    if len(data) > max_bytes:
+        return None, None, f"{_size(len(data))} is over the limit of {_size(max_bytes)} ([fleet] max_report_kb)"
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, None, f"not JSON ({str(exc)[:120]})"
+    except RecursionError:
+        return None, None, "not a report: nested too deeply"
+    if not isinstance(doc, dict):
+        return None, None, f"not a report: a JSON {type(doc).__name__}"
+    if doc.get("schema") != SCHEMA:
+        return None, None, f"schema {str(doc.get('schema'))[:60]!r}, expected {SCHEMA!r}"
+    findings = doc.get("findings")
+    if not isinstance(findings, list) or len(findings) > MAX_FINDINGS:
+        return None, None, f"malformed {SCHEMA} document: findings must be a list of at most {MAX_FINDINGS}"
+    try:
+        report = Report.from_dict(doc)
+        for f in report.findings:
+            if not all(isinstance(x, str) for x in (f.check, f.subject, f.title, f.detail, f.remedy)):
+                raise TypeError("finding fields must be strings")
+            if not isinstance(f.evidence, dict) or not all(isinstance(c, str) for c in f.caused_by):
+                raise TypeError("evidence must be an object, caused_by a list of ids")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return None, None, f"malformed {SCHEMA} document: {type(exc).__name__}: {str(exc)[:120]}"
+    seat = doc.get("seat")
+    if seat is not None and (not isinstance(seat, dict) or
+                             not all(isinstance(v, (str, int, float, type(None))) for v in seat.values())):
+        return None, None, f"malformed {SCHEMA} document: the seat object must map names to strings"
+    return doc, report, None
+
+
+def _small_json(data: bytes) -> dict[str, Any] | None:
+    if len(data) > 4096:
+        return None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def add_message(g: Gathered, fleet: Fleet, topic: str, payload: bytes, after: float | None = None) -> None:
+    """File one retained (or fresh) message under its seat."""
+    parts = topic.split("/")
+    base = f"{fleet.prefix}/{fleet.site_id}/".split("/")[:-1]
+    if parts[:len(base)] != base or len(parts) != len(base) + 2:
+        return
+    name, leaf = parts[len(base)], parts[len(base) + 1]
+    if name == "cmd" or leaf not in LEAVES:
+        return
+    if not valid_level(name):
+        g.rejects.append({"source": topic[:200], "reason": "the seat name in the topic is not a valid name"})
+        return
+    s = g.seat(name)
+    s.source = f"{fleet.prefix}/{fleet.site_id}/{name}"
+    if leaf == "report":
+        s.size = len(payload)
+        doc, report, why = validate_report(payload, fleet.max_report_bytes)
+        s.raw, s.report, s.refused = doc, report, why
+        s.seat = dict((doc or {}).get("seat") or {})
+        if after is not None and report is not None:
+            s.fresh = True
+    elif leaf == "status":
+        s.status = _small_json(payload)
+    else:
+        seen = _small_json(payload)
+        s.seen = str(seen.get("time")) if seen and seen.get("time") else None
+
+
+def from_directory(path: str, fleet: Fleet) -> Gathered:
+    """Every ``*.json`` report in *path* (not recursive). A file's seat is
+    its report's ``seat.name``, else its host, else the file name."""
+    g = Gathered(source=os.path.abspath(path))
+    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        if not entry.name.endswith(".json") or not entry.is_file():
+            continue
+        size = entry.stat().st_size
+        stem = entry.name[:-5]
+        if size > fleet.max_report_bytes:
+            doc, report, why = None, None, (f"{_size(size)} is over the limit of "
+                                            f"{_size(fleet.max_report_bytes)} ([fleet] max_report_kb)")
+        else:
+            with open(entry.path, "rb") as fh:
+                data = fh.read(fleet.max_report_bytes + 1)
+            doc, report, why = validate_report(data, fleet.max_report_bytes)
+        seat = dict((doc or {}).get("seat") or {})
+        name = str(seat.get("name") or (report.host if report else "") or stem)
+        if not valid_level(name):
+            name = stem if valid_level(stem) else f"file-{len(g.seats) + 1}"
+        s = g.seat(name)
+        s.raw, s.report, s.refused, s.seat, s.size, s.source = doc, report, why, seat, size, entry.path
+        s.status = {"state": "unknown", "time": None}
+    return g
+
+
+def from_broker(fleet: Fleet, creds: Any, fresh: bool = False, wait_s: float = 30.0) -> Gathered:
+    """Every retained message under the site's topics. With *fresh*, also
+    ask every seat to run now and wait up to *wait_s* for the online ones."""
+    from diagnose.fleet import mqtt
+
+    g = Gathered(source=str(fleet.broker))
+    client = mqtt.new_client(f"diagnose-site-{uuid.uuid4().hex[:8]}", fleet, creds)
+    state: dict[str, Any] = {"after": None, "fenced": False}
+    fence_topic = f"{fleet.prefix}/{fleet.site_id}/cmd/fence-{uuid.uuid4().hex[:8]}"
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        add_message(g, fleet, msg.topic, msg.payload, None if msg.retain else state["after"])
+
+    def on_subscribe(_c: Any, _u: Any, mid: int, *_a: Any) -> None:
+        if mid == state.get("fence_mid"):
+            state["fenced"] = True
+
+    client.on_message = on_message
+    client.on_subscribe = on_subscribe
+    try:
+        mqtt.connect(client, fleet.broker, fleet.keepalive_s)
+    except mqtt.ConnectFailed as exc:
+        g.broker_error = {"kind": exc.kind, "message": str(exc)}
+        return g
+    try:
+        # QoS 0: retained messages then go out in order right behind the
+        # SUBACK, so the SUBACK of a second subscription is a fence: when it
+        # arrives, every retained message before it has arrived too.
+        client.subscribe(fleet.site_filter, qos=0)
+        state["fence_mid"] = client.subscribe(fence_topic, qos=0)[1]
+        if not mqtt.wait(lambda: state["fenced"], max(10.0, wait_s)):
+            g.broker_error = {"kind": "timeout", "message": f"the broker {fleet.broker} did not send the "
+                              "retained reports in time"}
+            return g
+        if fresh:
+            online = {n for n, s in g.seats.items() if (s.status or {}).get("state") == "online"}
+            state["after"] = time.time()
+            client.publish(fleet.cmd_topic, b"run", qos=1)
+            mqtt.wait(lambda: all(g.seats[n].fresh or g.seats[n].refused for n in online
+                                  if (g.seats[n].status or {}).get("state") == "online"), wait_s, step=0.1)
+    finally:
+        mqtt.close(client)
+    return g
