@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from diagnose.confvalues import WEEK_S, problem, short
 from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key
+from diagnose.state import HISTORY_SCHEMA
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
 
@@ -46,20 +47,7 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
                                                "cut (default: the longest timeout + 5)",
                            low=0, high=WEEK_S, low_open=True),
     },
-    "history": {
-        "enabled": Key(bool, True, "keep the run history in the state directory and mark findings "
-                       "new, recurring, persistent or flapping"),
-        "keep_days": Key(int, 400, "forget runs older than this many days", low=1, high=36500),
-        "keep_runs": Key(int, 5000, "keep at most this many runs (frequent runs stay bounded too)",
-                         low=2, high=1_000_000),
-        "recent_runs": Key(int, 30, "how many recent runs decide recurring/persistent and runs_seen "
-                           "(flapping always looks at the last 21)", low=2, high=1000),
-        "flap_start_percent": Key((int, float), 20, "a finding starts flapping when its weighted "
-                                  "state change over the last 21 runs reaches this percent"),
-        "flap_stop_percent": Key((int, float), 5, "and stops flapping when it falls to this percent"),
-        "record_from_facts": Key(bool, False, "also record runs judged with --from-facts (at the "
-                                 "time the facts were collected)"),
-    },
+    "history": HISTORY_SCHEMA,
     "email": {
         "to": Key(list, [], "recipients of the vendor's report (everything, JSON attached)", item=str),
         "cc": Key(list, [], "copy recipients of the vendor's report", item=str),

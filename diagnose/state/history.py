@@ -426,10 +426,12 @@ class History:
                                      int(bool(flapping.get(f.id)))))
             c.executemany("INSERT OR REPLACE INTO findings (run, fid, check_name, status, fault, "
                           "title, numbers) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            c.executemany("INSERT INTO tracked (host, fid, check_name, first_seen, last_seen, "
-                          "flapping) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, fid) DO UPDATE "
-                          "SET last_seen = max(last_seen, excluded.last_seen), "
-                          "flapping = excluded.flapping", problems)
+            # INSERT OR IGNORE + UPDATE, not an upsert: SQLite before 3.24
+            # (Ubuntu 18.04, Python 3.9 builds against it) has no ON CONFLICT DO UPDATE.
+            c.executemany("INSERT OR IGNORE INTO tracked (host, fid, check_name, first_seen, "
+                          "last_seen, flapping) VALUES (?, ?, ?, ?, ?, ?)", problems)
+            c.executemany("UPDATE tracked SET last_seen = max(last_seen, ?), flapping = ? "
+                          "WHERE host = ? AND fid = ?", [(p[4], p[5], p[0], p[1]) for p in problems])
             current = {p[1] for p in problems}
             c.executemany("UPDATE tracked SET flapping = ? WHERE host = ? AND fid = ?",
                           [(int(v), report.host, fid) for fid, v in flapping.items()
