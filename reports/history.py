@@ -14,7 +14,7 @@ from diagnose.model import Finding, Report
 def mark(f: Finding) -> Any:
     """The finding's history mark, or None (persistent findings and findings
     without history carry none: they are what the reader expects)."""
-    h = f.history or {}
+    h = getattr(f, "history", None) or {}
     state = h.get("state")
     if state == "new":
         return _("new")
@@ -29,7 +29,7 @@ def mark(f: Finding) -> Any:
 def since(report: Report) -> Any:
     """"Since the previous run (...): 2 new, 1 resolved", or the first run's
     line, or None when no history was consulted."""
-    h = report.history
+    h = getattr(report, "history", None)  # a site report has none
     if not h or "new" not in h:
         return None
     if not h.get("previous_run"):
@@ -41,14 +41,14 @@ def since(report: Report) -> Any:
 
 def resolved(report: Report) -> Any:
     """"Resolved: id, id" or None."""
-    if not report.resolved:
+    if not getattr(report, "resolved", None):
         return None
     return _("Resolved since the previous run: {ids}", ids=join(", ", report.resolved))
 
 
 def note(report: Report) -> Any:
     """What went wrong with history, when no finding says it already."""
-    h = report.history or {}
+    h = getattr(report, "history", None) or {}
     if not h.get("note") or any(f.check == "report.history" for f in report.findings):
         return None
     return _("History: {note}", note=h["note"])
