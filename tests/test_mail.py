@@ -315,3 +315,11 @@ def test_recipient_tables_are_validated(cli, tmp_path):
                    'audience = "boss"\n')
     done = cli("mail", "test", "--config", str(cfg))
     assert done.returncode == 3 and "audience" in done.stderr and "vendor or customer" in done.stderr
+
+
+def test_cli_says_what_it_mailed_in_the_readers_language(cli, smtp_rig, tmp_path):
+    srv = smtp_rig.start()
+    cfg = cli_config(tmp_path, srv.port)
+    done = cli("run", "--config", cfg, "--only", "disk.space", "--email", "--lang", "ru")
+    assert "отчёт сохранён в" in done.stderr and "отправлен на support@vendor.example" in done.stderr
+    assert len(srv.received) == 1

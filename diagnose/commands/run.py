@@ -261,5 +261,7 @@ def _send_email(report: Any, config: Any, args: Any, lang: str = "en") -> tuple[
         from diagnose.guard import say
 
         everyone = [a for g in groups(cfg, lang) for a in g.everyone]
-        say(delivery.summary(everyone))
+        from diagnose.i18n import tr
+
+        say(tr(delivery.summary(everyone), lang))
     return report, 0

@@ -45,7 +45,7 @@ from diagnose.delivery import message
 from diagnose.delivery.message import WIRE_POLICY
 from diagnose.fsutil import atomic_write, discard, reason, sync_dir, write_temp
 from diagnose.redact import redact_text
-from diagnose.i18n import _, _n
+from diagnose.i18n import _, _n, join
 from diagnose.model import CheckResult, Fault, Finding, Report, Status, make_verdict, step
 from diagnose.delivery.store import (CHECK, FALLBACK_DIR, Saved, not_saved_finding, previous_report,
                                      save, stamp as _stamp)
@@ -67,26 +67,31 @@ class Delivery:
     spool_error: str = ""  # the mail failed and could not be spooled either
 
     def summary(self, recipients: list[str]) -> str:
+        """What happened, on one line (a message: the CLI shows it in the
+        reader's language)."""
         if self.saved is None:
-            parts = [f"report NOT saved ({self.not_saved})"]
+            parts = [_("report NOT saved ({why})", why=self.not_saved)]
         elif self.not_saved:
-            parts = [f"report saved to {self.saved} (not in reports_dir: {self.not_saved})"]
+            parts = [_("report saved to {path} (not in reports_dir: {why})", path=self.saved,
+                       why=self.not_saved)]
         else:
-            parts = [f"report saved to {self.saved}"]
+            parts = [_("report saved to {path}", path=self.saved)]
         if self.retried:
-            parts.append(f"{self.retried} earlier spooled report(s) delivered")
+            parts.append(_n("{n} earlier spooled report delivered", "{n} earlier spooled reports delivered",
+                            self.retried))
         if self.sent:
-            parts.append(f"mailed to {', '.join(recipients)}")
+            parts.append(_("mailed to {to}", to=", ".join(recipients)))
         elif self.spooled:
-            parts.append(f"mail NOT delivered ({self.error}); spooled as {self.spooled} "
-                         "and retried on the next run" +
-                         (f" (some could not be spooled: {self.spool_error})" if self.spool_error else ""))
+            parts.append(_("mail NOT delivered ({error}); spooled as {path} and retried on the next run",
+                           error=self.error, path=self.spooled))
+            if self.spool_error:
+                parts.append(_("some could not be spooled: {error}", error=self.spool_error))
         elif self.error:
-            parts.append(f"mail NOT delivered ({self.error}) and NOT spooled ({self.spool_error}); "
-                         "the report is only in this output")
+            parts.append(_("mail NOT delivered ({error}) and NOT spooled ({why}); the report is only in "
+                           "this output", error=self.error, why=self.spool_error))
         else:
-            parts.append(f"no mail: {self.reason}")
-        return "; ".join(parts)
+            parts.append(_("no mail: {why}", why=self.reason))
+        return join("; ", parts)
 
 
 def _now() -> dt.datetime:
@@ -339,15 +344,18 @@ def why_not_send(report: Report, when: str, previous: dict[str, Any] | None) -> 
     one unchanging "flapping" problem (mailed when it starts or stops
     flapping), and the verdict it swings is not compared."""
     if when == "on-fault" and not report.verdict.status.is_problem:
-        return "when = on-fault and every check passed"
+        return _("when = on-fault and every check passed")
     if when == "on-change" and previous is not None:
         now = report.to_dict()
         historic = now.get("history") is not None and previous.get("history") is not None
         if _problems(previous) == _problems(now) and (
                 historic or previous.get("verdict", {}).get("status") == now["verdict"]["status"]):
             flapping = sorted(i for i, s in _problems(now) if s == "flapping")
-            return ("when = on-change and nothing changed since the previous report"
-                    + (f" (flapping, not mailed each time: {', '.join(flapping)})" if flapping else ""))
+            reason = _("when = on-change and nothing changed since the previous report")
+            if flapping:
+                reason = reason + " " + _("(flapping, not mailed each time: {ids})",
+                                          ids=", ".join(flapping))
+            return reason
     return None
 
 
