@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import diagnose_exe, row, time_cmd, time_fn  # noqa: E402
+from common import diagnose_exe, row, time_cmd, time_fn, time_pair  # noqa: E402
 
 from tests.rigs.bluez import eight_in_range, running_bluez, running_system_bus  # noqa: E402
 
@@ -40,12 +40,12 @@ def main() -> int:
             env = dict(bus.env, PULSE_SERVER="")
             cfg = Path(tmp) / "site.toml"
             cfg.write_text('[site]\nrole = "workstation"\n[bluetooth]\n')
-            ours = time_cmd([diagnose_exe(), "run", "--config", str(cfg), "--only", "bluetooth.interference",
-                             "--format", "json"], runs=7, env=env)
             addrs = ["00:1B:66:A1:00:01"] + [f"41:42:00:00:00:0{n}" for n in range(2, 9)]
             manual = "bluetoothctl show >/dev/null; bluetoothctl devices >/dev/null; " + "; ".join(
                 f"bluetoothctl info {a} >/dev/null" for a in addrs)
-            theirs = time_cmd(["sh", "-c", manual], runs=7, env=env)
+            ours, theirs = time_pair([diagnose_exe(), "run", "--config", str(cfg), "--only",
+                                      "bluetooth.interference", "--format", "json"],
+                                     ["sh", "-c", manual], runs=7, env=env)
             row("8 headsets: diagnose run (whole CLI)", ours, theirs, "bluetoothctl x10")
 
             os.environ.update(bus.env)

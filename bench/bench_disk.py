@@ -4,9 +4,12 @@
 1. ``diagnose run --only disk.space --format json`` against Debian's
    ``check_disk -w 10% -c 5% -p /`` (monitoring-plugins-basic): the whole
    tool, cold, auditing / (no walk: / has space to spare).
-2. The who-is-eating-the-disk walk (``diagnose.checks.disk.scan.scan`` called
-   directly) against ``du -a DIR | sort -n | tail`` on the same generated
-   tree of 200,000 files. Target: ratio <= 1.0.
+2. The who-is-eating-the-disk walk (``diagnose.checks.disk.scan.scan`` in a
+   process of its own, interpreter start-up included) against
+   ``du -a DIR | sort -n | tail`` on the same generated tree of 200,000
+   files: whole process against whole process. Target: ratio <= 1.0. (The
+   whole ``diagnose run`` on a million files, on a filesystem of its own, is
+   in bench_scale.py.)
 
 Runs alternate between the two sides so that other load on the machine hits
 both alike; figures are medians. The tree is generated under /tmp once and
@@ -104,8 +107,11 @@ def main() -> int:
         n = make_tree(tree)
         print(f"\n(generated {n} files in {time.perf_counter() - t0:.1f} s under {tree})")
         host = Host("/")
+        walk = [sys.executable, "-c", "import sys; from diagnose.checks.disk.scan import scan; "
+                "from diagnose.host import Host; scan(Host('/'), sys.argv[1], [], budget_s=600)", tree]
         side_by_side(f"2. who is eating the disk: {n} files",
-                     "diskscan.scan(tree)", lambda: scan(host, tree, [], budget_s=600),
+                     "python -c 'scan(tree)' (whole process)",
+                     lambda: subprocess.run(walk, check=True, cwd=ROOT),
                      "du -a tree | sort -n | tail", lambda: sh(f"du -a '{tree}' | sort -n | tail"),
                      args.runs)
         got = scan(host, tree, [], budget_s=600)

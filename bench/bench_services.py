@@ -8,13 +8,14 @@ for its log), against a real running server from the test rig.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import diagnose_exe, row, time_cmd, time_fn  # noqa: E402
+from bench.common import diagnose_exe, row, time_cmd, time_fn, time_pair  # noqa: E402
 from diagnose.checks.services.check import ApplicationServices  # noqa: E402
 from diagnose.check import section_config  # noqa: E402
 from diagnose.host import Host  # noqa: E402
@@ -22,7 +23,8 @@ from tests.rigs.services import ServicesRig, free_port  # noqa: E402
 
 
 def main() -> int:
-    rig = ServicesRig(Path(tempfile.mkdtemp(prefix="dgsvc-bench-")))
+    work = Path(tempfile.mkdtemp(prefix="dgsvc-bench-"))
+    rig = ServicesRig(work)
     try:
         port = free_port()
         rig.start("serve", port)
@@ -38,11 +40,12 @@ def main() -> int:
         theirs = time_cmd(manual)
         row("probe + judge, one service (in process)",
             time_fn(lambda: check.judge(check.probe(host, cfg), cfg), runs=11), theirs, "ps+ss+tail+dmesg")
-        row("diagnose run --only application.services", time_cmd(
-            [diagnose_exe(), "run", "--config", str(conf), "--only", "application.services",
-             "--format", "json"]), theirs, "ps+ss+tail+dmesg")
+        ours, theirs = time_pair([diagnose_exe(), "run", "--config", str(conf), "--only",
+                                  "application.services", "--format", "json"], manual)
+        row("diagnose run --only application.services", ours, theirs, "ps+ss+tail+dmesg")
     finally:
         rig.cleanup()
+        shutil.rmtree(work, ignore_errors=True)  # the rig's cleanup stops processes only
     return 0
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import diagnose_exe, row, time_cmd  # noqa: E402
+from bench.common import diagnose_exe, row, time_pair  # noqa: E402
 from tests.rigs.netns import GW_ADDR, SRV_ADDR, SRV_NAME, make_rig  # noqa: E402
 
 RUNS = 7
@@ -62,14 +62,12 @@ def main() -> int:
             theirs = rig.prefix + manual_round(rig.port)
             print(f"workstation namespace {rig.ws}: {', '.join(CHECKS)} ({RUNS} runs, medians)")
 
-            t_ours = time_cmd(ours, runs=RUNS, warmup=1)
-            t_theirs = time_cmd(theirs, runs=RUNS, warmup=1)
+            t_ours, t_theirs = time_pair(ours, theirs, runs=RUNS, warmup=1)
             row("healthy workstation, whole command", t_ours, t_theirs, "manual round",
                 f"<= {HEALTHY_TARGET:.1f} s")
 
             rig.delete_server()
-            g_ours = time_cmd(ours, runs=RUNS, warmup=1)
-            g_theirs = time_cmd(theirs, runs=RUNS, warmup=1)
+            g_ours, g_theirs = time_pair(ours, theirs, runs=RUNS, warmup=1)
             row("server namespace deleted, whole command", g_ours, g_theirs, "manual round",
                 f"<= {GONE_TARGET:.1f} s")
             met = t_ours <= HEALTHY_TARGET and g_ours <= GONE_TARGET

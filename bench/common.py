@@ -1,5 +1,8 @@
 """Timing helpers shared by the benchmark scripts: wall-clock medians of
-whole commands, the way a user experiences them."""
+whole commands, the way a user experiences them. Two commands compared are
+run alternately (A, B, A, B ...) by :func:`time_pair`, so that other load on
+the machine hits both alike; a Python floor is measured on the interpreter
+the ``diagnose`` script really runs on (:func:`interpreter_of`)."""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ def diagnose_exe() -> str:
 
 def time_cmd(argv: Sequence[str], runs: int = 11, warmup: int = 2, env: dict | None = None,
              ok_codes: Sequence[int] = (0, 1, 2, 3)) -> float:
-    """Median seconds of *runs* executions of *argv* (after *warmup*)."""
+    """Median seconds of *runs* executions of *argv* (after *warmup*); for a
+    comparison use :func:`time_pair`, which alternates."""
     full_env = dict(os.environ, **(env or {}))
     samples = []
     for i in range(warmup + runs):
@@ -32,6 +36,47 @@ def time_cmd(argv: Sequence[str], runs: int = 11, warmup: int = 2, env: dict | N
         if i >= warmup:
             samples.append(dt)
     return statistics.median(samples)
+
+
+def interpreter_of(exe: str) -> str:
+    """The interpreter a console script's ``#!`` line names (else this one)."""
+    try:
+        with open(exe, "rb") as fh:
+            first = fh.readline().decode("utf-8", "replace").strip()
+    except OSError:
+        return sys.executable
+    if first.startswith("#!"):
+        parts = first[2:].split()
+        if parts and os.path.basename(parts[0]) == "env" and len(parts) > 1:
+            return parts[1]
+        if parts:
+            return parts[0]
+    return sys.executable
+
+
+def _once(argv: Sequence[str], env: dict, ok_codes: Sequence[int]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    dt = time.perf_counter() - t0
+    if proc.returncode not in ok_codes:
+        raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
+    return dt
+
+
+def time_pair(a: Sequence[str], b: Sequence[str], runs: int = 11, warmup: int = 2,
+              env: dict | None = None, env_b: dict | None = None,
+              ok_codes: Sequence[int] = (0, 1, 2, 3)) -> tuple[float, float]:
+    """Median seconds of *a* and of *b*, run alternately run by run."""
+    env_a = dict(os.environ, **(env or {}))
+    env_b = dict(os.environ, **(env_b if env_b is not None else env or {}))
+    sa, sb = [], []
+    for i in range(warmup + runs):
+        ta = _once(a, env_a, ok_codes)
+        tb = _once(b, env_b, ok_codes)
+        if i >= warmup:
+            sa.append(ta)
+            sb.append(tb)
+    return statistics.median(sa), statistics.median(sb)
 
 
 def time_fn(fn, runs: int = 5, warmup: int = 1) -> float:

@@ -41,5 +41,6 @@ def of_thread(ident: int | None) -> str | None:
     if not stack:
         return None
     # "reading /x" inside "reading the log /x of database cc" says nothing new
-    parts = [s for i, s in enumerate(stack) if not any(s in later for later in stack[:i])]
+    parts = [s for i, s in enumerate(stack)
+             if not any(s.split(" ")[-1] in outer for outer in stack[:i])]
     return ": ".join(parts)

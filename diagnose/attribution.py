@@ -196,6 +196,66 @@ def matches(rule: Rule, cause: Finding, effect: Finding) -> bool:
     return all(_agrees(_get(effect, e), _get(cause, c)) for e, c in rule.join)
 
 
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+        return True
+    except TypeError:
+        return False
+
+
+class _Index:
+    """The possible causes of one rule, indexed by the value of its first
+    join field (each element of a list value), so an effect looks up its
+    few candidates instead of comparing itself with every finding. Values
+    that cannot be hashed go to a list that is always compared. Candidates
+    come back in the order of *findings*, and every one is confirmed with
+    :func:`matches`, so the result is the pairwise comparison's."""
+
+    def __init__(self, rule: Rule, findings: list[Finding]) -> None:
+        self.rule = rule
+        self.findings = findings
+        causes = [(pos, f) for pos, f in enumerate(findings)
+                  if f.status.is_problem and rule.cause in ("*", f.check) and _holds(f, rule.cause_when)]
+        self.causes = causes
+        self.by_value: dict[Any, list[int]] | None = None
+        self.always: list[int] = []
+        if rule.join and causes:
+            self.by_value = {}
+            cause_field = rule.join[0][1]
+            for pos, f in causes:
+                v = _get(f, cause_field)
+                if v is _MISSING:
+                    continue
+                values = v if isinstance(v, list) else [v]
+                for item in values:
+                    if _hashable(item):
+                        self.by_value.setdefault(item, []).append(pos)
+                    else:
+                        self.always.append(pos)
+
+    def causes_of(self, effect: Finding) -> list[Finding]:
+        rule = self.rule
+        if not self.causes or not effect.status.is_problem or rule.effect not in ("*", effect.check):
+            return []
+        if not _holds(effect, rule.effect_when):
+            return []
+        if self.by_value is None:
+            positions: list[int] = [pos for pos, _f in self.causes]
+        else:
+            v = _get(effect, rule.join[0][0])
+            if v is _MISSING or v is None:
+                return []
+            found: set[int] = set(self.always)
+            for item in (v if isinstance(v, list) else [v]):
+                if _hashable(item):
+                    found.update(self.by_value.get(item, ()))
+                else:  # an unhashable value can only be compared one by one
+                    found.update(pos for pos, _f in self.causes)
+            positions = sorted(found)
+        return [self.findings[pos] for pos in positions if matches(rule, self.findings[pos], effect)]
+
+
 def _ancestors(fid: str, by_id: dict[str, Finding]) -> set[str]:
     seen: set[str] = set()
     stack = list(by_id[fid].caused_by) if fid in by_id else []
@@ -231,8 +291,9 @@ def attribute(findings: list[Finding], rules: tuple[Rule, ...] = RULES) -> list[
     """
     by_id = {f.id: f for f in findings}
     why: dict[tuple[str, str], str] = {}  # (effect, cause) -> the rule's reason
+    indexes = [_Index(rule, findings) for rule in rules]
     for effect in findings:
-        candidates = [(c.id, rule.why) for rule in rules for c in findings if matches(rule, c, effect)]
+        candidates = [(c.id, ix.rule.why) for ix in indexes for c in ix.causes_of(effect)]
         for cid, reason in candidates:
             if cid in effect.caused_by or effect.id in _ancestors(cid, by_id) or cid == effect.id:
                 continue

@@ -14,12 +14,14 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.confvalues import WEEK_S, problem, short
+from diagnose.safetext import cut
 from diagnose.fleet.settings import FLEET_SCHEMA
-from diagnose.schema import COMMON_KEYS, Key
+from diagnose.schema import COMMON_KEYS, Key, MergedSchemas
 from diagnose.state import HISTORY_SCHEMA
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
@@ -71,6 +73,10 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
         "reports_dir": Key(str, "/var/lib/diagnose/reports", "where reports are kept before mailing"),
         "keep": Key(int, 30, "how many reports to keep", low=1, high=100000),
         "keep_days": Key(int, 90, "delete reports older than this many days", low=1, high=36500),
+        "deadline_s": Key((int, float), 60.0, "all SMTP traffic of one run (spooled mail and this report) "
+                                               "ends within this many seconds", low=0, high=3600, low_open=True),
+        "fallback_dir": Key(str, "/run/diagnose/reports", "where the report is saved when reports_dir "
+                                                          "is full, read-only or not writable"),
     },
     # The seat agent and the site report (issue 15, diagnose/fleet/).
     "fleet": FLEET_SCHEMA,
@@ -328,7 +334,7 @@ def _parse(text: str, path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
-        line = int(m.group(1)) if m else None
+        line = int(m.group(1)) if m else (max(1, len(text.splitlines())) if "end of document" in msg else None)
         raise ConfigError(f"not valid TOML: {msg}", path, line) from None
     except RecursionError:
         raise ConfigError("values nested too deeply to read", path, _nesting_line(text)) from None
@@ -346,7 +352,9 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
     return cfg
 
 
-def all_schemas(check_schemas: dict[str, dict[str, Key]]) -> dict[str, dict[str, Key]]:
+def all_schemas(check_schemas: Mapping) -> Mapping:
+    if not isinstance(check_schemas, dict):  # computed on demand (Registry.schemas)
+        return MergedSchemas(check_schemas, ENGINE_SCHEMAS)
     schemas = dict(ENGINE_SCHEMAS)
     for name, schema in check_schemas.items():
         merged = dict(COMMON_KEYS)
@@ -368,7 +376,7 @@ def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
                 continue
             hint = nearest(name, schemas)
             raise ConfigError(
-                f"unknown section [{name}]" + (f"; did you mean [{hint}]?" if hint else
+                f"unknown section [{cut(name, 60)}]" + (f"; did you mean [{hint}]?" if hint else
                                                f"; valid sections: {', '.join(sorted(schemas))}"),
                 path, lines.find(name))
         schema = schemas[name]
@@ -432,7 +440,7 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
                 continue
             hint = nearest(key, schema)
             raise ConfigError(
-                f"unknown key '{key}' in [{section}]" +
+                f"unknown key '{cut(key, 60)}' in [{section}]" +
                 (f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(sorted(schema))}"),
                 path, line)
         spec = schema[key]

@@ -90,6 +90,10 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit + 20 else text[:limit + 19] + "…"
 
 
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 def _number_problem(v: Any, name: str, low: float | None, high: float | None, low_open: bool) -> str | None:
     if isinstance(v, float) and not math.isfinite(v):
         return "must be a finite number"
@@ -97,12 +101,12 @@ def _number_problem(v: Any, name: str, low: float | None, high: float | None, lo
         return f"is far too large ({len(str(abs(v)))} digits)"
     if low is not None and (v < low or (low_open and v == low)):
         if low_open:
-            return f"must be more than {low:g}"
-        return f"must be {low:g} or more" if high is None or high >= MAX_INT else \
-            f"must be between {low:g} and {high:g}"
+            return f"must be more than {_n(low)}"
+        return f"must be {_n(low)} or more" if high is None or high >= MAX_INT else \
+            f"must be between {_n(low)} and {_n(high)}"
     if high is not None and v > high:
-        return f"must be between {low:g} and {high:g}" if low is not None and low > -MAX_INT else \
-            f"must be {high:g} or less"
+        return f"must be between {_n(low)} and {_n(high)}" if low is not None and low > -MAX_INT else \
+            f"must be {_n(high)} or less"
     return None
 
 

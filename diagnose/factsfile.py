@@ -49,6 +49,8 @@ class FactsError(ValueError):
 
 
 def _where(path: list[Any]) -> str:
+    if len(path) > 10:
+        path = path[:6] + ["…"] + path[-2:]
     out = ""
     for p in path:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if p.isidentifier() else f"[{json.dumps(p)}]")
@@ -113,6 +115,25 @@ def _need(d: dict[str, Any], key: str, types: tuple[type, ...], path: list[Any],
     return v
 
 
+def _header_fields(d: dict[str, Any]) -> None:
+    """The fields every report's first line shows: a name, a role, a time,
+    not text that could forge lines of the report."""
+    import datetime as dt
+
+    from diagnose.confvalues import _string_problem
+
+    for k in ("host", "site"):
+        why = _string_problem(d.get(k) or "")
+        if why or len(d.get(k) or "") > 255:
+            raise FactsError(f"{k}: {why or 'longer than 255 characters'} ({short(d.get(k))})")
+    if (d.get("role") or "") not in ("", "server", "workstation", "both"):
+        raise FactsError(f"role: must be server, workstation or both, not {short(d.get('role'))}")
+    try:
+        dt.datetime.fromisoformat(d["started"])
+    except ValueError:
+        raise FactsError(f"started: not an ISO 8601 time ({short(d['started'])})") from None
+
+
 def validate(d: Any) -> None:
     """Raise :class:`FactsError` unless *d* follows the schema above."""
     if not isinstance(d, dict):
@@ -129,6 +150,7 @@ def validate(d: Any) -> None:
     _need(d, "started", (str,), [], required=True, what="a string (ISO 8601 time)")
     for k in ("site", "role", "config_digest"):
         _need(d, k, (str, type(None)), [], what="a string")
+    _header_fields(d)
     _need(d, "duration_s", (int, float), [], what="a number of seconds")
     config = _need(d, "config", (dict, type(None)), [], what="an object of config sections")
     for name, section in (config or {}).items():

@@ -125,6 +125,8 @@ def reason(exc: OSError) -> str:
     """The reason of an OSError in words a user can act on."""
     if isinstance(exc, UnsafeTarget):
         return str(exc.strerror)
+    if exc.errno and exc.strerror and exc.strerror != os.strerror(exc.errno):
+        return exc.strerror  # a reason written for this case, not the C library's
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason = "no space left on device"

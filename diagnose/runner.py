@@ -207,8 +207,11 @@ def timeout_of(check: Check, config: Config, override: float | None) -> tuple[fl
     default. *own* is true for the first and the last: a timeout the check
     (or its section) chose is never cut short by the run's deadline."""
     sect = config.section(check.section) if check.section else {}
-    if sect.get("timeout_s"):
-        return float(sect["timeout_s"]), True
+    # [[section]] tables each may set timeout_s: the probe runs them all, so the longest
+    own = [i.get("timeout_s") for i in sect.get("items", [])] if check.multi else [sect.get("timeout_s")]
+    own = [t for t in own if t]
+    if own:
+        return float(max(own)), True
     if override:
         return float(override), False
     if config.set_by_file("runner", "timeout_s"):
@@ -256,6 +259,8 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
         if inputs and name in inputs:
             cfg = dict(cfg, _history=inputs[name])
         limit, mine = timeout_of(check, config, timeout)
+        # A probe with a budget of its own (the disk walk) fits it inside this.
+        cfg = dict(cfg, _timeout_s=limit)
         if mine:
             own.add(name)
         calls[name] = (_Call(lambda c=check, k=cfg: c.probe(host, k)), limit)
@@ -349,9 +354,30 @@ def judge_one(check: Check, facts: dict[str, Any], cfg: dict[str, Any],
     if not isinstance(findings, list) or not all(isinstance(f, Finding) for f in findings):
         return [], "judge did not return a list of Finding"
     for f in findings:
+        bad = _malformed(f)
+        if bad:  # a judge fed facts it did not expect; never let it break the report
+            return [], f"judge returned a malformed finding: {bad}"
+    for f in findings:
         f.check = check.name
         redact_finding(f)
     return findings, None
+
+
+def _malformed(f: Finding) -> str | None:
+    for name in ("subject", "title", "detail"):
+        if not isinstance(getattr(f, name), str):
+            return f"{name} is {type(getattr(f, name)).__name__}, not a string"
+    if not isinstance(f.evidence, dict):
+        return f"evidence is {type(f.evidence).__name__}, not an object"
+    for name in ("caused_by", "consequences"):
+        ids = getattr(f, name)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return f"{name} is not a list of finding ids"
+    try:
+        json.dumps(f.evidence, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"evidence is not JSON: {exc}"
+    return None
 
 
 def evaluate(registry: Registry, col: Collection, config: Config,

@@ -7,6 +7,7 @@ Both the check interface (:mod:`diagnose.check`) and the config loader
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +58,33 @@ COMMON_KEYS: dict[str, Key] = {
     "enabled": Key(bool, True, "set to false to never run this check"),
     "timeout_s": Key((int, float), None, "per-check timeout in seconds (default 10, or --timeout)"),
 }
+
+
+class MergedSchemas(Mapping):
+    """The engine's sections and the checks' (each with COMMON_KEYS), a
+    check's schema fetched only when its section is looked up: a run does
+    not import the checks whose sections its file does not have."""
+
+    def __init__(self, check_schemas: Mapping, engine: dict) -> None:
+        self._checks = check_schemas
+        self._engine = engine
+        self._cache: dict[str, dict[str, Key]] = {}
+
+    def __getitem__(self, name: str) -> dict[str, Key]:
+        if name not in self._cache:
+            if name in self._checks:
+                merged = dict(COMMON_KEYS)
+                merged.update(self._checks[name])
+                self._cache[name] = merged
+            else:
+                self._cache[name] = self._engine[name]
+        return self._cache[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._checks or name in self._engine
+
+    def __iter__(self):
+        return iter(list(self._engine) + [n for n in self._checks if n not in self._engine])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

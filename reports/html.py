@@ -147,7 +147,7 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
         colour=_colour,
         status_label=p.status,
         s=p.s,
-        ident=p.s if p.customer else (lambda x: x),
+        ident=(lambda x: show(p.s(x))) if p.customer else show,  # ids hold system strings
         L={k: p.label(v) for k, v in LABELS.items()},
         seats=[{"s": row, "colour": _colour(row.status), "name": p.s(row.name),
                 "where": " / ".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet),

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from diagnose.model import Report, Status
-from diagnose.safetext import xml_text
+from diagnose.safetext import show, xml_text
 
 
 def _x(s: str | None) -> str:
@@ -42,14 +42,15 @@ def render(report: Report, **_: Any) -> str:
             bad = [f for f in mine if f.status.is_problem]
             worst = max(bad, key=lambda f: f.status)
             el = ET.SubElement(case, "failure", message=_x(worst.title), type=str(c.status))
+            # each field escaped on its own (a newline in a title is data), then joined
             el.text = _x("\n\n".join(
-                f"{str(f.status).upper()} [{f.fault.value if f.fault else ''}] {f.title}\n"
-                f"{f.detail}\nFix: {f.remedy}"
-                + (f"\nConsequence of: {', '.join(f.caused_by)}" if f.caused_by else "")
+                f"{str(f.status).upper()} [{f.fault.value if f.fault else ''}] {show(f.title)}\n"
+                f"{show(f.detail)}\nFix: {show(f.remedy)}"
+                + (f"\nConsequence of: {show(', '.join(f.caused_by))}" if f.caused_by else "")
                 for f in bad))
         if mine:
             out = ET.SubElement(case, "system-out")
-            out.text = _x("\n".join(f"{f.status}: {f.title}" for f in mine))
+            out.text = _x("\n".join(f"{f.status}: {show(f.title)}" for f in mine))
     for k, v in counts.items():
         suite.set(k, str(v))
     ET.indent(suites)

@@ -150,11 +150,15 @@ def figures(report: Report) -> list[str]:
         if f.check != "queue.kpi" or not f.evidence.get("per_hour"):
             continue
         ev = f.evidence
-        sub = (f"{ev.get('offered', 0)} offered, {ev.get('answered', 0)} answered, "
-               f"{ev.get('abandoned', 0)} abandoned" + (f", ASA {ev['asa_s']:g} s" if ev.get("asa_s") is not None else ""))
-        out.append(f'<div data-role="kpi-chart" data-queue="{_e(f.subject)}" style="margin:0 0 16px 0;'
-                   f'padding:12px 14px;background:#ffffff;border:1px solid #d0d7de;border-radius:6px">'
-                   f'<div style="font-size:15px;font-weight:600;margin-bottom:2px">Queue {_e(f.subject)}: '
-                   f'the day per hour</div><div style="font-size:13px;color:#57606a;margin-bottom:6px">'
-                   f'{_e(sub)}</div>{svg(f.subject, ev)}{table(ev)}</div>')
+        try:
+            sub = (f"{ev.get('offered', 0)} offered, {ev.get('answered', 0)} answered, "
+                   f"{ev.get('abandoned', 0)} abandoned" +
+                   (f", ASA {ev['asa_s']:g} s" if ev.get("asa_s") is not None else ""))
+            out.append(f'<div data-role="kpi-chart" data-queue="{_e(f.subject)}" style="margin:0 0 16px 0;'
+                       f'padding:12px 14px;background:#ffffff;border:1px solid #d0d7de;border-radius:6px">'
+                       f'<div style="font-size:15px;font-weight:600;margin-bottom:2px">Queue {_e(f.subject)}: '
+                       f'the day per hour</div><div style="font-size:13px;color:#57606a;margin-bottom:6px">'
+                       f'{_e(sub)}</div>{svg(f.subject, ev)}{table(ev)}</div>')
+        except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError):
+            continue  # figures of an unexpected shape (a damaged facts file): no chart, the evidence stays
     return out

@@ -20,6 +20,7 @@ from diagnose.model import Finding, Report, Status
 from diagnose.reports import history
 from diagnose.reports.present import Node, Presenter, StepView
 from diagnose.reports.textlayout import command_lines, evidence_lines, wrap
+from diagnose.safetext import show
 
 _UNICODE = {Status.OK: "✓", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "✗", Status.ERROR: "?"}
 _ASCII = {Status.OK: "+", Status.SKIP: "-", Status.WARN: "!", Status.FAIL: "X", Status.ERROR: "?"}
@@ -101,7 +102,8 @@ class _Text:
         mark = history.mark(n.f)  # new / recurring / flapping, from the run history
         tag = f"[{p.s(mark)}]" if mark else ""
         if not p.customer:
-            lines += wrap((f"{n.f.id}, {p.fault(n.f.fault)}" if n.f.fault else n.f.id)
+            fid = show(n.f.id)  # the subject is a system string (a mountpoint, a path)
+            lines += wrap((f"{fid}, {p.fault(n.f.fault)}" if n.f.fault else fid)
                           + ("  " + tag if tag else ""), self.width, body)
         elif tag:
             lines += wrap(tag, self.width, body)
@@ -131,7 +133,7 @@ class _Text:
     def finding_line(self, f: Finding) -> list[str]:
         rows = wrap(self.p.s(f.title), self.width, "[x] ", "    ")
         rows[0] = rows[0].replace("[x]", self.st.mark(f.status), 1)
-        rows += wrap(f.id, self.width, "    ")
+        rows += wrap(show(f.id), self.width, "    ")
         if self.verbose and f.evidence:
             rows += evidence_lines(f.evidence, self.width, "      ")
         return rows

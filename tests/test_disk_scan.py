@@ -96,3 +96,44 @@ def test_unreadable_directory_is_counted_not_fatal(tmp_path):
     os.symlink("/nonexistent", tmp_path / "dangling")  # a symlink is a file entry, never followed
     got = scan(Host("/"), str(tmp_path), [], budget_s=10)
     assert got["complete"] and got["unreadable"] == 0 and got["files"] == 2
+
+
+class _Clock:
+    """A clock that moves one second each time it is read: the walk's
+    budget runs out after a known number of looks, whatever the machine's
+    speed (no timing in tests)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_budget_is_checked_inside_one_big_directory(tmp_path, monkeypatch):
+    from diagnose.checks.disk import scan as diskscan
+
+    spool = tmp_path / "monitor"
+    spool.mkdir()
+    total = 3 * diskscan.CLOCK_EVERY
+    for i in range(total):
+        (spool / f"call{i:05d}.wav").write_bytes(b"x")
+    monkeypatch.setattr(diskscan, "time", _Clock())
+    # t0 = 1, the look before the directory = 2, the first look inside = 3:
+    # a budget of 1.5 s runs out at the first look inside the directory.
+    got = diskscan.scan(Host("/"), str(spool), [], budget_s=1.5, names={})
+    assert got["stopped_early"] is True and got["complete"] is False
+    assert got["partial_dirs"] == 1
+    assert got["files"] == diskscan.CLOCK_EVERY - 1  # counted until the budget ran out
+    assert list(got["types"]["all"]) == ["audio"]  # grouped, not per extension
+
+
+def test_walk_budget_fits_inside_the_check_timeout():
+    from diagnose.checks.disk.check import walk_budget
+
+    assert walk_budget(5.0, None, 0.0) == 5.0
+    assert walk_budget(5.0, 30.0, 0.2) == 5.0
+    # 10 s timeout, 0.5 s spent before the walk: 2 s (a fifth) left to summarise.
+    assert walk_budget(60.0, 10.0, 0.5) == 7.5
+    assert walk_budget(60.0, 1.0, 0.9) == 0.0

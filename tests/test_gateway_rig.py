@@ -32,7 +32,7 @@ def test_healthy_gateway_answers_200(gateway_rig):
     assert (rc, f["status"], f["fault"]) == (0, "ok", None)
     assert "answers SIP: 200 OK" in f["title"]
     assert f["evidence"]["scope"] == "remote"
-    assert rung(f, "arp")["method"] == "scapy"
+    assert rung(f, "arp")["method"] == "packet-socket"
     assert rung(f, "arp")["result"].startswith("who-has answered by ")
     assert rung(f, "icmp")["result"].startswith("3/3 echo replies")
     assert rung(f, "sip/udp")["result"] == "200 OK"

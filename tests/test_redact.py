@@ -94,3 +94,18 @@ def test_hostile_lines_cost_linear_time(hostile):
     t0 = time.monotonic()
     redact_text(hostile)
     assert time.monotonic() - t0 < 5.0
+
+
+def test_translated_messages_lose_the_secret_in_every_language():
+    from diagnose.i18n import _, tr
+    from diagnose.model import Finding
+    from diagnose.redact import redact_finding
+
+    f = Finding("database.integrity", "cc", "fail", _("Cannot connect to {url}", url=f"mysql://cc:{S}@h/cc"),
+                detail=_("Log says: {line}", line=f"password={S}"),
+                remedy=[("Log in by hand", f"mysql -u cc -p{S} cc")])
+    redact_finding(f)
+    for lang in ("en", "ru"):
+        shown = tr(f.title, lang) + tr(f.detail, lang) + "".join(tr(s.text, lang) + (s.command or "")
+                                                               for s in f.remedy.steps)
+        assert S not in shown and "***" in shown

@@ -87,6 +87,20 @@ def _card_address(name: str, props: dict[str, str]) -> str | None:
     return m.group(1).replace("_", ":").upper() if m else None
 
 
+def _pulse_class(pulsectl):
+    """pulsectl.Pulse whose connect returns as soon as the context is ready:
+    pulsectl's connect(timeout=) otherwise keeps polling until the timeout
+    (1.5 s here) even after it connected (as in checks/audio/check.py)."""
+
+    class _Pulse(pulsectl.Pulse):
+        def _pulse_state_cb(self, ctx: Any, userdata: Any) -> None:
+            super()._pulse_state_cb(ctx, userdata)
+            if self.connected:
+                self._loop_stop = True
+
+    return _Pulse
+
+
 def pulse_cards(host) -> dict[str, Any]:
     """Bluetooth cards of the sound server and their active profile and codec.
 
@@ -107,7 +121,7 @@ def pulse_cards(host) -> dict[str, Any]:
     errors = [] if servers else ["no sound server socket found ($PULSE_SERVER, /run/user/*/pulse/native)"]
     for server in servers:
         try:
-            with pulsectl.Pulse("diagnose-bluetooth", server=server, connect=False) as pulse:
+            with _pulse_class(pulsectl)("diagnose-bluetooth", server=server, connect=False) as pulse:
                 pulse.connect(timeout=1.5)
                 info = pulse.server_info()
                 nodes = list(pulse.sink_list()) + list(pulse.source_list())

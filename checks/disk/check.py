@@ -125,6 +125,7 @@ class DiskSpace(Check):
 
     # -- probe ----------------------------------------------------------------
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
         audited, skipped, missing = self._select(host, cfg)
         app_paths = [self._resolve(host, p) for p in cfg["app_paths"]]
         # What the rest of the config says is the application's: its services'
@@ -158,7 +159,8 @@ class DiskSpace(Check):
             walk, facts["scan_reason"] = self._scan_reason(facts, cfg)
             if walk:
                 todo.append(facts)
-        budget = float(cfg["scan_budget_s"])
+        budget = walk_budget(float(cfg["scan_budget_s"]), cfg.get("_timeout_s"),
+                             time.monotonic() - started)
         points = {m.mountpoint for m in host.mounts()}
         for n, m in enumerate(todo):
             # Share what is left of the budget among the filesystems still to walk.
@@ -351,6 +353,16 @@ class DiskSpace(Check):
                         [step(_("Find what fills it:"), f"du -xh --max-depth=3 {q(mp)} | sort -h | tail -20")])
                 + [step(_("Or set [disk] scan = \"always\" and run diagnose again."))])
         return _attribute(self.name, mp, status, what, why, scan, s, by_files, evidence)
+
+
+def walk_budget(budget: float, timeout: float | None, spent: float) -> float:
+    """The walk's budget cut to fit the probe's timeout, leaving a fifth of
+    it (at least half a second) to summarise, judge and report, so free
+    space and inodes are reported even when the walk is cut short."""
+    if not timeout:
+        return budget
+    room = max(0.5, 0.2 * timeout)
+    return max(0.0, min(budget, timeout - spent - room))
 
 
 def _level(pct: float, free_bytes: int | None, warn_pct: float, fail_pct: float,

@@ -15,8 +15,12 @@ a timeout. Hence the shape of the inner loop: one ``DirEntry.stat`` per entry
 scanned through its file descriptor; a path-based ``lstat`` would make the
 kernel walk the whole path again for every file), nothing allocated per file
 but dictionary counters, and file-type groups resolved once per distinct
-extension at the end. The walk stops at its time budget and says so; what it
-found until then is kept and marked as a lower bound.
+extension (and cached). The walk stops at its time budget, checked every
+``CLOCK_EVERY`` entries inside a directory too (one spool directory may hold
+a million files), and says so; what it found until then is kept and marked
+as a lower bound. Memory grows with directories, not files: per directory a
+few counters, its owners and its bytes per file-type group (never per raw
+extension).
 
 Paths are system paths of the host (``host.path`` maps them into a recorded
 tree), so the same scanner serves a live machine and a copied tree.
@@ -43,6 +47,11 @@ _EXT_GROUP = {ext: group for group, exts in (
                  "deb rpm whl jar apk"),
     ("disk images", "iso img vmdk vdi qcow qcow2 vhd vhdx dmg ova raw wim"),
 ) for ext in exts.split()}
+
+CLOCK_EVERY = 2048  # entries between two looks at the clock inside one directory
+_GROUP_INDEX = {g: i for i, g in enumerate(GROUPS)}
+_OTHER = _GROUP_INDEX["other"]
+_EXT_CACHE_MAX = 4096  # distinct extensions remembered; beyond that looked up each time
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _S_IFMT, _S_IFDIR = 0o170000, 0o040000
@@ -91,7 +100,7 @@ class _Tree:
         self.own_files: list[int] = []
         self.dir_uid: list[int] = []
         self.owners: list[dict[int, int] | None] = []  # uid -> bytes of direct files
-        self.exts: list[dict[str, int] | None] = []  # extension -> bytes of direct files
+        self.groups: list[list[int] | None] = []  # bytes of direct files per GROUPS entry
 
     def add(self, path: str, parent: int, app: int, dir_bytes: int, uid: int) -> int:
         self.path.append(path)
@@ -101,7 +110,7 @@ class _Tree:
         self.own_files.append(0)
         self.dir_uid.append(uid)
         self.owners.append(None)
-        self.exts.append(None)
+        self.groups.append(None)
         return len(self.path) - 1
 
     def totals(self, weights: list[int]) -> list[int]:
@@ -149,6 +158,8 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
     skipped = 0  # entries whose stat failed (vanished, name too long, I/O error)
     skipped_sample: list[str] = []
     stopped = False
+    partial_dirs = 0  # directories whose entries were only partly read when the budget ran out
+    ext_group: dict[str, int] = {}
     sep_root = "" if mp == "/" else mp
 
     while stack:
@@ -166,11 +177,19 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
             continue
         nbytes = nfiles = 0
         owners: dict[int, int] = {}
-        exts: dict[str, int] = {}
+        groups = [0] * len(GROUPS)
+        countdown = CLOCK_EVERY
         prefix = "/" + path.strip("/") + "/" if path != "/" else "/"
         try:
             with os.scandir(fd) as it:
                 for entry in it:
+                    countdown -= 1
+                    if not countdown:
+                        countdown = CLOCK_EVERY
+                        if time.monotonic() > stop_at:
+                            stopped = True
+                            partial_dirs += 1
+                            break
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError as exc:
@@ -200,10 +219,12 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
                         owners[uid] = size
                     name = entry.name
                     ext = name[name.rfind(".") + 1:] if "." in name else ""
-                    if ext in exts:
-                        exts[ext] += size
-                    else:
-                        exts[ext] = size
+                    g = ext_group.get(ext)
+                    if g is None:
+                        g = _GROUP_INDEX[group_of(ext)]
+                        if len(ext_group) < _EXT_CACHE_MAX:
+                            ext_group[ext] = g
+                    groups[g] += size
                     if size > heap_min:
                         item = (size, idx, name, uid)
                         if len(heap) < top:
@@ -219,7 +240,9 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
         tree.own_bytes[idx] += nbytes
         tree.own_files[idx] += nfiles
         tree.owners[idx] = owners
-        tree.exts[idx] = exts
+        tree.groups[idx] = groups
+        if stopped:
+            break
 
     elapsed = time.monotonic() - t0
     return _summarise(tree, heap, apps, names, top, {
@@ -231,6 +254,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
         "budget_s": budget_s,
         "elapsed_s": round(elapsed, 3),
         "unscanned_dirs": len(stack),
+        "partial_dirs": partial_dirs,
         "other_mounts": sorted(_show(p) for p in other_mounts),
         "unreadable": len(unreadable),
         "skipped_entries": skipped,
@@ -248,8 +272,8 @@ def _breakdown(members: list[int], tree: _Tree, names: dict[int, str]) -> tuple[
     for i in members:
         for uid, b in (tree.owners[i] or {}).items():
             owners[uid] = owners.get(uid, 0) + b
-        for ext, b in (tree.exts[i] or {}).items():
-            groups[group_of(ext)] += b
+        for g, b in zip(GROUPS, tree.groups[i] or ()):
+            groups[g] += b
     owner_list = [{"owner": _owner(u, names), "uid": u, "bytes": b}
                   for u, b in sorted(owners.items(), key=lambda kv: (-kv[1], kv[0])) if b]
     return owner_list, {g: b for g, b in groups.items() if b}

@@ -169,7 +169,8 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
 
 def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:
     """The walk's figures a reader needs, trimmed to the first few rows."""
-    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs", "dirs",
+    keep = ("complete", "skipped_entries", "stopped_early", "budget_s", "elapsed_s", "unscanned_dirs",
+            "partial_dirs", "dirs",
             "files", "bytes", "app_bytes", "app_files", "foreign_bytes", "foreign_files",
             "other_mounts", "unreadable", "app_paths", "types")
     ev = {k: scan[k] for k in keep if k in scan}

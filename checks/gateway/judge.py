@@ -19,7 +19,7 @@ def _arp_view(r: dict | None) -> tuple[str, str]:
         return "unknown", _("not run")
     state = r.get("state")
     if state == "answered":
-        if r.get("method") == "scapy":
+        if r.get("method") in ("scapy", "packet-socket"):
             return "answered", _("who-has answered by {mac}", mac=r.get("mac"))
         return "answered", _("kernel neighbour entry confirmed by {mac}", mac=r.get("mac"))
     if state == "skipped":
@@ -58,6 +58,8 @@ def _sip_view(r: dict) -> str:
         return _("unreachable: {why}", why=icmp.get("meaning") or r.get("error"))
     if state == "error":
         return _("error: {error}", error=r.get("error"))
+    if state == "not_collected":
+        return _("not collected: {why}", why=r.get("error"))
     if resp:
         return _n("no answer to {n} request (only a provisional {code})",
                   "no answer to {n} requests (only a provisional {code})", r.get("sent", 0),
@@ -114,6 +116,8 @@ def _not_collected_note(g: dict) -> str:
                 parts.append(_("ICMP echo could not be sent: {why}", why=m["why"]))
         else:
             parts.append(f"{m['rung'].upper()}: {m['why']}")
+    if all(m["rung"].startswith("sip") for m in missing):
+        return _(" Not collected: {what}.", what=join("; ", parts))
     return _(" Not collected without root: {what}.", what=join("; ", parts))
 
 
@@ -144,7 +148,9 @@ def judge_gateway(g: dict) -> list[Finding]:
     note = _not_collected_note(g)
     route = g.get("route") or {}
     link = g.get("link") or {}
-    sips = [rungs[k] for k in ("sip_udp", "sip_tcp") if k in rungs]
+    # A SIP rung that never sent says nothing about the gateway.
+    sips = [rungs[k] for k in ("sip_udp", "sip_tcp") if k in rungs
+            and rungs[k].get("state") != "not_collected"]
     answered = [r for r in sips if r.get("state") == "answered"]
     ladder = join("; ", [join(": ", [row["rung"], row["result"]]) for row in evidence["ladder"]])
 
@@ -193,6 +199,13 @@ def judge_gateway(g: dict) -> list[Finding]:
         alive.append(_("its SIP port answers port unreachable / reset"))
     iface = route.get("interface")
     sipsak = f"sipsak -vv -s sip:{addr}:{port}"
+    if not sips:
+        return [finding(
+            Status.ERROR, _("Gateway {name}: SIP OPTIONS could not be sent", name=name),
+            Fault.UNDETERMINED,
+            _("No SIP request left this server for {address}, so its SIP service was not judged "
+              "(ladder: {ladder}).{note}", address=addr, ladder=ladder, note=note),
+            [step(_("Run the check again with a longer timeout, or test by hand:"), sipsak)])]
     if alive:
         how = join("; ", [join(" ", [r["transport"].upper(), _sip_view(r)]) for r in sips])
         return [finding(

@@ -110,6 +110,11 @@ def _read_errqueue(sock: socket.socket) -> dict | None:
         _data, ancdata, _flags, _addr = sock.recvmsg(512, 512, MSG_ERRQUEUE | socket.MSG_DONTWAIT)
     except (BlockingIOError, InterruptedError):
         return None
+    return decode_errqueue(ancdata)
+
+
+def decode_errqueue(ancdata) -> dict | None:
+    """The IP_RECVERR control message of one error-queue read, decoded."""
     for level, ctype, cdata in ancdata:
         if level != socket.IPPROTO_IP or ctype != IP_RECVERR or len(cdata) < _EE.size:
             continue
@@ -125,6 +130,23 @@ def _read_errqueue(sock: socket.socket) -> dict | None:
             "meaning": ICMP_UNREACH_CODES.get(code, os.strerror(ee_errno)) if itype == 3 else os.strerror(ee_errno),
             "from": offender,
         }
+    return None
+
+
+def stream_response(buf: bytes, branch: str, call_id: str) -> dict | None:
+    """The final response to our request among the messages of a TCP
+    stream so far (each ends after its headers and Content-Length bytes)."""
+    while b"\r\n\r\n" in buf:
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        resp = parse_response(head + b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() in (b"content-length", b"l") and value.strip().isdigit():
+                length = int(value.strip())
+        buf = buf[length:]
+        if resp and _matches(resp, branch, call_id) and resp["code"] >= 200:
+            return resp
     return None
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from diagnose.redact import redact_text
@@ -19,6 +17,11 @@ from diagnose.redact import redact_text
 
 def health(host: Any, url: str, timeout_s: float) -> dict[str, Any]:
     host.require_live("a health URL")
+    # Here, not at the top: urllib.request pulls in http.client, ssl and email
+    # (about 14 ms), which a run without health URLs never needs.
+    import urllib.error
+    import urllib.request
+
     out: dict[str, Any] = {"url": redact_text(url), "status": None, "error": None, "state": None,
                            "time_ms": None}
     t0 = time.monotonic()

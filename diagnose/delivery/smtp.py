@@ -92,7 +92,9 @@ def smtp_send(msg: EmailMessage, cfg: Mapping[str, Any], env: Mapping[str, str],
                                 else smtplib.SMTP(timeout=timeout))
         client._host = host  # what SMTP(host) would set: TLS checks the certificate against it
         watchdog = _Watchdog(client, remaining)
-        with client:
+        # Not "with client": its exit sends QUIT and waits for the answer,
+        # which a stalled server never gives, even after an interruption.
+        try:
             client.connect(host, port)
             if cfg.get("starttls") and not cfg.get("ssl"):
                 client.starttls(context=context)
@@ -103,6 +105,12 @@ def smtp_send(msg: EmailMessage, cfg: Mapping[str, Any], env: Mapping[str, str],
                 raise MailError(_("{where} refused recipients: {recipients}", where=where,
                                   recipients=", ".join(f"{r} ({c} {m.decode(errors='replace')})"
                                                        for r, (c, m) in refused.items())), Fault.SITE)
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                pass  # delivered; a lost goodbye changes nothing
+        finally:
+            client.close()
     except MailError:
         raise
     except (OSError, smtplib.SMTPException) as exc:
