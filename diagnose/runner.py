@@ -223,10 +223,11 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             skip: list[str] | None = None, timeout: float | None = None,
             deadline: float | None = None,
             progress: Callable[[str, str], None] | None = None,
-            inputs: dict[str, Any] | None = None) -> Collection:
+            inputs: Callable[[Check, dict[str, Any]], Any] | None = None) -> Collection:
     """Probe every applicable check concurrently; never raises for a check.
 
-    *inputs* maps a check name to what its probe gets as ``cfg["_history"]``
+    *inputs(check, cfg)*, called for each check about to be probed, gives
+    what its probe gets as ``cfg["_history"]`` (None: nothing)
     (its own recorded numbers, see ``Check.history_window``)."""
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
@@ -256,8 +257,9 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             col.results[name] = Collected(name, "skipped", skipped=reason)
             continue
         cfg = probe_config(check, config, role, registry)
-        if inputs and name in inputs:
-            cfg = dict(cfg, _history=inputs[name])
+        extra = inputs(check, cfg) if inputs else None
+        if extra is not None:
+            cfg = dict(cfg, _history=extra)
         limit, mine = timeout_of(check, config, timeout)
         # A probe with a budget of its own (the disk walk) fits it inside this.
         cfg = dict(cfg, _timeout_s=limit)

@@ -2,6 +2,7 @@
 
     session = HistorySession.begin(config, registry, live=True)
     inputs = session.probe_inputs(host.hostname())   # -> collect(..., inputs=inputs)
+                                                      # (called per check probed)
     session.attach(collection)                        # before --save-facts
     report = evaluate(...)
     report = session.finish(report, collection)       # marks, resolved, records the run
@@ -83,25 +84,25 @@ class HistorySession:
         return default
 
     # -- before probing ---------------------------------------------------------
-    def probe_inputs(self, host_name: str) -> dict[str, Any]:
-        """Each check's own recorded numbers for its probe (``cfg["_history"]``)."""
+    def probe_inputs(self, host_name: str) -> Any:
+        """What the runner calls for each check it is about to probe: the
+        check's own recorded numbers for its probe (``cfg["_history"]``), or
+        None. Only checks that run are asked, so no other check is imported."""
         if self.store is None or not self.live:
-            return {}
-        out: dict[str, Any] = {}
+            return None
         now = time.time()
-        for name, check in self.registry.checks.items():
+
+        def inputs(check: Any, cfg: dict[str, Any]) -> Any:
             try:
-                section = self._section(check)
-                days, runs = check.history_window(section)
+                days, runs = check.history_window(cfg)
             except Exception:  # noqa: BLE001 - a plugin's hook must not break the run
-                continue
+                return None
             if days <= 0 and runs <= 0:
-                continue
-            got = self._guard("reading samples", lambda: self.store.samples(
-                host_name, name, now, float(days), int(runs)), None)
-            if got is not None:
-                out[name] = got
-        return out
+                return None
+            return self._guard("reading samples", lambda: self.store.samples(
+                host_name, check.name, now, float(days), int(runs)), None)
+
+        return inputs
 
     def _section(self, check: Any) -> dict[str, Any]:
         return self.config.for_check(check)
