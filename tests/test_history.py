@@ -259,3 +259,25 @@ def test_disabled_history_touches_nothing(tmp_path, monkeypatch):
     r = sim.run({"headset": "warn"})
     assert r.history is None and hist(r, "seat.demo:headset") is None
     assert not (tmp_path / "state").exists()
+
+
+def _open_and_say(directory, queue):
+    store, troubles = History.open(directory)
+    queue.put([t.kind for t in troubles] + ([] if store else ["no store"]))
+
+
+def test_runs_creating_the_database_at_once_all_get_it(tmp_path):
+    # SQLite does not wait on its busy timeout for the switch to WAL: without
+    # the retry one of four runs starting together saw "database is locked".
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for i in range(15):
+        queue = ctx.Queue()
+        procs = [ctx.Process(target=_open_and_say, args=(str(tmp_path / str(i)), queue))
+                 for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [queue.get(timeout=5) for _ in procs] == [[]] * 4

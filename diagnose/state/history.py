@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from diagnose.model import Finding, Report
+from diagnose.state.dbfile import header_suspect, uri_path, set_aside
 
 FILE_NAME = "history.db"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
-KEEP_DAMAGED = 3  # set-aside damaged databases kept for inspection
 MAX_SAMPLES = 500  # per subject handed to a probe
 PROBLEM = ("warn", "fail", "error")
 NOT_RAN = ("skip", "error")
@@ -136,27 +136,6 @@ def _readonly_dir(directory: str) -> bool:
         return False
 
 
-def _header_suspect(path: str) -> bool:
-    """A cheap look at the file header: not SQLite at all, or shorter than
-    the page count its header claims (truncated). Only a hint: a suspect file
-    is confirmed damaged by ``PRAGMA quick_check`` before it is set aside."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(100)
-            size = os.fstat(fh.fileno()).st_size
-    except OSError:
-        return False
-    if not head:
-        return False  # empty: SQLite treats it as a new database
-    if len(head) < 100 or not head.startswith(b"SQLite format 3\x00"):
-        return True
-    page = int.from_bytes(head[16:18], "big")
-    page = 65536 if page == 1 else page
-    pages = int.from_bytes(head[28:32], "big")
-    valid = head[92:96] == head[24:28]
-    return bool(valid and pages and pages * page > size)
-
-
 class History:
     """An open history database. Use :meth:`open`; every method may raise
     ``sqlite3.Error`` or :class:`Damaged`, which the session turns into a
@@ -175,7 +154,7 @@ class History:
         if writable:
             try:
                 os.makedirs(directory, mode=0o750, exist_ok=True)
-                if _header_suspect(path):
+                if header_suspect(path):
                     cls._confirm_damage(path)
                 return cls(path, cls._connect(path), True), troubles
             except (sqlite3.Error, Damaged) as exc:
@@ -203,7 +182,7 @@ class History:
             return None
         for flag in ("mode=ro", "immutable=1"):
             try:
-                conn = sqlite3.connect(f"file:{_uri_path(path)}?{flag}", uri=True,
+                conn = sqlite3.connect(f"file:{uri_path(path)}?{flag}", uri=True,
                                        timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                        check_same_thread=False)
             except sqlite3.Error:
@@ -216,8 +195,28 @@ class History:
             conn.close()
         return None
 
+    @classmethod
+    def _connect(cls, path: str) -> sqlite3.Connection:
+        """Open, switch to WAL and create the tables, retrying while another
+        run does the same: SQLite does not wait on its busy timeout for a
+        journal-mode change, so two runs creating the database at once would
+        otherwise see "database is locked"."""
+        import threading
+        import time
+
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = threading.Event()  # Event.wait, not time.sleep: works under libfaketime too
+        while True:
+            try:
+                return cls._connect_once(path)
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                pause.wait(0.02)
+
     @staticmethod
-    def _connect(path: str) -> sqlite3.Connection:
+    def _connect_once(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
         try:
@@ -463,32 +462,3 @@ class History:
         c.execute("DELETE FROM runs WHERE ts < ?", (cutoff,))
         stamp = dt.datetime.fromtimestamp(cutoff, dt.timezone.utc).isoformat(timespec="seconds")
         c.execute("DELETE FROM tracked WHERE last_seen < ?", (stamp,))
-
-
-def _uri_path(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(os.path.abspath(path))
-
-
-def set_aside(path: str) -> str:
-    """Rename a damaged database (and its -wal/-shm) out of the way; keep
-    the newest KEEP_DAMAGED of them. Returns the new name."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-    aside = f"{path}.damaged-{stamp}"
-    os.rename(path, aside)
-    for suffix in ("-wal", "-shm"):
-        try:
-            os.rename(path + suffix, aside + suffix)
-        except FileNotFoundError:
-            pass
-    directory, base = os.path.split(path)
-    old = sorted(n for n in os.listdir(directory or ".")
-                 if n.startswith(base + ".damaged-") and not n.endswith(("-wal", "-shm")))
-    for name in old[:-KEEP_DAMAGED]:
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.unlink(os.path.join(directory, name + suffix))
-            except FileNotFoundError:
-                pass
-    return aside
