@@ -321,6 +321,13 @@ class Host:
         return RunResult(list(argv), proc.returncode, proc.stdout, proc.stderr)
 
     # -- network ------------------------------------------------------------
+    def dns_query(self, server: str, name: str, timeout: float = 1.0) -> dict:
+        """Ask one DNS server for *name* directly (diagnose.dns.query)."""
+        self.require_live("a DNS query")
+        from diagnose import dns
+
+        return dns.query(server, name, timeout)
+
     def resolve(self, name: str, timeout: float = 2.0) -> list[str]:
         """Addresses for *name* (system resolver). Raises OSError on failure.
 

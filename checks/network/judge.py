@@ -225,6 +225,51 @@ def _named(name: str, addr: str | None) -> str:
     return name if not addr or addr == name else f"{name} ({addr})"
 
 
+def _resolver_verdict(name: str, resolvers: list[dict[str, Any]] | None, ev: dict[str, Any]) -> Finding | None:
+    """Why the name did not resolve, from asking each nameserver ourselves:
+    no such name (the configured name is wrong), or no DNS server answering
+    (the site's network: named with its address)."""
+    if resolvers is None:
+        return None
+    said_no = [r for r in resolvers if r.get("state") == "nxdomain"]
+    if said_no:
+        r = said_no[0]
+        return _finding(name, Status.FAIL,
+                        _("Server name {name} does not exist: the DNS server {ns} answers that there is no "
+                          "such name", name=name, ns=r["server"]), ev, fault=Fault.UNDETERMINED,
+                        detail=_("The DNS server {ns} answered NXDOMAIN for {name}: the configured name is "
+                                 "wrong, or its record was removed from DNS.", ns=r["server"], name=name),
+                        remedy=[step(_("Check the spelling of [network] server against the server's real "
+                                       "name, or set it to the server's address; then look it up:"),
+                                     f"getent hosts {name}"),
+                                step(_("If the name is right, ask whoever runs DNS to add its record.")),
+                                ])
+    if not resolvers:
+        return _finding(name, Status.FAIL,
+                        _("Server name {name} cannot be looked up: no DNS server is configured", name=name),
+                        ev, fault=Fault.SITE,
+                        detail=_("/etc/resolv.conf names no nameserver, and {name} is not in /etc/hosts.",
+                                 name=name),
+                        remedy=[step(_("Set the site's DNS server in the network settings, or put the server "
+                                       "into /etc/hosts; then check:"), f"getent hosts {name}")])
+    if all(r.get("state") in ("silent", "unreachable", "error") for r in resolvers):
+        r = resolvers[0]
+        why = _("does not answer") if r.get("state") == "silent" else _("is not reachable ({error})",
+                                                                         error=r.get("error") or "")
+        return _finding(name, Status.FAIL,
+                        _("DNS server {ns} {why}: server name {name} cannot be looked up", ns=r["server"],
+                          why=why, name=name), ev, fault=Fault.SITE,
+                        detail=_("This seat asked its DNS server(s) {servers} for {name} and got no answer: the "
+                                 "DNS server is down or the network path to it is broken, so every name "
+                                 "lookup fails, not only this one.",
+                                 servers=", ".join(x["server"] for x in resolvers), name=name),
+                        remedy=[step(_("Check that the DNS server answers from this seat:"),
+                                     f"getent hosts {name}; ping -c 3 {r['server']}"),
+                                step(_("Fix the DNS server or the path to it, or put the server's name into "
+                                       "/etc/hosts as a stopgap."))])
+    return None
+
+
 def _judge_server(facts: dict[str, Any], cfg: dict[str, Any], iface: str, iface_info: dict[str, Any] | None,
                   gw_finding: Finding | None) -> list[Finding]:
     srv = facts.get("server") or {}
@@ -234,7 +279,11 @@ def _judge_server(facts: dict[str, Any], cfg: dict[str, Any], iface: str, iface_
     addr = srv.get("address")
     base = {"scope": "remote", "role": "call-center server", "server": name, "address": addr}
     if not srv.get("addresses"):
-        ev = dict(base, resolve_error=srv.get("error"), resolve_ms=srv.get("resolve_ms"))
+        ev = dict(base, resolve_error=srv.get("error"), resolve_ms=srv.get("resolve_ms"),
+                  resolvers=srv.get("resolvers"))
+        told = _resolver_verdict(name, srv.get("resolvers"), ev)
+        if told:
+            return [told]
         return [_finding(name, Status.FAIL, _("Server name {name} does not resolve", name=name), ev,
                          fault=Fault.UNDETERMINED,
                          detail=_("Looking up {name} failed ({error}): the DNS server is unreachable or does "

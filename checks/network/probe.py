@@ -174,6 +174,22 @@ class _Prober:
         budget = max(0.05, self.remaining() - self.count * PING_INTERVAL_S)
         return self.host.ping(address, count=self.count, interval=PING_INTERVAL_S, timeout=round(budget, 2))
 
+    def ask_resolvers(self) -> list[dict[str, Any]]:
+        """The name did not resolve: ask each nameserver of resolv.conf
+        ourselves, to tell a resolver that is unreachable from a name that
+        does not exist (diagnose.dns)."""
+        from diagnose.dns import nameservers
+
+        servers = nameservers(self.host.read_text("/etc/resolv.conf", missing=""))
+        out = []
+        for ns in servers:
+            wait = min(1.0, max(0.2, self.remaining()))
+            try:
+                out.append(self.host.dns_query(ns, self.server, timeout=wait))
+            except Exception as exc:  # noqa: BLE001 - evidence, not a crash
+                out.append({"server": ns, "state": "error", "error": str(exc)})
+        return out
+
     def server_path(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.server, "addresses": [], "error": None, "literal": _is_ip(self.server)}
         if out["literal"]:
@@ -185,6 +201,8 @@ class _Prober:
             except OSError as exc:
                 out["error"] = exc.strerror or str(exc)
             out["resolve_ms"] = round((time.monotonic() - r0) * 1000, 2)
+            if not out["addresses"]:
+                out["resolvers"] = self.ask_resolvers()
         if not out["addresses"]:
             return {"server": out, "ports": [], "ping": None}
         v4 = [a for a in out["addresses"] if ":" not in a]
