@@ -123,7 +123,11 @@ def _sent(p: dict[str, Any] | None) -> bool:
 
 def _no_icmp_why(p: dict[str, Any] | None) -> str:
     """Why no echo request went out: no ICMP socket for this user (root, or
-    the user's group in sysctl net.ipv4.ping_group_range), or IPv6 only."""
+    the user's group in sysctl net.ipv4.ping_group_range), or IPv6 only; or
+    the series was still running at the probe's deadline (a busy machine)."""
+    if p and p.get("unfinished"):
+        return _("the ping series did not finish before the probe timeout (the machine was busy): "
+                 "raise [network] probe_timeout_s, or run again")
     if p and p.get("error"):
         return _("{error} (run as root, or allow ping sockets: sysctl net.ipv4.ping_group_range)",
                  error=p["error"])
@@ -199,9 +203,10 @@ def _judge_gateway(gw: str, facts: dict[str, Any], cfg: dict[str, Any], iface: s
         return _finding(gw, Status.OK, _("Default gateway {gateway} answers: {how}", gateway=gw, how=how), ev)
     if not _sent(p) and state not in ("incomplete", "failed"):
         # Nothing was sent, so the ARP table only remembers older traffic.
-        return _finding(gw, Status.SKIP, _("Default gateway {gateway} not tested: no ICMP echo could be "
-                                           "sent", gateway=gw), ev,
-                        detail=_no_icmp_why(p))
+        title = (_("Default gateway {gateway} not tested: the ping series did not finish before the "
+                   "timeout", gateway=gw) if p and p.get("unfinished") else
+                 _("Default gateway {gateway} not tested: no ICMP echo could be sent", gateway=gw))
+        return _finding(gw, Status.SKIP, title, ev, detail=_no_icmp_why(p))
     if state in ANSWERED_BEFORE:
         return _finding(gw, Status.FAIL, _("Default gateway {gateway} does not answer", gateway=gw), ev,
                         fault=Fault.SITE,
@@ -312,9 +317,10 @@ def _judge_server(facts: dict[str, Any], cfg: dict[str, Any], iface: str, iface_
                 _("TCP answers on {ports}, ICMP filtered", ports=", ".join(map(str, answered_tcp)))
             server_f = _finding(name, Status.OK, _("Server {name} answers: {how}", name=name, how=how), ev)
     elif not _sent(p) and not ports:
-        server_f = _finding(name, Status.SKIP, _("Server {name} not tested: no ICMP echo could be sent",
-                                                 name=name), ev,
-                            detail=_no_icmp_why(p))
+        title = (_("Server {name} not tested: the ping series did not finish before the timeout", name=name)
+                 if p and p.get("unfinished") else
+                 _("Server {name} not tested: no ICMP echo could be sent", name=name))
+        server_f = _finding(name, Status.SKIP, title, ev, detail=_no_icmp_why(p))
     else:
         # A silent gateway explains a silent server; a lossy one does not.
         gw_ok = gw_finding is not None and gw_finding.evidence.get("answers") is True

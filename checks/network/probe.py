@@ -214,7 +214,8 @@ class _Prober:
                      for p, s in zip(ports, steps)]
         ping = None
         if pinger:
-            ping = pinger.result(self.deadline + 0.2) or {"address": addr, "error": pinger.error}
+            ping = pinger.result(self.deadline + 0.2) or {"address": addr, "error": pinger.error,
+                                                          "unfinished": pinger.thread.is_alive()}
         return {"server": out, "ports": got_ports, "ping": ping}
 
     def run(self) -> dict[str, Any]:
@@ -229,8 +230,8 @@ class _Prober:
             gateway = facts["gateway"] = _path_gateway(facts)
             if gateway:
                 step = _Step(lambda: self.echo_series(gateway))
-                facts["ping"]["gateway"] = step.result(self.deadline + 0.2) or {"address": gateway,
-                                                                                 "error": step.error}
+                facts["ping"]["gateway"] = step.result(self.deadline + 0.2) or {
+                    "address": gateway, "error": step.error, "unfinished": step.thread.is_alive()}
             if server_step:
                 got = server_step.result(self.deadline + 0.5) or {}
                 facts["server"] = got.get("server") or {"name": self.server, "addresses": [],
