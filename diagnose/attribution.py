@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.i18n import N_, _, join
-from diagnose.model import Fault, Finding, Status
+from diagnose.model import Fault, Finding
 
 _MISSING = object()
 
