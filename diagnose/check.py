@@ -69,6 +69,28 @@ class Check:
         decides where they are, e.g. ``[asterisk] config_dir``)."""
         return list(self.watches)
 
+    def history_numbers(self, finding: "Finding") -> dict[str, Any]:
+        """The few numbers of *finding* worth keeping in the run history
+        (free bytes, loss, RTT, RSSI, KPI figures). Default: the numeric
+        top-level evidence values, at most 16. Override to keep others."""
+        out: dict[str, Any] = {}
+        for key, value in finding.evidence.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = value
+                if len(out) == 16:
+                    break
+        return out
+
+    def history_window(self, cfg: dict[str, Any]) -> tuple[float, int]:
+        """How much of its own recorded numbers this check's probe wants:
+        the samples of the last *days* and at least the last *runs* runs.
+        The runner passes them to ``probe`` as ``cfg["_history"]``
+        (``{subject: [{"t": epoch, **numbers}, ...]}``, oldest first); a
+        probe that uses them copies them into its facts, so a judge that
+        reads them stays pure and ``--from-facts`` judges the same.
+        (0, 0), the default: none."""
+        return (0.0, 0)
+
     def applies(self, host: "Host", cfg: dict[str, Any]) -> str | None:
         """Extra applicability test beyond ``needs``: return a skip reason
         (saying what to install or set) or None when the check applies."""

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "baseline": "diagnose.commands.baseline:baseline",
     "agent": "diagnose.commands.agent:agent",
     "site": "diagnose.commands.site:site",
+    "history": "diagnose.commands.history:history",
 }
 
 

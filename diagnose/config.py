@@ -22,6 +22,7 @@ from diagnose.confvalues import WEEK_S, problem, short
 from diagnose.safetext import cut
 from diagnose.fleet.settings import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key, MergedSchemas
+from diagnose.state import HISTORY_SCHEMA
 
 DEFAULT_PATHS = ("./diagnose.toml", "/etc/diagnose/site.toml")
 
@@ -48,6 +49,7 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
                                                "cut (default: the longest timeout + 5)",
                            low=0, high=WEEK_S, low_open=True),
     },
+    "history": HISTORY_SCHEMA,
     "email": {
         "to": Key(list, [], "recipients of the vendor's report (everything, JSON attached)", item=str),
         "cc": Key(list, [], "copy recipients of the vendor's report", item=str),

@@ -20,7 +20,9 @@ The schema (what :meth:`Collection.to_dict` writes)::
      "checks": {name: {"state": "ran" | "skipped" | "error",
                        "facts": object (ran) | null,
                        "error": str | null, "skipped": str | null,
-                       "duration_s": number >= 0}}}
+                       "duration_s": number >= 0}},
+     "history": object | null}                optional: what the run history knew
+                                              (diagnose.state.history.History.context)
 
 Anywhere in the file: no ``NaN``/``Infinity`` (not JSON), no lone
 surrogate escapes (``"\\ud800"`` decodes to a string no output can carry),
@@ -154,6 +156,7 @@ def validate(d: Any) -> None:
     for name, section in (config or {}).items():
         if not isinstance(section, dict):
             raise FactsError(f"{_where(['config', name])}: must be an object of keys, not {_kind(section)}")
+    _need(d, "history", (dict, type(None)), [], what="an object (what the run history knew)")
     checks = _need(d, "checks", (dict,), [], required=True, what="an object of check results by name")
     for name, c in checks.items():
         p = ["checks", name]

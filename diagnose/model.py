@@ -131,6 +131,10 @@ class Finding:
     judge linking findings of its own check). ``remedy`` may be given as a
     string or a list of steps (see :class:`Remedy`); it is always a Remedy.
     Title, detail and step texts may be :mod:`diagnose.i18n` messages.
+    ``history`` is filled from the run history (DESIGN.md section 9):
+    ``{state: new|recurring|persistent|flapping, first_seen, last_seen,
+    runs_seen, runs_window, flap_percent}``; None when no history was
+    consulted or there is nothing to say.
     """
 
     check: str
@@ -143,6 +147,7 @@ class Finding:
     remedy: Any = ""
     caused_by: list[str] = field(default_factory=list)
     consequences: list[str] = field(default_factory=list)
+    history: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.status = Status.parse(self.status)
@@ -163,7 +168,7 @@ class Finding:
         return self.status.is_problem and not self.caused_by
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "id": self.id,
             "check": self.check,
             "subject": self.subject,
@@ -177,6 +182,9 @@ class Finding:
             "caused_by": list(self.caused_by),
             "consequences": list(self.consequences),
         }
+        if self.history is not None:
+            d["history"] = dict(self.history)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Finding":
@@ -191,6 +199,7 @@ class Finding:
             remedy=d["steps"] if d.get("steps") else d.get("remedy", ""),
             caused_by=list(d.get("caused_by", [])),
             consequences=list(d.get("consequences", [])),
+            history=d.get("history"),
         )
 
 
@@ -284,6 +293,12 @@ class Report:
     checks: list[CheckResult]
     verdict: Verdict
     config_file: str | None = None  # which config the run used; None: built-in defaults
+    # From the run history: ids of findings that were a problem in the
+    # previous run of their check and are not any more, and what history
+    # did this run ({database, recorded, previous_run, new, resolved, note});
+    # history is None when no history was consulted.
+    resolved: list[str] = field(default_factory=list)
+    history: dict[str, Any] | None = None
 
     def finding(self, fid: str) -> Finding | None:
         for f in self.findings:
@@ -319,6 +334,8 @@ class Report:
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "checks": [c.to_dict() for c in self.checks],
+            "resolved": list(self.resolved),
+            **({"history": dict(self.history)} if self.history is not None else {}),
         }
 
     @classmethod
@@ -340,4 +357,6 @@ class Report:
             ],
             verdict=Verdict(Status.parse(v["status"]), v["site_faults"], v["software_faults"],
                             v["undetermined"], v["headline"]),
+            resolved=list(d.get("resolved", [])),
+            history=d.get("history"),
         )

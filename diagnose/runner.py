@@ -70,6 +70,10 @@ class Collection:
     config_digest: str
     results: dict[str, Collected] = field(default_factory=dict)
     config_file: str | None = None  # the file the config came from; None: built-in defaults
+    # What the run history knew of this host when the facts were collected
+    # (diagnose.state.history.History.context): kept with the facts so that
+    # --from-facts marks findings new/recurring/flapping the same way.
+    history: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class Collection:
             "started": self.started, "duration_s": round(self.duration_s, 4),
             "config_digest": self.config_digest, "config": self.config, "config_file": self.config_file,
             "checks": {n: c.to_dict() for n, c in self.results.items()},
+            **({"history": self.history} if self.history is not None else {}),
         }
 
     @classmethod
@@ -94,6 +99,7 @@ class Collection:
                   d.get("duration_s") or 0.0, d.get("config") or {}, d.get("config_digest") or "")
         col.results = {n: Collected.from_dict(n, c) for n, c in d["checks"].items()}
         col.config_file = d.get("config_file")
+        col.history = d.get("history") if isinstance(d.get("history"), dict) else None
         return col
 
 
@@ -216,8 +222,13 @@ def timeout_of(check: Check, config: Config, override: float | None) -> tuple[fl
 def collect(registry: Registry, host: Host, config: Config, *, only: list[str] | None = None,
             skip: list[str] | None = None, timeout: float | None = None,
             deadline: float | None = None,
-            progress: Callable[[str, str], None] | None = None) -> Collection:
-    """Probe every applicable check concurrently; never raises for a check."""
+            progress: Callable[[str, str], None] | None = None,
+            inputs: Callable[[Check, dict[str, Any]], Any] | None = None) -> Collection:
+    """Probe every applicable check concurrently; never raises for a check.
+
+    *inputs(check, cfg)*, called for each check about to be probed, gives
+    what its probe gets as ``cfg["_history"]`` (None: nothing)
+    (its own recorded numbers, see ``Check.history_window``)."""
     t0 = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     role = detect_role(host, config)
@@ -246,6 +257,9 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
             col.results[name] = Collected(name, "skipped", skipped=reason)
             continue
         cfg = probe_config(check, config, role, registry)
+        extra = inputs(check, cfg) if inputs else None
+        if extra is not None:
+            cfg = dict(cfg, _history=extra)
         limit, mine = timeout_of(check, config, timeout)
         # A probe with a budget of its own (the disk walk) fits it inside this.
         cfg = dict(cfg, _timeout_s=limit)

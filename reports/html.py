@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from diagnose.i18n import N_, _n, tr
-from diagnose.model import Report, Status
+from diagnose.model import Finding, Report, Status
 from diagnose.reports.present import Presenter
 from diagnose.safetext import show, show_obj
 
@@ -153,6 +153,7 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
                 "where": " / ".join(p.s(x) for x in (row.switch, row.port) if x) or p.s(row.subnet),
                 "room": p.s(row.room), "state": p.s(row.state), "last_report": p.s(row.last_report or ""),
                 "headline": p.s((row.verdict or {}).get("headline") or "")} for row in seats or ()],
+        **_history_helpers(),
     )
 
 
@@ -161,3 +162,23 @@ def render_site(site: Any, **options: Any) -> str:
     banner, root causes by fault domain with each seat's findings nested,
     evidence) with a table of every seat."""
     return render(site, seats=site.seats, **options)
+
+
+def _history_helpers() -> dict[str, Any]:
+    """What templates/history.html.j2 calls: marks, "since", sparklines."""
+    from markupsafe import Markup
+
+    from diagnose.reports import history, sparkline
+
+    def lines(report: Report) -> list[Any]:
+        return [m for m in (history.since(report), history.resolved(report), history.note(report)) if m]
+
+    def disks(report: Report) -> list[tuple[Finding, Any]]:
+        out = []
+        for f in report.findings:
+            svg = sparkline.for_finding(f) if f.check == "disk.space" else ""
+            if svg:
+                out.append((f, Markup(svg)))  # numbers only; the one text in it is escaped
+        return out
+
+    return {"history_mark": history.mark, "history_lines": lines, "history_disks": disks}

@@ -17,6 +17,7 @@ from typing import Any
 
 from diagnose.i18n import N_
 from diagnose.model import Finding, Report, Status
+from diagnose.reports import history
 from diagnose.reports.present import Node, Presenter, StepView
 from diagnose.reports.textlayout import command_lines, evidence_lines, wrap
 from diagnose.safetext import show
@@ -98,10 +99,14 @@ class _Text:
         if st.colour:
             lines = [ln[:len(head) + len(mark) + 1] + st.bold(ln[len(head) + len(mark) + 1:])
                      if i == 0 else st.bold(ln) for i, ln in enumerate(lines)]
+        mark = history.mark(n.f)  # new / recurring / flapping, from the run history
+        tag = f"[{p.s(mark)}]" if mark else ""
         if not p.customer:
             fid = show(n.f.id)  # the subject is a system string (a mountpoint, a path)
-            lines += wrap(f"{fid}, {p.fault(n.f.fault)}" if n.f.fault else fid,
-                          self.width, body)
+            lines += wrap((f"{fid}, {p.fault(n.f.fault)}" if n.f.fault else fid)
+                          + ("  " + tag if tag else ""), self.width, body)
+        elif tag:
+            lines += wrap(tag, self.width, body)
         if n.detail:
             lines += wrap(n.detail, self.width, body + p.label(N_("Why:")) + " ")
         lines += self.steps(n.steps, body)
@@ -180,6 +185,10 @@ def render(report: Report, colour: bool = False, unicode: bool = True, verbose: 
             for f in oks:
                 out += w.finding_line(f)
             out.append("")
+    said = [m for m in (history.since(report), history.resolved(report), history.note(report)) if m]
+    for m in said:
+        out += wrap(p.s(m), w.width)
+    out += [""] if said else []
     verdict = wrap(p.headline(), w.width, "[x] " + p.label(N_("Verdict:")) + " ", "    ")
     verdict[0] = verdict[0].replace("[x]", st.mark(p.verdict_status()), 1)
     out += [st.bold(ln) if i else ln for i, ln in enumerate(verdict)]

@@ -56,6 +56,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | None = Non
                           timeout=timeout)
 
 
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory, monkeypatch):
+    """Every test gets its own state directory (run history, baseline,
+    saved reports): never /var/lib/diagnose, and no test sees another's
+    history. A test that wants its own sets DIAGNOSE_STATE_DIR itself."""
+    monkeypatch.setenv("DIAGNOSE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 def load_scenarios(check_name: str) -> list[tuple[str, dict]]:
     folder = DATA / check_name
     if not folder.is_dir():

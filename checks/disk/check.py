@@ -26,6 +26,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from diagnose.checks.disk import forecast
 from diagnose.check import Check, Key, Needs, section_config
 from diagnose.checks.disk import scan as diskscan
 from diagnose.checks.disk.owned import claim, owned_paths
@@ -89,6 +90,7 @@ class DiskSpace(Check):
         "scan_budget_s": Key((int, float), 5.0, "time budget for walking, shared by the "
                              "filesystems walked in one run"),
         "top": Key(int, 10, "how many directories and files to name"),
+        **forecast.SCHEMA,
     }
 
     # Where telephony and call-center software commonly keep growing data;
@@ -114,6 +116,12 @@ class DiskSpace(Check):
             if key not in ("mounts", "app_paths"):
                 lines.append(f"# {key} = {json.dumps(spec.default)}  # {spec.doc}")
         return "\n".join(lines)
+
+    def history_window(self, cfg: dict[str, Any]) -> tuple[float, int]:
+        return float(cfg["forecast_days"]), forecast.TREND_POINTS
+
+    def history_numbers(self, finding: Finding) -> dict[str, Any]:
+        return forecast.history_numbers(finding.evidence)
 
     # -- probe ----------------------------------------------------------------
     def probe(self, host: "Host", cfg: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +152,10 @@ class DiskSpace(Check):
                 facts["error"] = f"statvfs failed: {exc.strerror or exc}"
                 continue
             facts.update(frsize=st.f_frsize, blocks=st.f_blocks, bfree=st.f_bfree,
-                         bavail=st.f_bavail, files=st.f_files, ffree=st.f_ffree)
+                         bavail=st.f_bavail, files=st.f_files, ffree=st.f_ffree,
+                         probed_at=round(time.time(), 3))
+            if (cfg.get("_history") or {}).get(mount.mountpoint):  # the run history's samples
+                facts["history"] = cfg["_history"][mount.mountpoint]
             walk, facts["scan_reason"] = self._scan_reason(facts, cfg)
             if walk:
                 todo.append(facts)
@@ -194,6 +205,9 @@ class DiskSpace(Check):
         if mb and s["free_bytes"] < mb * 1024 * 1024:
             return True, _("walked: free space {free} below scan_below_free_mb {mb:g}",
                            free=size(s["free_bytes"]), mb=mb)
+        soon = forecast.scan_reason(m, cfg)
+        if soon:
+            return True, soon
         return False, _("not walked: free space and inodes above scan_below_free_percent {below:g}",
                         below=below)
 
@@ -242,7 +256,8 @@ class DiskSpace(Check):
 
     # -- judge ----------------------------------------------------------------
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
-        out = [self._judge_mount(m, cfg) for m in facts["mounts"]]
+        out = [forecast.apply(self._judge_mount(m, cfg), m, cfg) if "error" not in m
+               else self._judge_mount(m, cfg) for m in facts["mounts"]]
         if not out and not facts.get("missing") and not any(s["configured"] for s in facts["skipped"]):
             out.append(Finding(
                 self.name, "disk", Status.SKIP, _("No local filesystem to audit"),

@@ -140,6 +140,7 @@ def _run(args: Any) -> int:
     from diagnose.fsutil import atomic_write, describe_oserror
     from diagnose.host import Host
     from diagnose.runner import Collection, collect, config_from_facts, evaluate
+    from diagnose.state.session import HistorySession
 
     try:
         registry, config = load(args.config)
@@ -163,15 +164,22 @@ def _run(args: Any) -> int:
             col.results = {n: r for n, r in col.results.items() if n in args.only}
         if args.skip:
             col.results = {n: r for n, r in col.results.items() if n not in args.skip}
+        history = HistorySession.begin(config, registry, "facts")
     else:
         if not os.path.isdir(args.root):
             return die(f"--root {args.root}: not a directory")
+        host = Host(args.root)
+        # The run history is this machine's: a recorded tree (--root) is neither
+        # recorded nor marked from it.
+        history = HistorySession.begin(config, registry, "live" if host.live else "tree")
         spinner = _Spinner(sys.stderr.isatty() and not args.quiet)
         try:
-            col = collect(registry, Host(args.root), config, only=args.only or None,
-                          skip=args.skip or None, timeout=args.timeout, progress=spinner.update)
+            col = collect(registry, host, config, only=args.only or None,
+                          skip=args.skip or None, timeout=args.timeout, progress=spinner.update,
+                          inputs=history.probe_inputs(host.hostname()))
         finally:
             spinner.done()
+        history.attach(col)
 
     # From here on the report is never lost: a file that cannot be written
     # is said on stderr, the run goes on, and the exit code is 3.
@@ -190,6 +198,9 @@ def _run(args: Any) -> int:
     report = evaluate(registry, col, config, timeout=args.timeout)
     if getattr(args, "locked", False):
         report = _count_skipped_runs(report, args.lock)
+    report = history.finish(report, col)
+    if history.note and not args.quiet:
+        print(f"diagnose: {history.note}", file=sys.stderr)
     if args.email:
         report, code = _send_email(report, config, args, lang)
         failed = failed or bool(code)

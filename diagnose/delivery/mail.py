@@ -321,19 +321,41 @@ def save_report(report: Report, cfg: Mapping[str, Any], now: dt.datetime | None 
 
 
 def _problems(report: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(f["id"], f["status"]) for f in report.get("findings", [])
-            if f["status"] in ("warn", "fail", "error") and f.get("check") != CHECK}
+    """What on-change compares: the problems and their status, the checks
+    that could not run, and (from the run history) the findings that flap,
+    whose coming and going is no news while they keep flapping."""
+    out = set()
+    for f in report.get("findings", []):
+        if f.get("check") in (CHECK, "report.history"):
+            continue
+        if (f.get("history") or {}).get("state") == "flapping":
+            out.add((f["id"], "flapping"))
+        elif f["status"] in ("warn", "fail", "error"):
+            out.add((f["id"], f["status"]))
+    out |= {(c["name"], "could not run") for c in report.get("checks", []) if c["status"] == "error"}
+    return out
 
 
 def why_not_send(report: Report, when: str, previous: dict[str, Any] | None) -> str | None:
-    """None when the report should be mailed, else the reason it is not."""
+    """None when the report should be mailed, else the reason it is not.
+
+    on-change: mail when the problems differ from the previous saved report.
+    When both reports carry the run history, a finding that flaps counts as
+    one unchanging "flapping" problem (mailed when it starts or stops
+    flapping), and the verdict it swings is not compared."""
     if when == "on-fault" and not report.verdict.status.is_problem:
         return _("when = on-fault and every check passed")
     if when == "on-change" and previous is not None:
         now = report.to_dict()
-        if (previous.get("verdict", {}).get("status") == now["verdict"]["status"]
-                and _problems(previous) == _problems(now)):
-            return _("when = on-change and nothing changed since the previous report")
+        historic = now.get("history") is not None and previous.get("history") is not None
+        if _problems(previous) == _problems(now) and (
+                historic or previous.get("verdict", {}).get("status") == now["verdict"]["status"]):
+            flapping = sorted(i for i, s in _problems(now) if s == "flapping")
+            reason = _("when = on-change and nothing changed since the previous report")
+            if flapping:
+                reason = reason + " " + _("(flapping, not mailed each time: {ids})",
+                                          ids=", ".join(flapping))
+            return reason
     return None
 
 
