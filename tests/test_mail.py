@@ -186,7 +186,9 @@ def test_old_reports_pruned_by_count_and_age(tmp_path):
 
 
 def cli_config(tmp_path, port, **email) -> str:
-    lines = [f'[disk]\nmounts = ["{tmp_path}"]\n', "[email]",
+    # state_dir in the file itself: a scheduled run (cron's environment) must not
+    # write history into the real /var/lib/diagnose either.
+    lines = [f'[site]\nstate_dir = "{tmp_path / "state"}"\n', f'[disk]\nmounts = ["{tmp_path}"]\n', "[email]",
              'to = ["support@vendor.example"]', 'smtp_host = "127.0.0.1"', f"smtp_port = {port}",
              f'reports_dir = "{tmp_path / "reports"}"']
     lines += [f"{k} = {json.dumps(v)}" for k, v in email.items()]

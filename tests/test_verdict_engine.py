@@ -117,7 +117,7 @@ def test_schedule_install_uses_the_config_init_wrote_and_schedule_test_runs_it(t
         pytest.skip("needs unshare (util-linux)")
     srv = smtp_rig.start()
     cfg = tmp_path / "diagnose.toml"
-    cfg.write_text(NO_NETWORK + f'[site]\nrole = "server"\n[disk]\nmounts = ["{tmp_path}"]\n[email]\n'
+    cfg.write_text(NO_NETWORK + f'[site]\nrole = "server"\nstate_dir = "{tmp_path / "state"}"\n[disk]\nmounts = ["{tmp_path}"]\n[email]\n'
                    f'to = ["it@customer.example"]\nsmtp_host = "127.0.0.1"\nsmtp_port = {srv.port}\n'
                    f'reports_dir = "{tmp_path / "reports"}"\n')
     py = sys.executable
