@@ -299,11 +299,10 @@ def _read(path: str) -> str:
 
 
 def _nesting_line(text: str) -> int | None:
-    """The first line where brackets/braces (outside strings, roughly)
-    nest deeper than MAX_DEPTH, for the message about deep nesting."""
+    """The first line nesting (brackets, braces, dotted keys) deeper than MAX_DEPTH."""
     depth = 0
     for n, line in enumerate(text.splitlines(), 1):
-        quote = None
+        quote, dots = None, 0  # a dotted key (a.b.c...) nests tables too; tomli recurses on it
         for ch in line:
             if quote:
                 if ch == quote:
@@ -318,6 +317,8 @@ def _nesting_line(text: str) -> int | None:
                     return n
             elif ch in "]}":
                 depth = max(0, depth - 1)
+            elif ch == "." and (dots := dots + 1) > MAX_DEPTH:
+                return n
     return None
 
 
