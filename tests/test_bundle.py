@@ -10,12 +10,14 @@ they need is not installed, or without root (the namespace needs it)."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from types import SimpleNamespace
 
 import pytest
@@ -40,10 +42,17 @@ pytestmark = [
 ]
 
 
+_STATE = tempfile.mkdtemp(prefix="dg-state-bundle-")
+atexit.register(shutil.rmtree, _STATE, True)
+
+
 def _env(**extra: str) -> dict[str, str]:
     """The environment of a site: nothing points at this checkout or at a
     package index."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "DIAGNOSE_"))}
+    # ...but its state (run history) goes to this module's own folder, never
+    # /var/lib/diagnose; one folder, so the checkout and the bundle say the same.
+    env["DIAGNOSE_STATE_DIR"] = _STATE
     env.update(extra)
     return env
 

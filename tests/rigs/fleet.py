@@ -147,6 +147,7 @@ class Floor:
         log = open(self.folder / f"{seat}.log", "ab")
         env = dict(os.environ)
         env.pop("DIAGNOSE_CONFIG", None)
+        env["DIAGNOSE_STATE_DIR"] = str(self.folder / f"state-{seat}")  # each seat's own, never the host's
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns(seat), sys.executable, "-m", "diagnose", "agent",
                                  "--config", str(self.config(seat))], stdout=log, stderr=log, env=env,
                                 cwd=str(self.folder))
