@@ -37,12 +37,11 @@ LOG_PATTERNS = {
     "io_error": re.compile(r"I/O error|Input/output error|\bEIO\b|disk I/O error", re.I),
 }
 
-# A timestamp at the start of a log line: ISO (PostgreSQL, MySQL 8),
-# MariaDB 10.x/11 (its hour is printed "%2d": before 10:00 the line reads
-# "2026-12-03  7:41:40", two spaces, no leading zero), MariaDB's old
-# "YYMMDD hh:mm:ss", or syslog's "Mon dd hh:mm:ss".
+# A timestamp at the start of a log line: ISO (PostgreSQL, MariaDB 10.x,
+# MySQL 8; MariaDB pads an hour below 10 with a space: "2026-12-03  7:45:57"),
+# MariaDB's old "YYMMDD hh:mm:ss", or syslog's "Mon dd hh:mm:ss".
 _LOG_TIME = re.compile(
-    r"^\s*\[?(?P<t>\d{4}-\d\d-\d\d(?:T| {1,2})\d?\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d|"
+    r"^\s*\[?(?P<t>\d{4}-\d\d-\d\d(?:[ T]\d\d| {2}\d):\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d|"
     r" (?:UTC|GMT|CET|CEST|EET|EEST|WET|WEST|MSK|EST|EDT|CST|CDT|MST|MDT|PST|PDT|BST|IST|JST)\b)?|"
     r"\d{6} {1,2}\d?\d:\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)")
 
