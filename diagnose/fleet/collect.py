@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.fleet.settings import Fleet, valid_level
-from diagnose.model import SCHEMA, Report, Status
+from diagnose.model import SCHEMA, Report, Status, Verdict
 
 LEAVES = ("report", "status", "seen")
 MAX_FINDINGS = 2000
@@ -73,8 +73,10 @@ def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None,
     findings = doc.get("findings")
     if not isinstance(findings, list) or len(findings) > MAX_FINDINGS:
         return None, None, f"malformed {SCHEMA} document: findings must be a list of at most {MAX_FINDINGS}"
+    report = _all_ok(doc)
     try:
-        report = Report.from_dict(doc)
+        if report is None:
+            report = Report.from_dict(doc)
         for f in report.findings:
             if not all(isinstance(x, str) for x in (f.check, f.subject, f.title, f.detail, f.remedy)):
                 raise TypeError("finding fields must be strings")
@@ -87,6 +89,51 @@ def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None,
                              not all(isinstance(v, (str, int, float, type(None))) for v in seat.values())):
         return None, None, f"malformed {SCHEMA} document: the seat object must map names to strings"
     return doc, report, None
+
+
+_OK = {"ok", "skip"}
+_NOT_ERROR = {"ok", "skip", "warn", "fail"}
+_FAULTS = {None, "site", "software", "undetermined"}
+
+
+def _all_ok(doc: dict[str, Any]) -> Report | None:
+    """The report of a seat with nothing to attribute (every finding ok or
+    skip, no check in error), read off the document without a model object
+    per finding; None for anything else or anything unusual, which
+    :meth:`Report.from_dict` then builds (or refuses) in full. Accepts only
+    what the full path accepts, and makes what the site report uses of it:
+    no finding is a problem, no check errored, so both lists stay empty."""
+    try:
+        findings, checks, v = doc["findings"], doc["checks"], doc["verdict"]
+        resolved = doc.get("resolved", [])
+        if type(checks) is not list or type(v) is not dict or type(resolved) is not list:
+            return None
+        for c in checks:
+            if type(c) is not dict or c.get("status") not in _NOT_ERROR or "name" not in c:
+                return None
+        for f in findings:
+            if type(f) is not dict or f.get("status") not in _OK or f.get("fault") not in _FAULTS:
+                return None
+            if type(f["check"]) is not str or type(f["subject"]) is not str or type(f["title"]) is not str:
+                return None
+            if type(f.get("detail", "")) is not str or type(f.get("evidence", {})) is not dict:
+                return None
+            steps = f.get("steps")
+            if steps:
+                if type(steps) is not list or not all(type(x) is dict for x in steps):
+                    return None
+            elif f.get("remedy") and type(f["remedy"]) is not str:
+                return None
+            caused, conseq = f.get("caused_by", []), f.get("consequences", [])
+            if type(caused) is not list or type(conseq) is not list or not all(type(x) is str for x in caused):
+                return None
+        verdict = Verdict(Status.parse(v["status"]), v["site_faults"], v["software_faults"], v["undetermined"],
+                          v["headline"])
+        return Report(doc["tool"]["version"], doc["host"], doc.get("site", ""), doc.get("role", ""),
+                      doc["started"], doc.get("duration_s", 0.0), [], [], verdict, doc.get("config_file"),
+                      list(resolved), doc.get("history"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _small_json(data: bytes) -> dict[str, Any] | None:
@@ -155,44 +202,62 @@ def from_directory(path: str, fleet: Fleet) -> Gathered:
 
 def from_broker(fleet: Fleet, creds: Any, fresh: bool = False, wait_s: float = 30.0) -> Gathered:
     """Every retained message under the site's topics. With *fresh*, also
-    ask every seat to run now and wait up to *wait_s* for the online ones."""
+    ask every seat to run now and wait up to *wait_s* for the online ones.
+
+    paho-mqtt only connects and logs in; the messages are read straight from
+    the socket (:mod:`diagnose.fleet.mqttread`): paho's loop would take
+    seconds over a 2000-seat site's retained burst."""
     from diagnose.fleet import mqtt
+    from diagnose.fleet.mqttread import ProtocolError, Stream
 
     g = Gathered(source=str(fleet.broker))
     client = mqtt.new_client(f"diagnose-site-{uuid.uuid4().hex[:8]}", fleet, creds)
-    state: dict[str, Any] = {"after": None, "fenced": False}
+    state: dict[str, Any] = {"after": None, "fenced": False, "fence_mid": None}
     fence_topic = f"{fleet.prefix}/{fleet.site_id}/cmd/fence-{uuid.uuid4().hex[:8]}"
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
-        add_message(g, fleet, msg.topic, msg.payload, None if msg.retain else state["after"])
+    def on_publish(topic: str, payload: bytes, retain: bool) -> None:
+        add_message(g, fleet, topic, payload, None if retain else state["after"])
 
-    def on_subscribe(_c: Any, _u: Any, mid: int, *_a: Any) -> None:
-        if mid == state.get("fence_mid"):
+    def on_suback(mid: int) -> None:
+        if mid == state["fence_mid"]:
             state["fenced"] = True
 
-    client.on_message = on_message
-    client.on_subscribe = on_subscribe
     try:
-        mqtt.connect(client, fleet.broker, fleet.keepalive_s)
+        mqtt.connect(client, fleet.broker, fleet.keepalive_s, threaded=False)
     except mqtt.ConnectFailed as exc:
         g.broker_error = {"kind": exc.kind, "message": str(exc)}
         return g
+    stream = Stream(client.socket(), fleet.keepalive_s, on_publish, on_suback)
+
+    def until(pred: Any, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not pred() and not stream.closed:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            stream.read(min(left, 1.0))
+        return pred()
+
     try:
         # QoS 0: retained messages then go out in order right behind the
         # SUBACK, so the SUBACK of a second subscription is a fence: when it
         # arrives, every retained message before it has arrived too.
-        client.subscribe(fleet.site_filter, qos=0)
-        state["fence_mid"] = client.subscribe(fence_topic, qos=0)[1]
-        if not mqtt.wait(lambda: state["fenced"], max(10.0, wait_s)):
-            g.broker_error = {"kind": "timeout", "message": f"the broker {fleet.broker} did not send the "
-                              "retained reports in time"}
+        stream.subscribe(fleet.site_filter, qos=0)
+        state["fence_mid"] = stream.subscribe(fence_topic, qos=0)
+        if not until(lambda: state["fenced"], max(10.0, wait_s)):
+            why = "closed the connection before it had sent" if stream.closed else "did not send"
+            g.broker_error = {"kind": "timeout", "message": f"the broker {fleet.broker} {why} the retained "
+                              "reports" + ("" if stream.closed else " in time")}
             return g
         if fresh:
             online = {n for n, s in g.seats.items() if (s.status or {}).get("state") == "online"}
             state["after"] = time.time()
-            client.publish(fleet.cmd_topic, b"run", qos=1)
-            mqtt.wait(lambda: all(g.seats[n].fresh or g.seats[n].refused for n in online
-                                  if (g.seats[n].status or {}).get("state") == "online"), wait_s, step=0.1)
+            stream.publish(fleet.cmd_topic, b"run", qos=1)
+            until(lambda: all(g.seats[n].fresh or g.seats[n].refused for n in online
+                              if (g.seats[n].status or {}).get("state") == "online"), wait_s)
+    except (OSError, TimeoutError, ProtocolError) as exc:
+        g.broker_error = {"kind": "tcp", "message": f"the connection to the broker {fleet.broker} failed while "
+                          f"reading the retained reports: {getattr(exc, 'strerror', None) or exc}"}
     finally:
-        mqtt.close(client)
+        stream.close()
     return g
