@@ -152,6 +152,9 @@ def test_port_held_by_a_root_process_is_in_use_owner_not_visible(services_rig, r
             "why": "/proc/<pid>/fd of other users' processes is unreadable without root"} \
         in f["evidence"]["not_collected"]
     assert "not collected" in report["verdict"]["headline"]
+    # Its log lies in root's folder: unread, and said so.
+    assert {"what": f"log {services_rig.log} unreadable", "why": "Permission denied"} \
+        in f["evidence"]["not_collected"]
     # Root names it.
     rc, report = _as_root(cfg, "application.services")
     [f] = report["findings"]

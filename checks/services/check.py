@@ -146,6 +146,9 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
             m = host.mount_of(path)
             if m and m.mountpoint not in mounts:
                 mounts.append(m.mountpoint)
+    log = read_log(host, item["log"]) if item["log"] else None
+    if log and log.get("error"):
+        unseen.append({"what": f"log {item['log']} unreadable", "why": log["error"]})
     return {
         "name": service_name(item),
         "not_collected": not_collected(processes, holders) + unseen,
@@ -155,7 +158,7 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
         "port_holders": holders,
         "unit": unit,
         "program": program,
-        "log": read_log(host, item["log"]) if item["log"] else None,
+        "log": log,
         "core_dumps": core_dumps(host, comm, list(dict.fromkeys(workdirs))) if comm else [],
         "databases": item["databases"],
         "data_paths": item["data_paths"],
