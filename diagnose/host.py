@@ -17,7 +17,6 @@ import shutil
 import socket
 import stat as stat_mod
 import subprocess
-import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -362,26 +361,12 @@ class Host:
         return seen
 
     def tcp_connect(self, address: str, port: int, timeout: float = 2.0) -> dict:
-        """Try a TCP connection; returns facts: state open|refused|timeout|unreachable|error."""
+        """Try a TCP connection, retrying silence within *timeout*; see
+        :func:`diagnose.net.tcp_connect`."""
         self.require_live("a TCP connection")
-        t0 = time.monotonic()
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        try:
-            s.connect((address, port))
-            state, err = "open", None
-        except ConnectionRefusedError:
-            state, err = "refused", "connection refused"
-        except (socket.timeout, TimeoutError):
-            state, err = "timeout", f"no answer within {timeout}s"
-        except OSError as exc:
-            state = "unreachable" if exc.errno in (101, 113) else "error"
-            err = exc.strerror or str(exc)
-        finally:
-            s.close()
-        return {"address": address, "port": port, "state": state, "error": err,
-                "time_ms": round((time.monotonic() - t0) * 1000, 2)}
+        from diagnose import net
+
+        return net.tcp_connect(address, port, timeout=timeout)
 
     def ping(self, address: str, count: int = 5, interval: float = 0.05,
              timeout: float = 1.0) -> dict:

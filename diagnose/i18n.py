@@ -203,7 +203,7 @@ def number_text(text: str, lang: str) -> str:
     if lang != "ru":
         return text
     whole, dot, frac = text.partition(".")
-    return whole + ("," + frac if dot and whole.lstrip("-").isdigit() and frac.isdigit() else dot + frac)
+    return whole + ("," + frac if dot and whole.lstrip("+-").isdigit() and frac.isdigit() else dot + frac)
 
 
 # --- formatting and lookup ---------------------------------------------------

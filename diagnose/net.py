@@ -1,12 +1,16 @@
-"""Small network primitives shared by checks: ICMP echo series.
+"""Small network primitives shared by checks: ICMP echo series and a TCP
+connect that retries silence.
 
-Reached through :meth:`diagnose.host.Host.ping`, never directly by probes.
+Reached through :meth:`diagnose.host.Host.ping` and
+:meth:`diagnose.host.Host.tcp_connect`, never directly by probes.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import select
+import selectors
 import socket
 import statistics
 import struct
@@ -125,3 +129,78 @@ def ping(address: str, count: int = 5, interval: float = 0.05, timeout: float = 
         "jitter_ms": jitter,
         "unreachable": unreachable,
     }
+
+
+# A connect that hears nothing is tried again this often (at most
+# TCP_ATTEMPTS times) within its budget: the kernel itself resends a SYN
+# only after one second, then three, so on a lossy path a single lost SYN
+# would otherwise turn an open port into "filtered" at random.
+TCP_ATTEMPTS = 8
+TCP_MIN_SPACING_S = 0.1
+
+
+def tcp_connect(address: str, port: int, timeout: float = 2.0) -> dict:
+    """Try a TCP connection within *timeout* seconds; facts: state
+    open|refused|timeout|unreachable|error, error, time_ms, attempts.
+
+    Only silence is retried: every ``max(0.1, timeout / 8)`` s a new
+    connection (a fresh SYN) is started while the earlier ones stay open, and
+    the first answer wins. A reset is a definitive "refused" and an ICMP
+    unreachable a definitive "unreachable"; "timeout" means that none of the
+    attempts heard anything, so a port's verdict does not change with random
+    packet loss from one run to the next."""
+    t0 = time.monotonic()
+    end = t0 + max(0.0, timeout)
+    spacing = max(TCP_MIN_SPACING_S, timeout / TCP_ATTEMPTS)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sel = selectors.DefaultSelector()
+    socks: list[socket.socket] = []
+    state, err = "timeout", None
+    next_try = t0
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            # A new attempt only while it has at least half a spacing to hear back.
+            if now >= next_try and len(socks) < TCP_ATTEMPTS and end - now >= spacing / 2:
+                s = socket.socket(family, socket.SOCK_STREAM)
+                s.setblocking(False)
+                socks.append(s)
+                code = s.connect_ex((address, port))
+                if code not in (0, errno.EINPROGRESS):
+                    state, err = _connect_failed(code)
+                    break
+                sel.register(s, selectors.EVENT_WRITE)
+                next_try = now + spacing
+            wait = min(end, next_try if len(socks) < TCP_ATTEMPTS else end) - time.monotonic()
+            decided = False
+            for key, _ev in sel.select(max(0.0, wait)):
+                code = key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code == 0:
+                    state, err, decided = "open", None, True
+                    break
+                if code in (errno.ETIMEDOUT, errno.EAGAIN):
+                    sel.unregister(key.fileobj)  # this attempt gave up; the others go on
+                    continue
+                state, err = _connect_failed(code)
+                decided = True
+                break
+            if decided:
+                break
+    finally:
+        sel.close()
+        for s in socks:
+            s.close()
+    if state == "timeout":
+        err = f"no answer within {round(timeout, 2):g}s to {len(socks)} attempts"
+    return {"address": address, "port": port, "state": state, "error": err,
+            "time_ms": round((time.monotonic() - t0) * 1000, 2), "attempts": len(socks)}
+
+
+def _connect_failed(code: int) -> tuple[str, str]:
+    if code == errno.ECONNREFUSED:
+        return "refused", "connection refused"
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "unreachable", os.strerror(code)
+    return "error", os.strerror(code)

@@ -121,7 +121,7 @@ def render(report: Report, audience: str = "vendor", lang: str = "en", site_addr
     from diagnose.reports import kpichart
 
     return _environment().get_template("report.html.j2").render(
-        figures=[Markup(block) for block in kpichart.figures(report)],
+        figures=[Markup(block) for block in kpichart.figures(report, lang)],
         r=report,
         lang=lang,
         customer=p.customer,

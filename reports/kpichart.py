@@ -16,11 +16,18 @@ import html
 import time
 from typing import Any
 
+from diagnose.i18n import N_, _, number_text, tr
 from diagnose.model import Report
 
 W, H = 880, 250
 LEFT, RIGHT, TOP, BOTTOM = 44, 48, 30, 42
 COLOURS = {"offered": "#8c959f", "answered": "#1a7f37", "abandoned": "#cf222e", "asa": "#bc4c00"}
+PER = {"hour": N_("per hour"), "day": N_("per day")}
+N_("hour"), N_("day")  # the table's first column, named by rows_of's unit
+LEGEND = {"offered": N_("offered"), "answered": N_("answered"), "abandoned": N_("abandoned"),
+          "asa": N_("ASA (right scale)")}
+BAR = {"offered": N_("{label} offered {n}"), "answered": N_("{label} answered {n}"),
+       "abandoned": N_("{label} abandoned {n}")}
 
 
 def _e(value: Any) -> str:
@@ -61,8 +68,12 @@ def rows_of(evidence: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return [dict(r, label=r["hour"][-5:-3]) for r in per_hour], "hour"
 
 
-def svg(queue: str, evidence: dict[str, Any]) -> str:
+def svg(queue: str, evidence: dict[str, Any], lang: str = "en") -> str:
+    def t(message: str) -> str:
+        return _e(tr(message, lang))
+
     rows, unit = rows_of(evidence)
+    per = _(PER[unit])
     n = max(1, len(rows))
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     top_calls = _nice(max([r["offered"] for r in rows] + [r["answered"] for r in rows] + [1]))
@@ -71,10 +82,11 @@ def svg(queue: str, evidence: dict[str, Any]) -> str:
     slot = plot_w / n
     bar = max(1.0, slot / 4)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {W} {H}" role="img" '
-             f'aria-label="{_e(f"Queue {queue}: calls and average speed of answer per {unit}")}" '
+             f'aria-label="{t(_("Queue {queue}: calls and average speed of answer {per}", queue=queue, per=per))}" '
              f'style="max-width:{W}px;height:auto;display:block;background:#ffffff" '
              f'font-family="Arial,Helvetica,sans-serif" font-size="11">',
-             f'<title>{_e(f"Queue {queue}: offered, answered, abandoned calls and ASA per {unit}")}</title>']
+             f'<title>{t(_("Queue {queue}: offered, answered, abandoned calls and ASA {per}", queue=queue, per=per))}'
+             '</title>']
     # Grid and left axis (calls).
     for i in range(5):
         y = TOP + plot_h - plot_h * i / 4
@@ -84,15 +96,15 @@ def svg(queue: str, evidence: dict[str, Any]) -> str:
                      f'{top_calls * i / 4:g}</text>')
         parts.append(f'<text x="{W - RIGHT + 6}" y="{y + 4:.1f}" fill="{COLOURS["asa"]}">'
                      f'{top_asa * i / 4:g}</text>')
-    parts.append(f'<text x="{LEFT - 6}" y="{TOP - 12}" text-anchor="end" fill="#57606a">calls</text>')
-    parts.append(f'<text x="{W - RIGHT + 6}" y="{TOP - 12}" fill="{COLOURS["asa"]}">ASA s</text>')
+    parts.append(f'<text x="{LEFT - 6}" y="{TOP - 12}" text-anchor="end" fill="#57606a">{t(_("calls"))}</text>')
+    parts.append(f'<text x="{W - RIGHT + 6}" y="{TOP - 12}" fill="{COLOURS["asa"]}">{t(_("ASA s"))}</text>')
     target = (evidence.get("targets") or {}).get("asa_s")
     if target:
         y = TOP + plot_h - plot_h * min(target, top_asa) / top_asa
         parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="{COLOURS["asa"]}" '
                      f'stroke-width="1" stroke-dasharray="4 3"/>')
         parts.append(f'<text x="{LEFT + 4}" y="{y - 4:.1f}" fill="{COLOURS["asa"]}">'
-                     f'ASA target {target:g} s</text>')
+                     f'{t(_("ASA target {target:g} s", target=target))}</text>')
     every = max(1, round(n / 24))
     points = []
     for i, r in enumerate(rows):
@@ -101,7 +113,7 @@ def svg(queue: str, evidence: dict[str, Any]) -> str:
             hgt = plot_h * r[key] / top_calls
             parts.append(f'<rect x="{x0 + j * bar:.1f}" y="{TOP + plot_h - hgt:.1f}" width="{bar:.1f}" '
                          f'height="{hgt:.1f}" fill="{COLOURS[key]}">'
-                         f'<title>{_e(r["label"])} {key} {r[key]}</title></rect>')
+                         f'<title>{t(_(BAR[key], label=r["label"], n=r[key]))}</title></rect>')
         if i % every == 0:
             parts.append(f'<text x="{LEFT + (i + 0.5) * slot:.1f}" y="{TOP + plot_h + 14}" '
                          f'text-anchor="middle" fill="#57606a">{_e(r["label"])}</text>')
@@ -113,35 +125,40 @@ def svg(queue: str, evidence: dict[str, Any]) -> str:
             COLOURS["asa"], " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points)))
         for x, y, r in points:
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{COLOURS["asa"]}">'
-                         f'<title>{_e(r["label"])} ASA {r["asa_s"]:g} s</title></circle>')
+                         f'<title>{t(_("{label} ASA {s:g} s", label=r["label"], s=r["asa_s"]))}</title></circle>')
     lx = LEFT
-    for key, text in (("offered", "offered"), ("answered", "answered"), ("abandoned", "abandoned"),
-                      ("asa", "ASA (right scale)")):
+    for key, label in LEGEND.items():
+        text = tr(_(label), lang)
         parts.append(f'<rect x="{lx}" y="{H - 14}" width="10" height="10" fill="{COLOURS[key]}"/>')
         parts.append(f'<text x="{lx + 14}" y="{H - 5}" fill="#24292f">{_e(text)}</text>')
         lx += 24 + 7 * len(text)
     parts.append(f'<text x="{W - RIGHT}" y="{H - 5}" text-anchor="end" fill="#57606a">'
-                 f'{_e("local time, per " + unit)}</text>')
+                 f'{t(_("local time, {per}", per=per))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def table(evidence: dict[str, Any]) -> str:
+def _asa(row: dict[str, Any], lang: str) -> str:
+    return "" if row.get("asa_s") is None else _e(number_text(str(row["asa_s"]), lang))
+
+
+def table(evidence: dict[str, Any], lang: str = "en") -> str:
     rows, unit = rows_of(evidence)
+    names = [tr(_(x), lang) for x in (unit, "offered", "answered", "abandoned", "ASA s")]
+    summary = tr(_("Figures {per}", per=_(PER[unit])), lang)
     rows = [r for r in rows if r["offered"] or r["answered"] or r["abandoned"]]
     cell = 'style="padding:2px 6px;border-top:1px solid #d0d7de;text-align:right"'
-    head = "".join(f'<th style="padding:2px 6px;text-align:right">{h}</th>'
-                   for h in (unit, "offered", "answered", "abandoned", "ASA s"))
+    head = "".join(f'<th style="padding:2px 6px;text-align:right">{_e(h)}</th>' for h in names)
     body = "".join(
         f"<tr><td {cell}>{_e(r['label'])}</td><td {cell}>{r['offered']}</td><td {cell}>{r['answered']}</td>"
-        f"<td {cell}>{r['abandoned']}</td><td {cell}>{'' if r.get('asa_s') is None else _e(r['asa_s'])}</td></tr>"
+        f"<td {cell}>{r['abandoned']}</td><td {cell}>{_asa(r, lang)}</td></tr>"
         for r in rows)
     return (f'<details style="margin-top:6px"><summary style="cursor:pointer;color:#0550ae;font-size:13px">'
-            f'Figures per {unit}</summary><table style="border-collapse:collapse;font-size:12px;margin-top:4px">'
+            f'{_e(summary)}</summary><table style="border-collapse:collapse;font-size:12px;margin-top:4px">'
             f"<tr>{head}</tr>{body}</table></details>")
 
 
-def figures(report: Report) -> list[str]:
+def figures(report: Report, lang: str = "en") -> list[str]:
     """One block (heading, SVG, table) per queue.kpi finding with hourly
     figures, as HTML strings already escaped: the template inserts them as
     they are."""
@@ -151,14 +168,16 @@ def figures(report: Report) -> list[str]:
             continue
         ev = f.evidence
         try:
-            sub = (f"{ev.get('offered', 0)} offered, {ev.get('answered', 0)} answered, "
-                   f"{ev.get('abandoned', 0)} abandoned" +
-                   (f", ASA {ev['asa_s']:g} s" if ev.get("asa_s") is not None else ""))
+            sub = tr(_("{offered} offered, {answered} answered, {abandoned} abandoned", offered=ev.get("offered", 0),
+                       answered=ev.get("answered", 0), abandoned=ev.get("abandoned", 0)), lang)
+            if ev.get("asa_s") is not None:
+                sub += ", " + tr(_("ASA {s:g} s", s=ev["asa_s"]), lang)
+            head = tr(_("Queue {queue}: the day per hour", queue=f.subject), lang)
             out.append(f'<div data-role="kpi-chart" data-queue="{_e(f.subject)}" style="margin:0 0 16px 0;'
                        f'padding:12px 14px;background:#ffffff;border:1px solid #d0d7de;border-radius:6px">'
-                       f'<div style="font-size:15px;font-weight:600;margin-bottom:2px">Queue {_e(f.subject)}: '
-                       f'the day per hour</div><div style="font-size:13px;color:#57606a;margin-bottom:6px">'
-                       f'{_e(sub)}</div>{svg(f.subject, ev)}{table(ev)}</div>')
+                       f'<div style="font-size:15px;font-weight:600;margin-bottom:2px">{_e(head)}</div>'
+                       f'<div style="font-size:13px;color:#57606a;margin-bottom:6px">'
+                       f'{_e(sub)}</div>{svg(f.subject, ev, lang)}{table(ev, lang)}</div>')
         except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError):
             continue  # figures of an unexpected shape (a damaged facts file): no chart, the evidence stays
     return out

@@ -86,3 +86,14 @@ def test_facts_never_hold_the_password():
     facts, _ = scenario("postgres-wrong-password")
     text = json.dumps(facts)
     assert "pg-Secret" not in text and "DG_REC_PW" not in text
+
+
+def test_log_time_of_an_hour_below_ten_is_read():
+    """MariaDB pads a one-digit hour with a space ("2026-12-03  7:45:57"):
+    the line's time is still read (it was missed before 10:00 every day)."""
+    from diagnose.checks.database.logs import _LOG_TIME
+
+    for line, want in (("2026-12-03  7:45:57 5 [Warning] mariadbd: Disk is full", "2026-12-03  7:45:57"),
+                       ("2026-12-03 17:45:57 5 [Warning] x", "2026-12-03 17:45:57"),
+                       ("2026-12-03T07:45:57.123Z x", "2026-12-03T07:45:57.123Z")):
+        assert _LOG_TIME.match(line)["t"] == want

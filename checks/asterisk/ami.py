@@ -16,6 +16,8 @@ import os
 import urllib.parse
 from typing import Any
 
+from diagnose.i18n import _
+
 # AST_DEVICE_* numbers in QueueMember's Status field (include/asterisk/devicestate.h).
 DEVICE_STATES = {0: "unknown", 1: "not in use", 2: "in use", 3: "busy", 4: "invalid",
                  5: "unavailable", 6: "ringing", 7: "ringing and in use", 8: "on hold"}
@@ -60,7 +62,7 @@ async def _query(host: str, port: int, tls: bool, user: str, secret: str) -> dic
         if manager.authenticated_future is not None:
             login = await manager.authenticated_future
             if not login.success:
-                return {"state": "login-failed", "error": login.get("Message", "authentication failed")}
+                return {"state": "login-failed", "error": login.get("Message") or _("authentication failed")}
         version = getattr(manager.protocol, "version", None)
         events = await manager.send_action({"Action": "QueueStatus"})
         if not isinstance(events, list):
@@ -78,7 +80,7 @@ async def _query(host: str, port: int, tls: bool, user: str, secret: str) -> dic
                 m = _member(dict(ev))
                 queues.setdefault(m["queue"], {"members": []})["members"].append(m)
             elif ev.get("Response") == "Error":
-                return {"state": "error", "error": ev.get("Message", "QueueStatus refused")}
+                return {"state": "error", "error": ev.get("Message") or _("QueueStatus refused")}
         try:  # leave politely (Asterisk answers "Goodbye"); best effort
             await asyncio.wait_for(manager.send_action({"Action": "Logoff"}), 1.0)
         except Exception:  # noqa: BLE001
@@ -96,15 +98,15 @@ def queue_status(url: str, user: str, secret_env: str, timeout: float,
     base = {"url": f"{'tls' if tls else 'tcp'}://{host}:{port}", "user": user}
     secret = env.get(secret_env, "") if secret_env else ""
     if secret_env and not secret:
-        return dict(base, state="no-secret", error=f"${secret_env} is not set")
+        return dict(base, state="no-secret", error=_("${name} is not set", name=secret_env))
     try:
         import panoramisk  # noqa: F401
     except ImportError:
-        return dict(base, state="error", error="the panoramisk module is not installed")
+        return dict(base, state="error", error=_("the panoramisk module is not installed"))
     try:
         got = asyncio.run(asyncio.wait_for(_query(host, port, tls, user, secret), timeout))
     except asyncio.TimeoutError:
-        return dict(base, state="timeout", error=f"no complete answer within {timeout:g}s")
+        return dict(base, state="timeout", error=_("no complete answer within {timeout:g} s", timeout=timeout))
     except OSError as exc:
         return dict(base, state="unreachable", error=exc.strerror or str(exc))
     except Exception as exc:  # noqa: BLE001 - a protocol surprise is a fact, not a crash

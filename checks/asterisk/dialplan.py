@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from diagnose.checks.asterisk import conf
+from diagnose.i18n import _
 
 _PATTERN_CHARS = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}
 
@@ -112,31 +113,31 @@ def device_of(interface: str, state_interface: str, devices: dict[str, Any]) -> 
 
 def exists(device: str, devices: dict[str, Any]) -> tuple[bool | None, str]:
     """Whether the configuration defines *device*, and why we think so."""
-    tech, _, rest = device.partition("/")
+    tech, _sep, rest = device.partition("/")
     tech_l = tech.lower()
     if device.lower().startswith("hint:"):
-        return False, f"no hint {device[5:]} in the dialplan"
+        return False, _("no hint {hint} in the dialplan", hint=device[5:])
     if tech_l == "pjsip":
         if devices.get("pjsip") is None:
-            return None, "no pjsip.conf to look in"
+            return None, _("no pjsip.conf to look in")
         name = rest.split("/")[0]
         ok = name in devices["pjsip"]
-        return ok, (f"endpoint [{name}] is in pjsip.conf" if ok else
-                    f"no endpoint [{name}] in pjsip.conf or the files it includes")
+        return ok, (_("endpoint [{name}] is in pjsip.conf", name=name) if ok else
+                    _("no endpoint [{name}] in pjsip.conf or the files it includes", name=name))
     if tech_l == "sip":
         if devices.get("sip") is None:
-            return None, "no sip.conf to look in"
+            return None, _("no sip.conf to look in")
         name = rest.split("/")[0]
         ok = name in devices["sip"]
-        return ok, (f"peer [{name}] is in sip.conf" if ok else
-                    f"no peer [{name}] in sip.conf or the files it includes")
+        return ok, (_("peer [{name}] is in sip.conf", name=name) if ok else
+                    _("no peer [{name}] in sip.conf or the files it includes", name=name))
     if tech_l == "local":
         target = rest.split("/")[0]
-        exten, _, context = target.partition("@")
+        exten, _at, context = target.partition("@")
         context = context or "default"
         if devices.get("contexts") is None:
-            return None, "no extensions.conf to look in"
+            return None, _("no extensions.conf to look in")
         ok = _in_context(devices, exten, context)
-        return ok, (f"extension {exten} is in context [{context}]" if ok else
-                    f"no extension {exten} in dialplan context [{context}]")
-    return None, f"{tech or device} devices are not checked against a configuration"
+        return ok, (_("extension {exten} is in context [{context}]", exten=exten, context=context) if ok else
+                    _("no extension {exten} in dialplan context [{context}]", exten=exten, context=context))
+    return None, _("{tech} devices are not checked against a configuration", tech=tech or device)

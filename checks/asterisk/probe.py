@@ -14,6 +14,7 @@ from typing import Any
 
 from diagnose.checks.asterisk import dialplan, logfiles, logstats, queueconf
 from diagnose.checks.asterisk.settings import asterisk_cfg, queues_cfg
+from diagnose.i18n import _
 
 _lock = threading.Lock()
 _cache: dict[str, Any] = {"key": None, "at": 0.0, "value": None}
@@ -90,7 +91,7 @@ def ami_facts(host: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     if not ast.get("ami_url"):
         return {"state": "not-configured", "error": None}
     if not host.live:
-        return {"state": "not-live", "error": "a recorded tree has no manager interface to ask"}
+        return {"state": "not-live", "error": _("a recorded tree has no manager interface to ask")}
     from diagnose.checks.asterisk import ami
 
     return ami.queue_status(ast["ami_url"], ast.get("ami_user", ""), ast.get("ami_secret_env", ""),

@@ -22,7 +22,8 @@ from diagnose.checks.asterisk import dialplan, probe
 from diagnose.checks.asterisk.queueconf import ORDERED
 from diagnose.checks.asterisk.settings import (ASTERISK, DEFAULT_WATCHES, QUEUES, asterisk_cfg,
                                                 queues_cfg, watched)
-from diagnose.model import Fault, Finding, Status
+from diagnose.i18n import N_, Message, _, _n, join
+from diagnose.model import Fault, Finding, Status, step
 
 ROTATING = ("rrmemory", "roundrobin", "leastrecent", "fewestcalls", "random", "wrandom")
 
@@ -37,8 +38,21 @@ def label(m: dict[str, Any]) -> str:
     return f"{name} ({ext})"
 
 
-def _fmt_s(s: float) -> str:
-    return f"{s:.0f} s"
+# Why a member cannot take a call, as the titles name it.
+# An unreachable device's AMI state (ami.UNREACHABLE) is one of them.
+REASONS = {"paused": N_("paused"), "logged off": N_("logged off"), "absent": N_("absent"),
+           "unavailable": N_("unavailable"), "invalid": N_("invalid")}
+RELOAD = "asterisk -rx 'queue reload all'"
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A member row as evidence: raw data in English, like the JSON (the
+    prose translates the messages it keeps)."""
+    return {k: str(v) if isinstance(v, Message) else v for k, v in row.items()}
+
+
+def _show(name: str) -> str:
+    return f"asterisk -rx 'queue show {name}'"
 
 
 class CallRouting(Check):
@@ -57,7 +71,8 @@ class CallRouting(Check):
     def applies(self, host: Any, cfg: dict[str, Any]) -> str | None:
         conf_dir = asterisk_cfg(cfg)["config_dir"]
         if not host.exists(f"{conf_dir}/queues.conf"):
-            return f"no {conf_dir}/queues.conf here: not an Asterisk queue server (set [asterisk] config_dir)"
+            return _("no {path} here: not an Asterisk queue server (set [asterisk] config_dir)",
+                     path=f"{conf_dir}/queues.conf")
         return None
 
     def probe(self, host: Any, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -78,17 +93,19 @@ class CallRouting(Check):
         wanted = list(qcfg.get("queues") or []) or sorted(queues)
         findings: list[Finding] = []
         if not queues:
-            return [Finding(self.name, "queues.conf", Status.OK, "No queues are defined in queues.conf",
+            return [Finding(self.name, "queues.conf", Status.OK, _("No queues are defined in queues.conf"),
                             evidence={"files": facts.get("queues_conf", {}).get("files", [])})]
         for qname in wanted:
             q = queues.get(qname)
             if q is None:
                 findings.append(Finding(
-                    self.name, qname, Status.WARN, f"Queue {qname} is not defined in queues.conf",
-                    Fault.SITE, detail=f"[queues] queues names {qname}, but no [{qname}] section is in "
-                    f"{facts.get('queues_conf', {}).get('path')} or the files it includes.",
+                    self.name, qname, Status.WARN, _("Queue {queue} is not defined in queues.conf", queue=qname),
+                    Fault.SITE, detail=_("[queues] queues names {queue}, but no [{queue}] section is in {path} "
+                                         "or the files it includes.", queue=qname,
+                                         path=facts.get("queues_conf", {}).get("path")),
                     evidence={"queue": qname, "defined": sorted(queues)},
-                    remedy=f"Fix [queues] queues in the diagnose config (defined: {', '.join(sorted(queues))})"))
+                    remedy=_("Fix [queues] queues in the diagnose config (defined: {defined})",
+                             defined=", ".join(sorted(queues)))))
                 continue
             findings.extend(self._queue(q, facts))
         return findings
@@ -120,10 +137,11 @@ class CallRouting(Check):
                 row["paused"] = live["paused"]
             why_absent = []
             if rung and not answered:
-                why_absent.append(f"rang {rung} time{'s' if rung != 1 else ''} in the window, answered none")
+                why_absent.append(_n("rang {n} time in the window, answered none",
+                                     "rang {n} times in the window, answered none", rung))
             if live is not None and live["status"] in (4, 5):
-                why_absent.append(f"device {live['state']} (AMI)")
-            row["absent"] = "; ".join(why_absent) or None
+                why_absent.append(_("device {state} (AMI)", state=_(REASONS[live["state"]])))
+            row["absent"] = join("; ", why_absent) if why_absent else None
             members.append(row)
         # Dynamic members seen only in the log (AddQueueMember, agents).
         known = {m["name"] for m in q["members"]}
@@ -132,11 +150,12 @@ class CallRouting(Check):
                 continue
             rung, answered = st.get("rna", 0), st.get("connects", 0)
             members.append({"member": mname, "name": mname, "interface": mname, "device": None, "device_configured": None,
-                            "device_note": "dynamic member (from queue_log)", "rung_unanswered": rung,
+                            "device_note": _("dynamic member (from queue_log)"), "rung_unanswered": rung,
                             "answered": answered, "paused": st.get("paused", False),
                             "paused_at": st.get("paused_at"), "present": st.get("present", True),
                             "file": None, "line": None,
-                            "absent": (f"rang {rung} times in the window, answered none"
+                            "absent": (_n("rang {n} time in the window, answered none",
+                                          "rang {n} times in the window, answered none", rung)
                                        if rung and not answered else None)})
         return [self._verdict(q, members, log, facts, timeout, retry)] + self._devices(q, members)
 
@@ -151,10 +170,10 @@ class CallRouting(Check):
         none_avail = log.get("none_available", 0)
         ev: dict[str, Any] = {
             "queue": name, "strategy": strategy, "absent_members": [
-                {k: m[k] for k in ("member", "interface", "rung_unanswered", "answered", "absent")}
+                _plain({k: m[k] for k in ("member", "interface", "rung_unanswered", "answered", "absent")})
                 for m in absent],
             "extra_wait_s": 0.0, "timeout_s": timeout, "retry_s": retry, "autopause": q["autopause"],
-            "members": members, "offered": offered, "answered": log.get("answered", 0),
+            "members": [_plain(m) for m in members], "offered": offered, "answered": log.get("answered", 0),
             "calls_with_no_member_able": none_avail,
             "ami": (facts.get("ami") or {}).get("state"),
             "window": (facts.get("log") or {}).get("window"),
@@ -164,28 +183,41 @@ class CallRouting(Check):
         nobody = bool(members) and not able
         if (none_avail and (none_avail * 20 >= max(offered, 1))) or (nobody and (offered or not log)):
             who = ", ".join(m["member"] for m in members)
-            reasons = sorted({"paused" if m["paused"] else "logged off" if not m["present"]
-                              else "absent" if m["absent"] else m.get("ami_status", "unavailable")
-                              for m in members if m not in able})
-            detail = (f"{none_avail} of {offered} calls in the window came in while no member of queue "
-                      f"{name} could answer" if none_avail else
-                      f"No member of queue {name} can answer now")
-            detail += f" ({', '.join(reasons)}: {who}). {sources}"
-            rem = (f"Unpause the members who are at their desks: `asterisk -rx 'queue unpause member "
-                   f"<interface> queue {name}'` (e.g. {members[0]['interface']}), or add agents who are; "
-                   f"check with `asterisk -rx 'queue show {name}'`.")
+            reasons = join(", ", [_(r) for r in sorted({
+                REASONS["paused"] if m["paused"] else REASONS["logged off"] if not m["present"]
+                else REASONS["absent"] if m["absent"] else REASONS.get(m.get("ami_status"), REASONS["unavailable"])
+                for m in members if m not in able})])
+            if none_avail:
+                detail = _n("{none} of {offered} call in the window came in while no member of queue {queue} "
+                            "could answer ({reasons}: {who}). {sources}",
+                            "{none} of {offered} calls in the window came in while no member of queue {queue} "
+                            "could answer ({reasons}: {who}). {sources}", offered, none=none_avail,
+                            offered=offered, queue=name, reasons=reasons, who=who, sources=sources)
+            else:
+                detail = _("No member of queue {queue} can answer now ({reasons}: {who}). {sources}",
+                           queue=name, reasons=reasons, who=who, sources=sources)
+            iface = members[0]["interface"]
+            rem = [step(_("Unpause the members who are at their desks, for example {interface}:", interface=iface),
+                        f"asterisk -rx 'queue unpause member {iface} queue {name}'"),
+                   step(_("Or add to queue {queue} agents who are at their desks.", queue=name)),
+                   step(_("Then check the queue:"), _show(name))]
             if any(m["paused"] and m.get("file") and not m.get("ami_status") and m["paused_at"] is None
                    for m in members):
                 ev.update(file=members[0]["file"], key="member", section=name)
             return Finding(self.name, name, Status.FAIL,
-                           f"No agent can answer queue {name}: all {len(members)} members "
-                           + (", ".join(reasons)), Fault.SITE, detail=detail, evidence=ev, remedy=rem)
+                           _n("No agent can answer queue {queue}: all {n} member {reasons}",
+                              "No agent can answer queue {queue}: all {n} members {reasons}", len(members),
+                              queue=name, reasons=reasons), Fault.SITE, detail=detail, evidence=ev, remedy=rem)
         if not absent:
-            title = f"Queue {name} ({strategy}) rings {len(members)} member" + ("s" if len(members) != 1 else "")
             if paused:
-                title += f", {len(paused)} paused"
-            return Finding(self.name, name, Status.OK, title + "; none absent",
-                           detail=sources, evidence=ev)
+                title = _n("Queue {queue} ({strategy}) rings {n} member, {paused} paused; none absent",
+                           "Queue {queue} ({strategy}) rings {n} members, {paused} paused; none absent",
+                           len(members), queue=name, strategy=strategy, paused=len(paused))
+            else:
+                title = _n("Queue {queue} ({strategy}) rings {n} member; none absent",
+                           "Queue {queue} ({strategy}) rings {n} members; none absent",
+                           len(members), queue=name, strategy=strategy)
+            return Finding(self.name, name, Status.OK, title, detail=sources, evidence=ev)
         ev.update(file=src["file"], key="strategy", section=name, line=src.get("line"), value=strategy)
         names = ", ".join(m["member"] for m in absent)
         fix = self._remedy(q, absent, src["file"])
@@ -198,27 +230,35 @@ class CallRouting(Check):
                 ev["extra_wait_s"] = extra
                 ev["absent_ahead"] = [m["member"] for m in ahead]
                 n = len(ahead)
-                title = (f"Calls ring {n} absent agent{'s' if n != 1 else ''} first "
-                         f"({', '.join(m['member'] for m in ahead)}): queue {name} uses strategy "
-                         f"{strategy}; each call waits about {extra:.0f} s longer")
-                detail = (f"Strategy {strategy} rings members one at a time in the order of queues.conf "
-                          f"({', '.join(order)}), each for timeout {timeout:g} s, then waits retry "
-                          f"{retry:g} s. " + "; ".join(f"{m['member']} {m['absent']}" for m in ahead)
-                          + f". So every call waits about {n} x ({timeout:g} + {retry:g}) = {extra:.0f} s "
-                          f"before a present agent's phone rings. The strategy is set in {src['file']}"
-                          + (f" line {src['line']}" if src.get("line") else " (app_queue's default)")
-                          + f". {sources}")
+                title = _n("Calls ring {n} absent agent first ({names}): queue {queue} uses strategy {strategy}; "
+                           "each call waits about {extra:.0f} s longer",
+                           "Calls ring {n} absent agents first ({names}): queue {queue} uses strategy {strategy}; "
+                           "each call waits about {extra:.0f} s longer", n,
+                           names=", ".join(m["member"] for m in ahead), queue=name, strategy=strategy, extra=extra)
+                where = (_("{file} line {line}", file=src["file"], line=src["line"]) if src.get("line") else
+                         _("{file} (app_queue's default)", file=src["file"]))
+                detail = _("Strategy {strategy} rings members one at a time in the order of queues.conf ({order}), "
+                           "each for timeout {timeout:g} s, then waits retry {retry:g} s. {why}. So every call "
+                           "waits about {n} x ({timeout:g} + {retry:g}) = {extra:.0f} s before a present agent's "
+                           "phone rings. The strategy is set in {where}. {sources}", strategy=strategy,
+                           order=", ".join(order), timeout=timeout, retry=retry, why=self._absent(ahead), n=n,
+                           extra=extra, where=where, sources=sources)
                 return Finding(self.name, name, Status.FAIL, title, Fault.SITE, detail=detail,
                                evidence=ev, remedy=fix)
         per_call = self._measured(absent, log, strategy, retry)
         ev["extra_wait_s"] = per_call
-        title = (f"Queue {name} rings {len(absent)} absent agent{'s' if len(absent) != 1 else ''} "
-                 f"({names}); strategy {strategy} costs callers about {per_call:.0f} s each")
-        detail = ("; ".join(f"{m['member']} {m['absent']}" for m in absent)
-                  + f". With strategy {strategy} the other members are rung too, so the cost is "
-                  f"the measured ring time spent on absent phones: {per_call:.1f} s per offered call "
-                  f"on average. {sources}")
+        title = _n("Queue {queue} rings {n} absent agent ({names}); strategy {strategy} costs callers about "
+                   "{cost:.0f} s each",
+                   "Queue {queue} rings {n} absent agents ({names}); strategy {strategy} costs callers about "
+                   "{cost:.0f} s each", len(absent), queue=name, names=names, strategy=strategy, cost=per_call)
+        detail = _("{why}. With strategy {strategy} the other members are rung too, so the cost is the measured "
+                   "ring time spent on absent phones: {cost:.1f} s per offered call on average. {sources}",
+                   why=self._absent(absent), strategy=strategy, cost=per_call, sources=sources)
         return Finding(self.name, name, Status.WARN, title, Fault.SITE, detail=detail, evidence=ev, remedy=fix)
+
+    @staticmethod
+    def _absent(members: list[dict[str, Any]]) -> str:
+        return join("; ", [_("{member} {why}", member=m["member"], why=m["absent"]) for m in members])
 
     @staticmethod
     def _measured(absent: list[dict[str, Any]], log: dict[str, Any], strategy: str, retry: float) -> float:
@@ -231,33 +271,39 @@ class CallRouting(Check):
         return round((ms / 1000.0 + rung * retry) / offered, 1)
 
     @staticmethod
-    def _remedy(q: dict[str, Any], absent: list[dict[str, Any]], file: str) -> str:
+    def _remedy(q: dict[str, Any], absent: list[dict[str, Any]], file: str) -> list[Any]:
         name = q["name"]
-        pause = "; ".join(f"`asterisk -rx 'queue pause member {m['interface']} queue {name} reason absent'`"
+        pause = "; ".join(f"asterisk -rx 'queue pause member {m['interface']} queue {name} reason absent'"
                           for m in absent[:6])
-        text = (f"Put back the strategy accepted at go-live in [{name}] of {file} (config.drift shows it: "
-                f"`diagnose baseline diff {file}`), or pause the absent members until they are back: {pause}, "
-                f"or remove them from [{name}], or set `autopause=yes` in [{name}] so a member who does not "
-                f"answer is paused; then `asterisk -rx 'queue reload all'`.")
+        steps = [step(_("Put back the strategy accepted at go-live in [{queue}] of {file}; config.drift shows "
+                        "it:", queue=name, file=file), f"diagnose baseline diff {file}"),
+                 step(_n("Or pause the absent member until they are back:",
+                         "Or pause the absent members until they are back:", len(absent[:6])), pause),
+                 step(_n("Or remove the absent member from [{queue}].", "Or remove the {n} absent members from "
+                         "[{queue}].", len(absent), queue=name)),
+                 step(_("Or set autopause=yes in [{queue}], so that a member who does not answer is paused.",
+                        queue=name)),
+                 step(_("Then make Asterisk read the queues again:"), RELOAD)]
         if file.endswith("_additional.conf"):
-            text += (" FreePBX rewrites this file: make the change in Applications > Queues "
-                     f"> {name} and Apply Config.")
-        return text
+            steps.append(step(_("FreePBX rewrites this file: make the change in Applications > Queues > {queue} "
+                                "and Apply Config.", queue=name)))
+        return steps
 
     @staticmethod
     def _sources(facts: dict[str, Any]) -> str:
         ami = facts.get("ami") or {}
         state = ami.get("state")
         if state == "ok":
-            live = "live member state from AMI"
+            live = _("live member state from AMI")
         elif state == "not-configured":
-            live = "no live member state (set [asterisk] ami_url for it): judged from files alone"
+            live = _("no live member state (set [asterisk] ami_url for it): judged from files alone")
         else:
-            live = f"AMI not used ({state}: {ami.get('error')}): judged from files alone"
+            live = _("AMI not used ({state}: {error}): judged from files alone", state=state, error=ami.get("error"))
         window = (facts.get("log") or {}).get("window")
         if not window:
-            return f"Sources: queues.conf; no queue_log events to read; {live}."
-        return f"Sources: queues.conf, queue_log over the last {window['hours']:g} h; {live}."
+            return _("Sources: queues.conf; no queue_log events to read; {live}.", live=live)
+        return _("Sources: queues.conf, queue_log over the last {hours:g} h; {live}.", hours=window["hours"],
+                 live=live)
 
     def _devices(self, q: dict[str, Any], members: list[dict[str, Any]]) -> list[Finding]:
         missing = [m for m in members if m["device_configured"] is False]
@@ -265,16 +311,20 @@ class CallRouting(Check):
             return []
         name = q["name"]
         first = missing[0]
-        ev = {"queue": name, "members": [{k: m[k] for k in ("member", "interface", "device", "device_note",
-                                                            "file", "line")} for m in missing],
+        ev = {"queue": name, "members": [_plain({k: m[k] for k in ("member", "interface", "device", "device_note",
+                                                                   "file", "line")}) for m in missing],
               "file": first["file"], "key": "member", "section": name, "line": first["line"]}
-        listing = "; ".join(f"{m['member']} ({m['interface']}): {m['device_note']}" for m in missing)
+        listing = join("; ", [_("{member} ({interface}): {note}", member=m["member"], interface=m["interface"],
+                                 note=m["device_note"]) for m in missing])
         return [Finding(
             self.name, f"{name}/devices", Status.FAIL,
-            f"Queue {name} has {len(missing)} member{'s' if len(missing) != 1 else ''} whose device does "
-            f"not exist: {', '.join(m['member'] for m in missing)}", Fault.UNDETERMINED,
-            detail=f"{listing}. Calls are never offered to them. Whether the vendor's configuration or a "
-                   f"change on site put them there is for config.drift to tell (a baseline is needed).",
+            _n("Queue {queue} has {n} member whose device does not exist: {names}",
+               "Queue {queue} has {n} members whose device does not exist: {names}", len(missing),
+               queue=name, names=", ".join(m["member"] for m in missing)), Fault.UNDETERMINED,
+            detail=_("{members}. Calls are never offered to them. Whether the vendor's configuration or a change "
+                     "on site put them there is for config.drift to tell (a baseline is needed).", members=listing),
             evidence=ev,
-            remedy=f"Remove those member lines from [{name}] in {first['file']} or create the devices; "
-                   f"then `asterisk -rx 'queue reload all'` and check `asterisk -rx 'queue show {name}'`.")]
+            remedy=[step(_("Remove those member lines from [{queue}] in {file}, or create the devices.",
+                           queue=name, file=first["file"])),
+                    step(_("Then make Asterisk read the queues again:"), RELOAD),
+                    step(_("Then check the queue:"), _show(name))])]

@@ -46,9 +46,10 @@ START = re.compile(r"starting PostgreSQL|database system is ready to accept conn
                    r"(?<!checkpoint )(?<!launcher )\bstart(?:ed|ing)\b(?! (?:shutdown|crash))", re.I)
 
 # A timestamp at the start of a log line: ISO (PostgreSQL, MariaDB 10.x,
-# MySQL 8), MariaDB's old "YYMMDD hh:mm:ss", or syslog's "Mon dd hh:mm:ss".
+# MySQL 8; MariaDB pads an hour below 10 with a space: "2026-12-03  7:45:57"),
+# MariaDB's old "YYMMDD hh:mm:ss", or syslog's "Mon dd hh:mm:ss".
 _LOG_TIME = re.compile(
-    r"^\s*\[?(?P<t>\d{4}-\d\d-\d\d(?:[ T]\d|  )\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d|"
+    r"^\s*\[?(?P<t>\d{4}-\d\d-\d\d(?:[ T]\d\d| {2}\d):\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d|"
     r" (?:UTC|GMT|CET|CEST|EET|EEST|WET|WEST|MSK|EST|EDT|CST|CDT|MST|MDT|PST|PDT|BST|IST|JST)\b)?|"
     r"\d{6} {1,2}\d?\d:\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)")
 

@@ -12,6 +12,7 @@ import posixpath
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
+from diagnose.i18n import _
 
 # The gain limits, in dB, applied to every configured and live gain: G.711
 # saturates at +3 dBm0 and speech at the nominal -20 dBm0 peaks 12-15 dB
@@ -57,8 +58,9 @@ class TelephonyCard(Check):
     def applies(self, host: Any, cfg: dict[str, Any]) -> str | None:
         if host.exists(cfg["proc_dir"]) or host.exists(cfg["system_conf"]):
             return None
-        return (f"no DAHDI here: neither {cfg['proc_dir']} nor {cfg['system_conf']} exists "
-                f"(set [telephony] proc_dir and system_conf if they are elsewhere)")
+        return _("no DAHDI here: neither {proc_dir} nor {system_conf} exists (set [telephony] "
+                 "proc_dir and system_conf if they are elsewhere)", proc_dir=cfg["proc_dir"],
+                 system_conf=cfg["system_conf"])
 
     def probe(self, host: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         from diagnose.checks.telephony.probe import collect

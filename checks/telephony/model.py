@@ -10,6 +10,7 @@ from typing import Any
 
 from diagnose.checks.telephony.dahdicfg import ranges
 from diagnose.checks.telephony.procfs import PORT_OF_SIG
+from diagnose.i18n import N_, Message, _
 
 CHECK = "telephony.card"
 SYS_PORT = {"fxsks": "FXO", "fxsls": "FXO", "fxsgs": "FXO", "fxoks": "FXS", "fxols": "FXS",
@@ -26,12 +27,28 @@ def number(text: Any) -> float | None:
     return float(m[1]) if m else None
 
 
-def db(value: float) -> str:
-    return f"{value:+.1f} dB" if value else "0.0 dB"
+def db(value: float) -> Message:
+    """``+9.5 dB`` (``+9,5 дБ``)."""
+    return _("{value:+.1f} dB", value=value) if value else _("0.0 dB")
 
 
-def chan_words(numbers: list[int]) -> str:
-    return ("channel " if len(set(numbers)) == 1 else "channels ") + ranges(numbers)
+def for_channels(numbers: list[int], one: str, many: str, **args: Any) -> Message:
+    """Message *one* or *many* (both marked with ``N_``) with ``{channels}``
+    the channel list (``1-4,7``). A list reads as one channel or several,
+    whatever its count ends in: Russian's plural rule for counts would make
+    "channels 1-21" singular, so a list chooses by one-or-more instead."""
+    return _(one if len(set(numbers)) == 1 else many, channels=ranges(numbers), **args)
+
+
+def chan_words(numbers: list[int]) -> Message:
+    """``channel 3`` / ``channels 1-4``, where a sentence names them on their
+    own (after a colon, in parentheses)."""
+    return for_channels(numbers, N_("channel {channels}"), N_("channels {channels}"))
+
+
+def where(file: Any, line: Any) -> Any:
+    """``/etc/x.conf line 35`` (the file alone when the line is unknown)."""
+    return _("{file} line {line}", file=file, line=line) if line else file
 
 
 def channels(facts: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -85,7 +102,13 @@ def voice(rec: dict[str, Any]) -> bool:
     return rec["conf"] is not None or rec["system"] is not None
 
 
-def label(rec: dict[str, Any]) -> str:
+def label(rec: dict[str, Any]) -> Message:
     """``channel 2 (WCTDM/0/1, port 2)`` for titles and details."""
-    bits = [b for b in (rec.get("name"), f"port {rec['port']}" if rec.get("port") else None) if b]
-    return f"channel {rec['channel']}" + (f" ({', '.join(bits)})" if bits else "")
+    ch, name, port = rec["channel"], rec.get("name"), rec.get("port")
+    if name and port:
+        return _("channel {channel} ({name}, port {port})", channel=ch, name=name, port=port)
+    if name:
+        return _("channel {channel} ({name})", channel=ch, name=name)
+    if port:
+        return _("channel {channel} (port {port})", channel=ch, port=port)
+    return _("channel {channel}", channel=ch)

@@ -155,44 +155,62 @@ def from_directory(path: str, fleet: Fleet) -> Gathered:
 
 def from_broker(fleet: Fleet, creds: Any, fresh: bool = False, wait_s: float = 30.0) -> Gathered:
     """Every retained message under the site's topics. With *fresh*, also
-    ask every seat to run now and wait up to *wait_s* for the online ones."""
+    ask every seat to run now and wait up to *wait_s* for the online ones.
+
+    paho-mqtt only connects and logs in; the messages are read straight from
+    the socket (:mod:`diagnose.fleet.mqttread`): paho's loop would take
+    seconds over a 2000-seat site's retained burst."""
     from diagnose.fleet import mqtt
+    from diagnose.fleet.mqttread import ProtocolError, Stream
 
     g = Gathered(source=str(fleet.broker))
     client = mqtt.new_client(f"diagnose-site-{uuid.uuid4().hex[:8]}", fleet, creds)
-    state: dict[str, Any] = {"after": None, "fenced": False}
+    state: dict[str, Any] = {"after": None, "fenced": False, "fence_mid": None}
     fence_topic = f"{fleet.prefix}/{fleet.site_id}/cmd/fence-{uuid.uuid4().hex[:8]}"
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
-        add_message(g, fleet, msg.topic, msg.payload, None if msg.retain else state["after"])
+    def on_publish(topic: str, payload: bytes, retain: bool) -> None:
+        add_message(g, fleet, topic, payload, None if retain else state["after"])
 
-    def on_subscribe(_c: Any, _u: Any, mid: int, *_a: Any) -> None:
-        if mid == state.get("fence_mid"):
+    def on_suback(mid: int) -> None:
+        if mid == state["fence_mid"]:
             state["fenced"] = True
 
-    client.on_message = on_message
-    client.on_subscribe = on_subscribe
     try:
-        mqtt.connect(client, fleet.broker, fleet.keepalive_s)
+        mqtt.connect(client, fleet.broker, fleet.keepalive_s, threaded=False)
     except mqtt.ConnectFailed as exc:
         g.broker_error = {"kind": exc.kind, "message": str(exc)}
         return g
+    stream = Stream(client.socket(), fleet.keepalive_s, on_publish, on_suback)
+
+    def until(pred: Any, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not pred() and not stream.closed:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            stream.read(min(left, 1.0))
+        return pred()
+
     try:
         # QoS 0: retained messages then go out in order right behind the
         # SUBACK, so the SUBACK of a second subscription is a fence: when it
         # arrives, every retained message before it has arrived too.
-        client.subscribe(fleet.site_filter, qos=0)
-        state["fence_mid"] = client.subscribe(fence_topic, qos=0)[1]
-        if not mqtt.wait(lambda: state["fenced"], max(10.0, wait_s)):
-            g.broker_error = {"kind": "timeout", "message": f"the broker {fleet.broker} did not send the "
-                              "retained reports in time"}
+        stream.subscribe(fleet.site_filter, qos=0)
+        state["fence_mid"] = stream.subscribe(fence_topic, qos=0)
+        if not until(lambda: state["fenced"], max(10.0, wait_s)):
+            why = "closed the connection before it had sent" if stream.closed else "did not send"
+            g.broker_error = {"kind": "timeout", "message": f"the broker {fleet.broker} {why} the retained "
+                              "reports" + ("" if stream.closed else " in time")}
             return g
         if fresh:
             online = {n for n, s in g.seats.items() if (s.status or {}).get("state") == "online"}
             state["after"] = time.time()
-            client.publish(fleet.cmd_topic, b"run", qos=1)
-            mqtt.wait(lambda: all(g.seats[n].fresh or g.seats[n].refused for n in online
-                                  if (g.seats[n].status or {}).get("state") == "online"), wait_s, step=0.1)
+            stream.publish(fleet.cmd_topic, b"run", qos=1)
+            until(lambda: all(g.seats[n].fresh or g.seats[n].refused for n in online
+                              if (g.seats[n].status or {}).get("state") == "online"), wait_s)
+    except (OSError, TimeoutError, ProtocolError) as exc:
+        g.broker_error = {"kind": "tcp", "message": f"the connection to the broker {fleet.broker} failed while "
+                          f"reading the retained reports: {getattr(exc, 'strerror', None) or exc}"}
     finally:
-        mqtt.close(client)
+        stream.close()
     return g

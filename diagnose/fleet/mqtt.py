@@ -90,9 +90,11 @@ def describe_connack(rc: Any) -> str:
     return f"the broker refused the connection ({rc})"
 
 
-def connect(client: Any, broker: Broker, keepalive: int, timeout: float = 10.0) -> None:
+def connect(client: Any, broker: Broker, keepalive: int, timeout: float = 10.0, threaded: bool = True) -> None:
     """Connect and wait for the broker's answer; :class:`ConnectFailed`
-    otherwise. Leaves the client's network loop running on success."""
+    otherwise. Leaves the client's network loop running on success; with
+    *threaded* False there is no loop thread: the caller reads the socket
+    (:mod:`diagnose.fleet.mqttread`) and closes it."""
     answered = threading.Event()
     result: dict[str, Any] = {}
 
@@ -111,8 +113,13 @@ def connect(client: Any, broker: Broker, keepalive: int, timeout: float = 10.0) 
     except (OSError, ValueError) as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise ConnectFailed("tcp", f"cannot reach the broker {broker}: {why}") from None
-    client.loop_start()
-    if not answered.wait(timeout):
+    if threaded:
+        client.loop_start()
+    else:
+        end = time.monotonic() + timeout
+        while not answered.is_set() and time.monotonic() < end and client.socket() is not None:
+            client.loop(0.05)
+    if not answered.wait(timeout if threaded else 0):
         client.loop_stop()
         _close(client)
         raise ConnectFailed("timeout", f"the broker {broker} did not answer the login within {timeout:g}s "
