@@ -19,8 +19,6 @@ import os
 import urllib.parse
 from typing import Any
 
-from diagnose.checks.database.datadir import engine_of, server_files
-
 # A process may hold thousands of files open; the ones worth naming are few.
 MAX_OPEN_PER_SERVICE = 200
 
@@ -97,6 +95,9 @@ def owned_paths(host: Any, borrowed: dict[str, Any]) -> list[dict[str, Any]]:
             for suffix in ("", "-wal", "-journal", "-shm"):
                 add(path + suffix, "database", name)
             continue
+        # Here, not at the top: a run of disk.space alone imports no other check.
+        from diagnose.checks.database.datadir import engine_of, server_files
+
         if engine_of(url) not in ("postgresql", "mysql"):
             continue
         # A database server on this host: its data directory (and a

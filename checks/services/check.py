@@ -19,7 +19,6 @@ import os
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
-from diagnose.checks.database.datadir import engine_of, mount_of_database
 from diagnose.checks.services.common import NAME, service_name
 from diagnose.checks.services.health import health
 from diagnose.checks.services.judge import judge_service
@@ -168,6 +167,11 @@ def database_mounts(host, names: list[str], databases: dict[str, Any]) -> dict[s
     """The mountpoint holding each named [[database]]'s files: the SQLite
     file's, or the server's data directory's (from its config files or its
     running process, without connecting). None when it cannot be told."""
+    if not names:
+        return {}
+    # Here, not at the top: the database check's package only when a service names a database.
+    from diagnose.checks.database.datadir import engine_of, mount_of_database
+
     out: dict[str, str | None] = {}
     for name in names:
         item = databases.get(name)
