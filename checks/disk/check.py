@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from diagnose.checks.disk import forecast
 from diagnose.check import Check, Key, Needs, section_config
 from diagnose.checks.disk.owned import claim, owned_paths
-from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, pct, q
+from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, not_collected, pct, q
 from diagnose.i18n import _, join, size
 from diagnose.model import Fault, Finding, Status, step
 
@@ -317,6 +317,8 @@ class DiskSpace(Check):
                       else _(", inodes {pct} free", pct=pct(s["inodes_free_percent"])))
         if m.get("scan") is not None:
             evidence["scan"] = _scan_evidence(m["scan"])
+            if not_collected(m["scan"]):
+                evidence["not_collected"] = not_collected(m["scan"])
         if status is Status.OK:
             return Finding(self.name, mp, Status.OK,
                            _("Disk {mount}: {free} free ({pct}){inodes}", mount=mp,
