@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from diagnose.commands import Choice, Group, config_option, die, load, root_option
+from diagnose.commands import Choice, Group, config_option, die, helptext, load, root_option
 
 EXAMPLES = """examples:
   diagnose baseline record --by integrator --note "accepted by the customer on site"
@@ -54,7 +54,7 @@ def _with(config: str | None, root: str, action: Callable[..., int]) -> int:
     try:
         registry, cfg = load(config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     if not os.path.isdir(root):
         return die(f"--root {root}: not a directory")
     try:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from diagnose.commands import Choice, Group, config_option, die, load
+from diagnose.commands import Choice, Group, config_option, die, helptext, load
 
 EXAMPLES = """examples:
   diagnose mail test                          one test message to each group of [email] recipients
@@ -47,9 +47,9 @@ def test(config: str | None, to: tuple[str, ...], lang: str | None) -> int:
     try:
         _, cfg = load(config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     site = cfg.section("site")
-    language = i18n.choose(lang, site.get("language"))
+    language = i18n.choose(lang or helptext.given(), site.get("language"))
     email = dict(cfg.section("email"))
     if to:
         email.update(to=list(to), cc=[], customer_to=[], recipients=[])

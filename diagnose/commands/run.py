@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from diagnose.commands import EXIT_CODES, Choice, Command, complete_checks, config_option, die, load, unknown_check
+from diagnose.commands import (EXIT_CODES, Choice, Command, complete_checks, config_option, die, helptext, load,
+                               unknown_check)
 
 DEFAULT_LOCK_FILE = "/run/diagnose/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")
@@ -145,7 +146,7 @@ def _run(args: Any) -> int:
     try:
         registry, config = load(args.config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     bad = unknown_check(args.only + args.skip, registry)
     if bad:
         return die(bad)
@@ -194,7 +195,7 @@ def _run(args: Any) -> int:
     from diagnose import console, i18n
     from diagnose.reports import redact
 
-    lang = i18n.choose(args.lang, config.section("site").get("language"))
+    lang = i18n.choose(args.lang or helptext.given(), config.section("site").get("language"))
     report = evaluate(registry, col, config, timeout=args.timeout)
     if getattr(args, "locked", False):
         report = _count_skipped_runs(report, args.lock)
