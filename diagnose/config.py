@@ -9,8 +9,6 @@ the check (or engine part) that owns it: unknown keys and wrong types are a
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 import os
 import re
@@ -18,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from diagnose import configmsg as msg
+from diagnose.conflines import Lines
+from diagnose import configmsg as cmsg
 from diagnose.confvalues import WEEK_S, problem, short
 from diagnose.i18n import _
-from diagnose.safetext import cut
-from diagnose.fleet.settings import FLEET_SCHEMA
+from diagnose.fleet import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key, MergedSchemas
 from diagnose.state import HISTORY_SCHEMA
 
@@ -105,6 +103,8 @@ def _is_type(value: Any, t: type | tuple[type, ...]) -> bool:
 
 
 def nearest(word: str, choices: Iterable[str]) -> str | None:
+    import difflib
+
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     return found[0] if found else None
 
@@ -116,64 +116,6 @@ def redact(value: Any) -> Any:
     return redact_obj(value)
 
 
-class _Lines:
-    """Finds the line of a section or key in TOML text. tomllib keeps no
-    positions, so this walks the text: table headers ``[x]`` / ``[[x]]``
-    and ``key =`` lines (dotted keys too), counting array-of-table
-    occurrences. Both patterns are anchored and cannot backtrack into each
-    other, so a hostile line costs time linear in its length."""
-
-    _HEADER = re.compile(r"\s*(\[\[?)([^\]\n]*)\]")
-    _KEY = re.compile(r"""\s*("?)([A-Za-z0-9_.-]+)\1[ \t]*=""")
-
-    def __init__(self, text: str) -> None:
-        self.rows: list[tuple[int, str, int, str | None]] = []  # line, table, index, key
-        table, counts, index = "", {}, 0
-        for n, line in enumerate(text.splitlines(), 1):
-            if len(line) > 4 * MAX_LINE:
-                line = line[:4 * MAX_LINE]
-            m = self._HEADER.match(line)
-            if m:
-                table = ".".join(p.strip().strip('"') for p in m.group(2).split("."))
-                if m.group(1) == "[[":
-                    counts[table] = counts.get(table, -1) + 1
-                    index = counts[table]
-                else:
-                    index = 0
-                self.rows.append((n, table, index, None))
-                continue
-            k = self._KEY.match(line)
-            if k:
-                key = k.group(2)
-                self.rows.append((n, table, index, key))
-                if "." in key:  # site.name = "x" is key name of table site
-                    parts = key.split(".")
-                    sub = ".".join(p for p in [table] + parts[:-1] if p)
-                    self.rows.append((n, sub, 0, parts[-1]))
-                    self.rows.append((n, table, index, parts[0]))
-
-    def _exact(self, table: str, key: str | None, index: int) -> int | None:
-        for n, t, i, k in self.rows:
-            if t == table and i == index and k == key:
-                return n
-        return None
-
-    def find(self, table: str, key: str | None = None, index: int = 0) -> int | None:
-        """The line of *key* in *table* (its *index*-th occurrence for
-        ``[[table]]``); else the nearest line that explains it: the table's
-        header, the line that assigns the table as a value, the first line
-        that sets a key of that name."""
-        found = self._exact(table, key, index)
-        if found is None and key is not None:
-            found = self._exact(table, None, index)
-        if found is None and table:
-            found = self._exact("", table.split(".")[0], 0)
-        if found is None and key is not None:
-            found = next((n for n, _, _, k in self.rows if k == key), None)
-        return found
-
-
-MAX_LINE = 4096
 MAX_FILE = 4 * 1024 * 1024
 MAX_DEPTH = 32
 
@@ -238,8 +180,15 @@ class Config:
         return out
 
     def digest(self) -> str:
-        blob = json.dumps(self.for_facts(), sort_keys=True, default=str).encode()
-        return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
+        return digest_of(self.for_facts())
+
+
+def digest_of(facts_config: dict[str, Any]) -> str:
+    """The digest of an effective config as :meth:`Config.for_facts` gives it."""
+    import hashlib
+
+    blob = json.dumps(facts_config, sort_keys=True, default=str).encode()
+    return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _default(key: Key) -> Any:
@@ -335,7 +284,7 @@ def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
         return cfg
     text = _read(path)
     data = _parse(text, path)
-    apply(cfg, data, _Lines(text), path)
+    apply(cfg, data, Lines(text), path)
     return cfg
 
 
@@ -350,19 +299,19 @@ def all_schemas(check_schemas: Mapping) -> Mapping:
     return schemas
 
 
-def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
+def apply(cfg: Config, data: dict[str, Any], lines: Lines | None, path: str,
           strict: bool = True) -> None:
     """Validate the parsed *data* into *cfg*. ``strict=False`` (a facts
     file's recorded config) skips sections and keys unknown here instead of
     refusing them: they come from another version or a plugin."""
-    lines = lines or _Lines("")
+    lines = lines or Lines("")
     schemas, multi = cfg.schemas, cfg.multi
     for name, value in data.items():
         if name not in schemas:
             if not strict:
                 continue
             hint = nearest(name, schemas)
-            raise ConfigError(msg.unknown_section(cut(name, 60), hint, sorted(schemas)), path, lines.find(name))
+            raise ConfigError(cmsg.unknown_section(_cut(name, 60), hint, sorted(schemas)), path, lines.find(name))
         schema = schemas[name]
         if name in multi:
             if isinstance(value, dict):
@@ -396,7 +345,7 @@ def apply(cfg: Config, data: dict[str, Any], lines: _Lines | None, path: str,
 _RECIPIENT_KEYS = {"address": None, "audience": ("vendor", "customer"), "lang": ("en", "ru")}
 
 
-def _check_recipients(items: list[dict[str, Any]], path: str, lines: _Lines) -> None:
+def _check_recipients(items: list[dict[str, Any]], path: str, lines: Lines) -> None:
     """[[email.recipients]]: an address, and an audience and a language
     from their lists."""
     for item in items:
@@ -404,44 +353,60 @@ def _check_recipients(items: list[dict[str, Any]], path: str, lines: _Lines) -> 
         for key, value in item.items():
             if key not in _RECIPIENT_KEYS:
                 hint = nearest(key, _RECIPIENT_KEYS)
-                raise ConfigError(msg.unknown_recipient_key(key, hint), path, line)
+                raise ConfigError(cmsg.unknown_recipient_key(key, hint), path, line)
             choices = _RECIPIENT_KEYS[key]
             if not isinstance(value, str) or (choices and value not in choices):
-                raise ConfigError(msg.recipient_value(key, json.dumps(value, default=str), choices), path, line)
+                raise ConfigError(cmsg.recipient_value(key, json.dumps(value, default=str), choices), path, line)
         if "address" not in item:
             raise ConfigError(_("[[email.recipients]] needs an address"), path, line)
 
 
 def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path: str,
-              lines: _Lines, index: int, strict: bool = True) -> dict[str, Any]:
+              lines: Lines, index: int, strict: bool = True) -> dict[str, Any]:
+    # The line of a key is looked up only for the message of a bad one: a
+    # lookup walks the file's rows, and a site file of 1000 [[gateway]]
+    # tables has thousands of keys.
     out = {k: _default(v) for k, v in schema.items()}
     for key, value in values.items():
-        line = lines.find(section, key, index)
         if key not in schema:
             if not strict:
                 continue
             hint = nearest(key, schema)
-            raise ConfigError(msg.unknown_key(cut(key, 60), section, hint, sorted(schema)), path, line)
+            raise ConfigError(cmsg.unknown_key(_cut(key, 60), section, hint, sorted(schema)), path,
+                              lines.find(section, key, index))
         spec = schema[key]
         if value is None and spec.default is None:  # unset (a facts file records defaults)
             out[key] = None
             continue
-        if not _is_type(value, spec.type):
-            raise ConfigError(msg.wrong_type(section, key, spec.type, short(value)), path, line)
-        if spec.item is not None and isinstance(value, list):
-            for v in value:
-                if not _is_type(v, spec.item):
-                    raise ConfigError(msg.wrong_item(section, key, spec.item, short(v)), path, line)
-        # choices constrain string values; a (bool, str) key may also be true/false.
-        if spec.choices and isinstance(value, str) and value not in spec.choices:
-            hint = nearest(str(value), spec.choices)
-            raise ConfigError(msg.not_a_choice(section, key, short(value), spec.choices,
-                                               json.dumps(hint) if hint else None), path, line)
-        why = problem(key, value, spec)
-        if why:
-            raise ConfigError(msg.bad_value(section, key, short(value), why), path, line)
+        wrong = _wrong(section, key, value, spec)
+        if wrong:
+            raise ConfigError(wrong, path, lines.find(section, key, index))
         out[key] = value
     return out
+
+
+def _wrong(section: str, key: str, value: Any, spec: Key) -> str | None:
+    """What is wrong with [section] key = value, or None."""
+    if not _is_type(value, spec.type):
+        return cmsg.wrong_type(section, key, spec.type, short(value))
+    if spec.item is not None and isinstance(value, list):
+        for v in value:
+            if not _is_type(v, spec.item):
+                return cmsg.wrong_item(section, key, spec.item, short(v))
+    # choices constrain string values; a (bool, str) key may also be true/false.
+    if spec.choices and isinstance(value, str) and value not in spec.choices:
+        hint = nearest(str(value), spec.choices)
+        return cmsg.not_a_choice(section, key, short(value), spec.choices, json.dumps(hint) if hint else None)
+    why = problem(key, value, spec)
+    if why:
+        return cmsg.bad_value(section, key, short(value), why)
+    return None
+
+
+def _cut(s: str, limit: int) -> str:
+    from diagnose.safetext import cut
+
+    return cut(s, limit)
 
 
 class _OwnOnly:
@@ -455,7 +420,7 @@ def load_section(check: Any, values: dict[str, Any]) -> dict[str, Any]:
     """Validate one check's section from a dict (see ``section_config``)."""
     schema = dict(COMMON_KEYS)
     schema.update(check.schema)
-    lines = _Lines("")
+    lines = Lines("")
     reads = getattr(check, "reads", None) or {}
     if reads:
         values = dict(values)

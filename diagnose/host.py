@@ -14,9 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import socket
 import stat as stat_mod
-import subprocess
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -157,7 +155,7 @@ class Host:
 
     def hostname(self) -> str:
         if self.live:
-            return socket.gethostname()
+            return os.uname().nodename  # what gethostname(2) answers on Linux, without importing socket
         text = self.read_text("/etc/hostname", missing="")
         return text.strip() or os.path.basename(self.root)
 
@@ -304,6 +302,8 @@ class Host:
 
     def _exec(self, argv: list[str], timeout: float, env: dict[str, str] | None,
               input: str | None) -> RunResult:
+        import subprocess  # imported by the first command run: a run of file checks needs none
+
         full_env = dict(os.environ, **(env or {}))
         full_env.setdefault("LC_ALL", "C")
         try:
@@ -335,6 +335,7 @@ class Host:
         and a slow resolver becomes ``TimeoutError``.
         """
         self.require_live("name resolution")
+        import socket
         import threading
 
         box: dict[str, object] = {}

@@ -262,10 +262,11 @@ def make_verdict(findings: list[Finding], checks: list[CheckResult]) -> Verdict:
         # (Nagios UNKNOWN, exit 3), and the verdict says so.
         return Verdict(Status.SKIP, 0, 0, 0,
                        _("Nothing was checked: every check was skipped (diagnose list says why)"))
+    unseen = _not_collected(findings)
     if worst <= Status.SKIP:
         # Skipped checks alone are a clean bill of health: the verdict is ok.
-        return Verdict(Status.OK, site, soft, und,
-                       _("All checks passed: no site faults, no software faults"))
+        headline = _("All checks passed: no site faults, no software faults")
+        return Verdict(Status.OK, site, soft, und, _with_unseen(headline, unseen))
     errors = sum(1 for c in checks if c.status is Status.ERROR)
     if und:
         headline = _("{site}, {software}, {undetermined}", site=_site_faults(site),
@@ -276,7 +277,31 @@ def make_verdict(findings: list[Finding], checks: list[CheckResult]) -> Verdict:
     if errors:
         headline = _("{headline}; {checks}", headline=headline,
                      checks=_n("{n} check could not run", "{n} checks could not run", errors))
-    return Verdict(worst, site, soft, und, headline)
+    return Verdict(worst, site, soft, und, _with_unseen(headline, unseen))
+
+
+def _not_collected(findings: list[Finding]) -> list[str]:
+    """What the checks could not see (evidence ``not_collected`` of each
+    finding: ``{what, why}``, or a gateway's ``{rung, why}``), once each."""
+    out: list[str] = []
+    for f in findings:
+        items = f.evidence.get("not_collected") if isinstance(f.evidence, dict) else None
+        for m in items if isinstance(items, list) else []:
+            what = m.get("what") or str(m.get("rung") or "").upper() if isinstance(m, dict) else ""
+            if what and what not in out:
+                out.append(what)
+    return out
+
+
+def _with_unseen(headline: str, unseen: list[str]) -> str:
+    """The headline, saying what could not be collected (the first two, and
+    how many more): a clean verdict from partial evidence says so."""
+    if not unseen:
+        return headline
+    what = ", ".join(unseen[:2])
+    if len(unseen) > 2:
+        what = _n("{what} and {n} more", "{what} and {n} more", len(unseen) - 2, what=what)
+    return _("{headline}; not collected: {what}", headline=headline, what=what)
 
 
 @dataclass

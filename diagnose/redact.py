@@ -30,6 +30,7 @@ milliseconds, not minutes.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -68,28 +69,36 @@ _KEYWORD = (r"password|passwd|passphrase|pword|secret|token|credential|api[_-]?k
             r"private[_-]?key|auth[_-]?key|pass|pwd|pw|pin")
 _QUOTED = r'"(?:[^"\\\n]|\\.){0,512}"|\'(?:[^\'\\\n]|\\.){0,512}\''
 # key = value, key: value, "key": "value", key="value"
-_KV = re.compile(
+_KV = (
     r"(?i)(?P<word>" + _KEYWORD + r")(?P<rest>[\w.-]{0,40})(?P<sep>[\"']?\s{0,8}[:=]\s{0,8})"
     r"(?P<val>" + _QUOTED + r"|[^\s\"'&;,<>)\]}]+)")
 # --flag value (the value in the next word); the value never starts with '-'
-_FLAG = re.compile(
+_FLAG = (
     r"(?<![\w-])(?P<flag>--?[A-Za-z0-9][\w-]{0,40})(?P<sp>[ \t]+)(?P<val>(?!-)(?:" + _QUOTED +
     r"|[^\s\"']+))")
 # mysql -pSECRET
-_DASH_P = re.compile(r"(?<![\w-])-p(?P<val>[^\s\"'-][^\s\"']*)")
-_MYSQL_PROGRAM = re.compile(r"(?i)\b(?:mysql|mariadb|mysqldump|mysqladmin|mysqlcheck|sshpass)")
+_DASH_P = r"(?<![\w-])-p(?P<val>[^\s\"'-][^\s\"']*)"
+_MYSQL_PROGRAM = r"(?i)\b(?:mysql|mariadb|mysqldump|mysqladmin|mysqlcheck|sshpass)"
 # scheme://user:SECRET@host
-_URL_USERINFO = re.compile(
+_URL_USERINFO = (
     r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^/:@\s]{0,128}:)(?P<pw>[^\s/?#]{1,256})(?P<at>@)")
-_AUTH = re.compile(
+_AUTH = (
     r"(?i)(?P<pre>\b(?:proxy-)?authorization[\"']?\s{0,8}[:=]\s{0,8}[\"']?"
     r"(?:(?:basic|bearer|digest|negotiate|ntlm|token|aws4-hmac-sha256)[ \t]{1,8})?)(?P<val>[^\"'\r\n]+)")
-_BEARER = re.compile(r"(?i)(?P<pre>\bbearer[ \t]{1,8})(?P<val>[A-Za-z0-9._~+/=-]{8,})")
-_IDENTIFIED = re.compile(
+_BEARER = r"(?i)(?P<pre>\bbearer[ \t]{1,8})(?P<val>[A-Za-z0-9._~+/=-]{8,})"
+_IDENTIFIED = (
     r"(?i)(?P<pre>\bidentified[ \t]{1,8}(?:with[ \t]{1,8}\w{1,40}[ \t]{1,8})?by[ \t]{1,8}"
     r"(?:password[ \t]{0,8}(?:\([ \t]{0,8})?)?)(?P<val>" + _QUOTED + r")")
 # Cheap test before the patterns: most strings contain none of these.
 _HINT = re.compile(r"(?i)pass|pwd|pw|pin|secret|token|credential|key|auth|bearer|://|identified|-p")
+
+
+@functools.lru_cache(maxsize=None)
+def _rx(pattern: str) -> re.Pattern:
+    """*pattern* compiled when a string first needs it: most runs have no
+    string the hint matches, and compiling all of them costs every start
+    about 2 ms."""
+    return re.compile(pattern)
 
 
 def _mask_value(val: str) -> str:
@@ -129,14 +138,14 @@ def redact_text(text: str) -> str:
     """*text* with every secret spelling in the module docstring masked."""
     if not isinstance(text, str) or not text or _HINT.search(text) is None:
         return text
-    text = _URL_USERINFO.sub(lambda m: m["pre"] + MASK + m["at"], text)
-    text = _AUTH.sub(lambda m: m["pre"] + MASK if m["val"].strip() != MASK else m.group(), text)
-    text = _BEARER.sub(lambda m: m["pre"] + MASK, text)
-    text = _IDENTIFIED.sub(lambda m: m["pre"] + _mask_value(m["val"]), text)
-    text = _KV.sub(_kv, text)
-    text = _FLAG.sub(_flag, text)
-    if _MYSQL_PROGRAM.search(text):
-        text = _DASH_P.sub(lambda m: "-p" + MASK if m["val"] != MASK else m.group(), text)
+    text = _rx(_URL_USERINFO).sub(lambda m: m["pre"] + MASK + m["at"], text)
+    text = _rx(_AUTH).sub(lambda m: m["pre"] + MASK if m["val"].strip() != MASK else m.group(), text)
+    text = _rx(_BEARER).sub(lambda m: m["pre"] + MASK, text)
+    text = _rx(_IDENTIFIED).sub(lambda m: m["pre"] + _mask_value(m["val"]), text)
+    text = _rx(_KV).sub(_kv, text)
+    text = _rx(_FLAG).sub(_flag, text)
+    if _rx(_MYSQL_PROGRAM).search(text):
+        text = _rx(_DASH_P).sub(lambda m: "-p" + MASK if m["val"] != MASK else m.group(), text)
     return text
 
 

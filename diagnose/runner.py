@@ -10,11 +10,9 @@ waiting for it and the interpreter does not wait for it at exit either.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -22,7 +20,7 @@ from diagnose import __version__
 from diagnose.activity import of_thread
 from diagnose.attribution import attribute
 from diagnose.check import Check
-from diagnose.config import Config
+from diagnose.config import Config, digest_of
 from diagnose.host import Host, NotLive
 from diagnose.i18n import _
 from diagnose.model import CheckResult, Finding, Report, Status, make_verdict
@@ -67,7 +65,7 @@ class Collection:
     started: str
     duration_s: float
     config: dict[str, Any]
-    config_digest: str
+    config_digest: str  # "": computed from config when the facts are written (to_dict)
     results: dict[str, Collected] = field(default_factory=dict)
     config_file: str | None = None  # the file the config came from; None: built-in defaults
     # What the run history knew of this host when the facts were collected
@@ -81,7 +79,7 @@ class Collection:
             "tool": {"name": "diagnose", "version": __version__},
             "host": self.host, "site": self.site, "role": self.role,
             "started": self.started, "duration_s": round(self.duration_s, 4),
-            "config_digest": self.config_digest, "config": self.config, "config_file": self.config_file,
+            "config_digest": self.config_digest or digest_of(self.config), "config": self.config, "config_file": self.config_file,
             "checks": {n: c.to_dict() for n, c in self.results.items()},
             **({"history": self.history} if self.history is not None else {}),
         }
@@ -152,6 +150,8 @@ def why_skip(check: Check, host: Host, config: Config, role: str, asked: bool = 
                  commands=" or ".join(needs.commands), packages=" ".join(pkgs))
     if needs.paths and not any(host.exists(p) for p in needs.paths):
         return _("none of {paths} exists on this host", paths=", ".join(needs.paths))
+    if needs.modules:
+        import importlib.util
     for mod in needs.modules:
         if importlib.util.find_spec(mod) is None:
             return _("needs the Python module {module} (pip install diagnose's dependencies)", module=mod)
@@ -175,6 +175,8 @@ class _Call:
         try:
             self.value = fn()
         except BaseException as exc:  # noqa: BLE001 - everything becomes a result
+            import traceback
+
             self.exc = exc
             self.tb = traceback.format_exc(limit=-4)
         finally:
@@ -233,7 +235,7 @@ def collect(registry: Registry, host: Host, config: Config, *, only: list[str] |
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     role = detect_role(host, config)
     col = Collection(host.hostname(), config.section("site").get("name") or "", role, started, 0.0,
-                     config.for_facts(), config.digest(), config_file=config.path)
+                     config.for_facts(), "", config_file=config.path)  # digest: when facts are saved
     names = sorted(set(registry.checks) | set(registry.broken))
     if only:
         names = [n for n in names if n in only]

@@ -107,16 +107,22 @@ def _walk_ips(value: Any) -> Iterable[str]:
 
 def site_addresses(report: Any, config: Any = None) -> list[str]:
     """The site's own addresses: configured equipment and networks, and what
-    this host's network check saw of its own link (address, gateway, DNS)."""
+    this host's network check saw of its own link (address, gateway, DNS).
+
+    *config* is a :class:`diagnose.config.Config` or its sections as a dict;
+    only sections the file has are looked at (a default names no address,
+    and looking one up would import the check owning it)."""
     out: list[str] = []
     if config is not None:
-        site = config.section("site") if hasattr(config, "section") else config.get("site", {})
+        site = _section(config, "site")
         out += list(site.get("networks") or [])
-        gateways = config.section("gateway") if hasattr(config, "section") else config.get("gateway")
-        for g in gateways if isinstance(gateways, list) else [gateways] if gateways else []:
-            if g.get("address"):
+        gateways = _section(config, "gateway")
+        if isinstance(gateways, dict):  # a [[gateway]] list is {"items": [...]} in a Config
+            gateways = gateways.get("items", [gateways])
+        for g in gateways if isinstance(gateways, list) else []:
+            if isinstance(g, dict) and g.get("address"):
                 out.append(g["address"])
-        net = config.section("network") if hasattr(config, "section") else config.get("network", {})
+        net = _section(config, "network")
         if net and net.get("server"):
             out.append(net["server"])
     for f in getattr(report, "findings", []):
@@ -125,6 +131,12 @@ def site_addresses(report: Any, config: Any = None) -> list[str]:
                                    if k in ("address", "addresses", "gateway", "default_gateway",
                                             "dns", "nameservers", "route", "interface_addresses")}))
     return sorted(set(out))
+
+
+def _section(config: Any, name: str) -> Any:
+    if hasattr(config, "section"):
+        return config.section(name) if config.has(name) else {}
+    return config.get(name) or {}
 
 
 def vendor_domains(email_cfg: Any) -> list[str]:

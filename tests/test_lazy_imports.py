@@ -4,6 +4,7 @@ them: `diagnose --version` and a JSON run of one check never pay for them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,41 @@ def test_a_command_imports_no_other_command(tmp_path):
     assert _commands_loaded("--version") == []
     assert _commands_loaded("run", "--config", str(cfg), "--only", "disk.space", "--format", "json") \
         == ["diagnose.commands.run"]
+
+
+# What a run of one file check in JSON has no use for. Each of these was
+# once imported by every run (issue 21): other checks' modules through the
+# customer report's address list, the fleet's settings through the config
+# schema, helpers for facts files and atomic writes, the disk walker when
+# nothing is walked, and standard modules only an error, a command, a
+# socket or a saved facts file needs.
+NOT_FOR_A_DISK_RUN = (
+    "diagnose.checks.gateway.check", "diagnose.checks.network.check", "diagnose.checks.services.check",
+    "diagnose.checks.database.check", "diagnose.fleet.settings", "diagnose.reports.redact",
+    "diagnose.reports.text", "diagnose.factsfile", "diagnose.fsutil", "diagnose.checks.disk.scan",
+    "diagnose.po", "diagnose.delivery.mail", "diagnose.delivery.lock",
+    "importlib.metadata", "pkg_resources", "email.message", "difflib", "hashlib", "socket", "subprocess",
+    "traceback",
+)
+
+MODULES_PROBE = """
+import json, sys, io, contextlib
+from diagnose.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(sys.argv[1:])
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_json_disk_run_imports_only_what_it_uses(tmp_path):
+    """`diagnose run --only disk.space --format json` does not import what it
+    does not use. A module added back to its path fails here, whatever the
+    time it costs (the time is bench/bench_scale.py's)."""
+    cfg = tmp_path / "site.toml"
+    cfg.write_text(f'[site]\nrole = "server"\n\n[disk]\nmounts = ["{tmp_path}"]\nscan = "never"\n')
+    env = dict(os.environ, DIAGNOSE_STATE_DIR=str(tmp_path / "state"))
+    proc = subprocess.run([sys.executable, "-c", MODULES_PROBE, "run", "--config", str(cfg), "--only",
+                           "disk.space", "--format", "json"], capture_output=True, text=True, timeout=60, env=env)
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert "diagnose.checks.disk.check" in loaded  # the probe did run
+    assert sorted(m for m in NOT_FOR_A_DISK_RUN if m in loaded) == []

@@ -342,3 +342,23 @@ def test_cli_color_and_width(facts_file):
     assert "Что сделать вашим сотрудникам" in customer and "Что сделает поставщик" in customer
     bad = run_cli("run", "--from-facts", facts_file, "--audience", "boss")
     assert bad.returncode == 3
+
+
+def test_configured_gateways_and_server_are_the_sites_own(tmp_path):
+    """A [[gateway]] list is {"items": [...]} in a loaded config: every
+    gateway's address is the site's own, and so are [network] server and
+    [site] networks (their addresses stay in the customer's report)."""
+    from diagnose.config import load
+    from diagnose.registry import Registry
+
+    path = tmp_path / "site.toml"
+    path.write_text('[site]\nnetworks = ["10.1.0.0/24"]\n\n'
+                    '[[gateway]]\nname = "gw1"\naddress = "192.0.2.10"\n\n'
+                    '[[gateway]]\nname = "gw2"\naddress = "192.0.2.11"\n\n'
+                    '[network]\nserver = "198.51.100.7"\n')
+    registry = Registry.discover()
+    config = load(str(path), registry.schemas(), registry.multi_sections())
+    assert redact.site_addresses(None, config) == ["10.1.0.0/24", "192.0.2.10", "192.0.2.11", "198.51.100.7"]
+    hide = redact.Redactor(redact.site_addresses(None, config))
+    assert hide("gw2 192.0.2.11 answers; 203.0.113.9 does not") == \
+        "gw2 192.0.2.11 answers; [address hidden] does not"

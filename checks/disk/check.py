@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from diagnose.checks.disk import forecast
 from diagnose.check import Check, Key, Needs, section_config
-from diagnose.checks.disk import scan as diskscan
 from diagnose.checks.disk.owned import claim, owned_paths
-from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, pct, q
+from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, not_collected, pct, q
 from diagnose.i18n import _, join, size
 from diagnose.model import Fault, Finding, Status, step
 
@@ -137,7 +136,6 @@ class DiskSpace(Check):
             if o["dir"] and o["path"] not in app_paths:
                 app_paths.append(o["path"])
                 kinds[o["path"]] = o
-        names = diskscan.read_passwd(host)
         mounts = []
         todo = []
         for mount, configured in audited:
@@ -161,6 +159,12 @@ class DiskSpace(Check):
                 todo.append(facts)
         budget = walk_budget(float(cfg["scan_budget_s"]), cfg.get("_timeout_s"),
                              time.monotonic() - started)
+        if not todo:  # nothing to walk: no need for the walker, /etc/passwd or the mount list
+            return {"mounts": mounts, "skipped": skipped, "missing": missing, "app_paths": app_paths,
+                    "owned": owned}
+        from diagnose.checks.disk import scan as diskscan
+
+        names = diskscan.read_passwd(host)
         points = {m.mountpoint for m in host.mounts()}
         for n, m in enumerate(todo):
             # Share what is left of the budget among the filesystems still to walk.
@@ -313,6 +317,8 @@ class DiskSpace(Check):
                       else _(", inodes {pct} free", pct=pct(s["inodes_free_percent"])))
         if m.get("scan") is not None:
             evidence["scan"] = _scan_evidence(m["scan"])
+            if not_collected(m["scan"]):
+                evidence["not_collected"] = not_collected(m["scan"])
         if status is Status.OK:
             return Finding(self.name, mp, Status.OK,
                            _("Disk {mount}: {free} free ({pct}){inodes}", mount=mp,

@@ -155,6 +155,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
     seen_inodes: set[int] = set()  # hard-linked files are counted once, like du
     other_mounts: list[str] = []
     unreadable: list[str] = []
+    unreadable_dirs: list[dict[str, Any]] = []  # the first few, with their owners: who could read them
     skipped = 0  # entries whose stat failed (vanished, name too long, I/O error)
     skipped_sample: list[str] = []
     stopped = False
@@ -174,6 +175,9 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
             fd = os.open(real, _DIR_FLAGS)
         except OSError as exc:
             unreadable.append(f"{_show(path)}: {exc.strerror}")
+            if len(unreadable_dirs) < 5:
+                unreadable_dirs.append({"path": _show(path), "owner": _owner(tree.dir_uid[idx], names),
+                                        "app": app >= 0, "error": exc.strerror or str(exc)})
             continue
         nbytes = nfiles = 0
         owners: dict[int, int] = {}
@@ -259,6 +263,7 @@ def scan(host: "Host", mountpoint: str, app_paths: list[str], budget_s: float,
         "unreadable": len(unreadable),
         "skipped_entries": skipped,
         "unreadable_sample": (unreadable + skipped_sample)[:5],
+        "unreadable_dirs": unreadable_dirs,
     })
 
 

@@ -78,14 +78,20 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
     unit = "files" if by_files else "bytes"
     app, foreign = scan[f"app_{unit}"], scan[f"foreign_{unit}"]
     total = app + foreign
+    # What df counts beyond what the walk saw, when directories could not be
+    # read: whose it is is unknown, and it is counted as such.
+    unknown = _unknown(scan, s, by_files, total)
+    whole = total + unknown
+    if unknown and isinstance(evidence.get("scan"), dict):
+        evidence["scan"][f"unknown_{unit}"] = unknown
 
     def amount(n: int) -> str:
         return _n("{n} file", "{n} files", n) if by_files else size(n)
 
     def of_total(n: int) -> str:
         if by_files:
-            return _n("{n} of {total} file", "{n} of {total} files", total, n=n, total=total)
-        return _("{n} of {total}", n=size(n), total=size(total))
+            return _n("{n} of {total} file", "{n} of {total} files", whole, n=n, total=whole)
+        return _("{n} of {total}", n=size(n), total=size(whole))
 
     left = scan["unscanned_dirs"]
     partial = (_n(" The walk stopped at its {budget:g} s budget with {n} directory left, so these "
@@ -100,7 +106,15 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                      " {n} directories or files could not be read (e.g. {sample}), so these figures "
                      "are a lower bound.", missed,
                      sample="; ".join(scan.get("unreadable_sample", [])[:2]) or _("unknown"))
-    found = _("files found") if by_files else _("data found")
+    unread = _unread_dirs(scan)
+    if unknown:
+        partial = _(" {amount} ({share}) is in directories that could not be read ({dirs}): whose it is "
+                    "is unknown.", amount=amount(unknown), share=pct(100.0 * unknown / whole), dirs=unread)
+        if not (foreign > app + unknown or app > foreign + unknown):
+            return _unknown_finding(check, mp, status, what, why, amount, app, foreign, unknown, unread,
+                                    scan, by_files, evidence)
+    found = (_("files in use") if by_files else _("data in use")) if unknown else \
+        (_("files found") if by_files else _("data found"))
     # A complete walk that finds far less than df counts as used: the space is
     # held by files deleted while still open (or hidden under a mountpoint).
     unexplained = (not by_files and scan["complete"] and s["used_bytes"] > 0
@@ -121,7 +135,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                  else _("Disk {mount} is {what}", mount=mp, what=what))
         return Finding(check, mp, status, title, Fault.UNDETERMINED,
                        detail=detail, evidence=evidence, remedy=remedy)
-    share = 100.0 * foreign / total
+    share = 100.0 * foreign / whole
     if foreign > app:
         rows = scan["top_dirs_by_files" if by_files else "top_dirs"][:3]
         named = join("; ", [_row_text(r, by_files) for r in rows])
@@ -155,7 +169,7 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                   whose=whose, path=first["path"], amount=amount(first[unit]))
     detail = _("{why} {share:.0f}% of the {found} ({amount}) is the call-center application's own "
                "data: {named}. Its retention or log rotation is missing or not working.{partial}",
-               why=why, share=100 - share, found=found, amount=of_total(app), named=named,
+               why=why, share=100.0 * app / whole, found=found, amount=of_total(app), named=named,
                partial=partial)
     paths = " ".join(q(r["path"]) for r in rows)
     remedy = [step(_("Vendor: enable retention/rotation for {paths}.",
@@ -165,6 +179,51 @@ def _attribute(check: str, mp: str, status: Status, what: str, why: str, scan: d
                    f"find {paths} -xdev -type f -printf '%s %TY-%Tm-%Td %p\\n' | sort -n | tail -20")]
     return Finding(check, mp, status, title, Fault.SOFTWARE, detail=detail, evidence=evidence,
                    remedy=remedy)
+
+
+def _unknown(scan: dict[str, Any], s: dict[str, Any], by_files: bool, total: int) -> int:
+    """Bytes (or files) in use beyond what the walk found, when it could not
+    read every directory; 0 when it read them all or stopped at its budget
+    (which has its own wording)."""
+    if scan["stopped_early"] or not scan.get("unreadable"):
+        return 0
+    if by_files:
+        used = (s.get("inodes_total") or 0) - (s.get("inodes_free") or 0)
+        return max(0, used - total - scan.get("dirs", 0))
+    return max(0, s["used_bytes"] - total)
+
+
+def _unread_dirs(scan: dict[str, Any]) -> str:
+    dirs = scan.get("unreadable_dirs") or []
+    if dirs:
+        return join(", ", [_("{path}, owner {owner}", path=d["path"], owner=d["owner"]) for d in dirs[:3]])
+    return "; ".join(scan.get("unreadable_sample", [])[:2]) or _("unknown")
+
+
+def _unknown_finding(check: str, mp: str, status: Status, what: str, why: str, amount: Any, app: int,
+                     foreign: int, unknown: int, unread: str, scan: dict[str, Any], by_files: bool,
+                     evidence: dict[str, Any]) -> Finding:
+    """Directories this user could not read hold enough to tip the balance
+    either way: whose data fills the disk is not known, and the report says
+    what to read to find out, never "foreign" by default."""
+    paths = " ".join(q(d["path"]) for d in (scan.get("unreadable_dirs") or [])[:3]) or q(mp)
+    title = _("Disk {mount} is {what}, who fills it is unknown: {amount} could not be read", mount=mp,
+              what=what, amount=amount(unknown))
+    detail = _("{why} {amount} of it is in directories this user could not read ({dirs}). Of what could "
+               "be read, {foreign} is outside the application's paths and {app} is the application's own: "
+               "the unreadable part decides whose data fills the disk.", why=why, amount=amount(unknown),
+               dirs=unread, foreign=amount(foreign), app=amount(app))
+    remedy = [step(_("Run diagnose as root, or look into them as root:"),
+                   f"du -x{'' if by_files else 'h'}s {'--inodes ' if by_files else ''}{paths}"),
+              step(_("Then move or delete what is not the application's, or fix its retention."))]
+    return Finding(check, mp, status, title, Fault.UNDETERMINED, detail=detail, evidence=evidence,
+                   remedy=remedy)
+
+
+def not_collected(scan: dict[str, Any]) -> list[dict[str, str]]:
+    """The directories the walk could not read, in the report's words."""
+    return [{"what": f"directory {d['path']} unreadable (owner {d['owner']})", "why": d["error"]}
+            for d in scan.get("unreadable_dirs") or []]
 
 
 def _scan_evidence(scan: dict[str, Any]) -> dict[str, Any]:

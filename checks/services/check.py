@@ -28,6 +28,7 @@ from diagnose.checks.services.procfs import (
     list_processes,
     matches_process,
     mem_total_kb,
+    not_collected,
     port_holders,
     process_facts,
     recheck_states,
@@ -118,10 +119,20 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
         del p["_table"]
 
     program = None
+    unseen: list[dict[str, str]] = []
     if item["process"] or item["executable"]:
         path = item["executable"] or host.which(item["process"])
-        program = {"name": item["process"], "path": path,
-                   "exists": bool(path) and host.exists(path)}
+        program = {"name": item["process"], "path": path, "exists": bool(path)}
+        if path:
+            try:
+                host.stat(path)
+            except FileNotFoundError:
+                program["exists"] = False
+            except OSError as exc:
+                # A folder on the way this user may not enter: the program may
+                # well be there, so it is not "not installed".
+                program["exists"] = None
+                unseen.append({"what": f"program {path} not visible", "why": exc.strerror or str(exc)})
 
     workdirs = [item["workdir"]] if item["workdir"] else []
     workdirs += [p["cwd"] for p in processes if p["cwd"]]
@@ -137,6 +148,7 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
                 mounts.append(m.mountpoint)
     return {
         "name": service_name(item),
+        "not_collected": not_collected(processes, holders) + unseen,
         "process": item["process"] or None,
         "ports": item["ports"],
         "processes": processes,

@@ -64,6 +64,11 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
     def find(status, title, fault=None, detail="", remedy="", reason="ok", **extra):
         ev["reason"] = reason
         ev.update(extra)
+        unseen = svc.get("not_collected") or []
+        if unseen:  # what this user could not see is said, never guessed past
+            ev["not_collected"] = unseen
+            note = _("Not collected without root: {what}.", what="; ".join(m["what"] for m in unseen))
+            detail = join(" ", [detail, note]) if detail else note
         return Finding(NAME, name, status, title, fault, detail, ev, remedy)
 
     if procs or show.get("ActiveState") == "active":
@@ -210,13 +215,25 @@ def _port_taken(name, svc, unit, in_use, holders, find) -> Finding | None:
                           f"ss -ltnup | grep -E ':({ports})\\b'"), then],
                     reason="port-taken", log_lines=in_use[-5:])
     port, h = next(iter(sorted(holders.items())))
-    who = (_("{program} (pid {pid})", program=h["name"], pid=h["pid"]) if h.get("pid") else
-           _("another program ({proto} {address})", proto=h["proto"], address=h["address"]))
+    if not h.get("pid"):
+        # Someone holds it, but who could not be seen: not "another program".
+        why = (_("its log says: {line}", line=in_use[-1].strip()) if in_use
+               else _("nothing else in its log explains the stop"))
+        return find(Status.FAIL, _("{name} cannot start: port {port} is in use, owner not visible without "
+                                   "root", name=name, port=port),
+                    Fault.UNDETERMINED,
+                    _("{name} is not running and port {port}, which it needs, is held by a process this user "
+                      "cannot see ({proto} {address}); {why}. Run diagnose as root to name it.", name=name,
+                      port=port, proto=h.get("proto"), address=h.get("address"), why=why),
+                    [step(_("As root, find the program, then stop or reconfigure it:"),
+                          f"ss -ltnup 'sport = :{port}'"), then],
+                    reason="port-taken", port_holders=holders, log_lines=in_use[-5:])
+    who = _("{program} (pid {pid})", program=h["name"], pid=h["pid"])
     why = (_("its log says: {line}", line=in_use[-1].strip()) if in_use
            else _("nothing else in its log explains the stop"))
     return find(Status.FAIL, _("{name} cannot start: port {port} is taken by {who}", name=name,
                                port=port, who=who),
-                Fault.SITE if h.get("pid") else Fault.UNDETERMINED,
+                Fault.SITE,
                 _("{name} is not running and {who} listens on port {port}, which {name} needs; {why}.",
                   name=name, who=who, port=port, why=why),
                 [step(_("Stop {who} or move it to another port; this shows it:", who=who),
@@ -237,7 +254,7 @@ def _installed(svc, unit, facts) -> tuple[bool, str]:
             return False, _("no unit file {unit} under /etc/systemd/system or /lib/systemd/system",
                             unit=unit["name"])
     prog = svc.get("program")
-    if prog and not prog["exists"]:
+    if prog and prog["exists"] is False:
         if prog["path"]:
             return False, _("{path} does not exist", path=prog["path"])
         # Not on PATH is weak evidence (vendors install under /opt); a log
@@ -325,13 +342,28 @@ def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
     known = any(p["sockets_known"] for p in procs)
     holders = svc.get("port_holders") or {}
     missing = [p for p in svc["ports"] if p not in listening]
+    # Held by a process nobody could name while some of the service's own
+    # open files were unreadable: as likely its own as another's.
+    unverified = [p for p in missing if not all(q["sockets_known"] for q in procs)
+                  and holders.get(str(p)) and not holders[str(p)].get("pid")]
+    missing = [p for p in missing if p not in unverified]
     if known and missing:
         foreign = {p: holders.get(str(p)) for p in missing if holders.get(str(p))}
         extra = {"ports_listening": listening, "ports_missing": missing, "port_holders": holders}
         if foreign:
             p, h = next(iter(foreign.items()))
-            who = (_("{program} (pid {pid})", program=h["name"], pid=h["pid"]) if h.get("pid")
-                   else _("another program"))
+            if not h.get("pid"):
+                return find(Status.FAIL, _("{name} cannot have port {port}: it is in use, owner not visible "
+                                           "without root", name=name, port=p),
+                            Fault.UNDETERMINED,
+                            _("{name} runs (pid {pids}) and listens on {listening}, but port {port} is held "
+                              "by a process this user cannot see. Run diagnose as root to name it.",
+                              name=name, pids=pids, listening=_ports(listening), port=p),
+                            [step(_("As root, find out who holds port {port}:", port=p),
+                                  f"ss -ltnup 'sport = :{p}'"),
+                             step(_("Stop or reconfigure it, then restart {name}.", name=name))],
+                            reason="port-taken", **extra)
+            who = _("{program} (pid {pid})", program=h["name"], pid=h["pid"])
             return find(Status.FAIL, _("{name} cannot have port {port}: {who} listens on it", name=name,
                                        port=p, who=who),
                         Fault.UNDETERMINED,
@@ -376,6 +408,11 @@ def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
     ports_txt = _(" and listens on {ports}", ports=_ports(listening)) if svc["ports"] and known else ""
     if svc["ports"] and not known:
         ports_txt = _(" and {ports} is open (owner not verified: run as root)", ports=_ports(svc["ports"]))
+    elif unverified and listening:
+        ports_txt = _(" and listens on {ports}; {others} is open (owner not verified: run as root)",
+                      ports=_ports(listening), others=_ports(unverified))
+    elif unverified:
+        ports_txt = _(" and {ports} is open (owner not verified: run as root)", ports=_ports(unverified))
     if kills:
         last = kills[-1]
         return find(Status.WARN, _("{name} runs but was killed by the OOM killer {n}x since boot",

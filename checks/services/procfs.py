@@ -106,11 +106,14 @@ def _decode_addr(h: str) -> str:
     return str(ipaddress.ip_address(words))
 
 
-def socket_inodes(host, pid: int) -> set[int] | None:
-    """Socket inodes among *pid*'s open files; None when not readable."""
+def socket_inodes(host, pid: int, errors: list[str] | None = None) -> set[int] | None:
+    """Socket inodes among *pid*'s open files; None when not readable (another
+    user's process without root: why is appended to *errors*)."""
     try:
         fds = host.listdir(f"/proc/{pid}/fd")
-    except OSError:
+    except OSError as exc:
+        if errors is not None:
+            errors.append(exc.strerror or str(exc))
         return None
     inodes = set()
     for fd in fds:
@@ -132,7 +135,8 @@ def _safe_argv(argv: list[str]) -> list[str]:
 def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> dict[str, Any]:
     pid = proc["pid"]
     table = socket_table(host, pid)
-    inodes = socket_inodes(host, pid)
+    fd_errors: list[str] = []
+    inodes = socket_inodes(host, pid, fd_errors)
     mem = _status_kb(host, pid)
     try:
         cwd = host.readlink(f"/proc/{pid}/cwd")
@@ -145,6 +149,7 @@ def process_facts(host, proc: dict[str, Any], btime: float | None, clk: int) -> 
         "started": _iso(btime + proc["starttime"] / clk) if btime is not None else None,
         "rss_kb": mem.get("VmRSS"), "vms_kb": mem.get("VmSize"), "cwd": cwd,
         "sockets_known": inodes is not None,
+        "fd_error": fd_errors[0] if fd_errors else None,
         "listening": [{"proto": p, "address": a, "port": n} for p, a, n in listening],
         # Without access to its open files (another user's process, not
         # root), what its network namespace listens on is all there is.
@@ -170,7 +175,10 @@ def recheck_states(host, processes: list[dict[str, Any]], wait_s: float = 0.5) -
 def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
                  procs: list[dict[str, Any]]) -> dict[str, Any]:
     """Who, if anyone, listens on each configured port the running service
-    does not hold itself: another program in its namespace, or nobody."""
+    does not hold itself: another program in its namespace, or nobody.
+    ``owner_visible`` is false when no process could be named as the holder
+    while some processes' open files were unreadable (not root): the holder
+    may be any of those, the service's own included."""
     own = {s["port"] for p in processes for s in p["listening"]}
     missing = [p for p in ports if p not in own]
     if not missing:
@@ -187,12 +195,26 @@ def port_holders(host, ports: list[int], processes: list[dict[str, Any]],
         holder: dict[str, Any] = {"proto": rows[0]["proto"], "address": rows[0]["address"],
                                   "pid": None, "name": None}
         want = {s["inode"] for s in rows}
+        hidden: list[str] = []
         for proc in procs:
-            inodes = socket_inodes(host, proc["pid"])
+            inodes = socket_inodes(host, proc["pid"], hidden)
             if inodes and inodes & want:
                 holder.update(pid=proc["pid"], name=proc["comm"])
                 break
+        holder["owner_visible"] = holder["pid"] is not None or not hidden
         out[str(port)] = holder
+    return out
+
+
+def not_collected(processes: list[dict[str, Any]], holders: dict[str, Any]) -> list[dict[str, str]]:
+    """What this user could not see about the service, in the words of the
+    report: each process whose open files were unreadable, and owners of
+    ports that could not be named."""
+    out = [{"what": f"/proc/{p['pid']}/fd unreadable", "why": p.get("fd_error") or "unreadable"}
+           for p in processes if not p["sockets_known"]]
+    if any(h and h.get("owner_visible") is False for h in holders.values()):
+        out.append({"what": "process owners of other users not visible",
+                    "why": "/proc/<pid>/fd of other users' processes is unreadable without root"})
     return out
 
 

@@ -137,8 +137,6 @@ class _Spinner:
 
 def _run(args: Any) -> int:
     from diagnose.config import ConfigError
-    from diagnose.factsfile import FactsError, read as read_facts
-    from diagnose.fsutil import atomic_write, describe_oserror
     from diagnose.host import Host
     from diagnose.runner import Collection, collect, config_from_facts, evaluate
     from diagnose.state.session import HistorySession
@@ -152,6 +150,8 @@ def _run(args: Any) -> int:
         return die(bad)
 
     if args.from_facts:
+        from diagnose.factsfile import FactsError, read as read_facts
+
         try:  # untrusted input: checked against its schema first (diagnose.factsfile)
             col = Collection.from_dict(read_facts(args.from_facts))
         except FactsError as exc:
@@ -185,6 +185,8 @@ def _run(args: Any) -> int:
     # From here on the report is never lost: a file that cannot be written
     # is said on stderr, the run goes on, and the exit code is 3.
     failed = False
+    if args.save_facts or args.output:
+        from diagnose.fsutil import atomic_write, describe_oserror
     if args.save_facts:
         try:
             atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n",
@@ -193,7 +195,6 @@ def _run(args: Any) -> int:
             failed = bool(die(f"cannot write facts: {describe_oserror(exc, args.save_facts)}"))
 
     from diagnose import console, i18n
-    from diagnose.reports import redact
 
     lang = i18n.choose(args.lang or helptext.given(), config.section("site").get("language"))
     report = evaluate(registry, col, config, timeout=args.timeout)
@@ -210,12 +211,16 @@ def _run(args: Any) -> int:
 
     out = None if args.output else sys.stdout
     console.make_safe(sys.stdout)
+    hide: dict[str, Any] = {}
+    if args.audience == "customer":  # what the customer's report hides needs these
+        from diagnose.reports import redact
+
+        hide = dict(site_addresses=redact.site_addresses(report, config),
+                    vendor_domains=redact.vendor_domains(config.section("email")))
     text = render(report, args.format, colour=console.colour(args.color, out),
                   unicode=args.output is not None or console.unicode_ok(sys.stdout),
                   width=console.width(out), verbose=args.verbose, quiet=args.quiet,
-                  audience=args.audience, lang=lang,
-                  site_addresses=redact.site_addresses(report, config),
-                  vendor_domains=redact.vendor_domains(config.section("email")))
+                  audience=args.audience, lang=lang, **hide)
     if args.output:
         try:
             atomic_write(args.output, text, keep_owner=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.fleet.settings import Fleet, valid_level
-from diagnose.model import SCHEMA, Report, Status
+from diagnose.model import SCHEMA, Report, Status, Verdict
 
 LEAVES = ("report", "status", "seen")
 MAX_FINDINGS = 2000
@@ -73,8 +73,10 @@ def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None,
     findings = doc.get("findings")
     if not isinstance(findings, list) or len(findings) > MAX_FINDINGS:
         return None, None, f"malformed {SCHEMA} document: findings must be a list of at most {MAX_FINDINGS}"
+    report = _all_ok(doc)
     try:
-        report = Report.from_dict(doc)
+        if report is None:
+            report = Report.from_dict(doc)
         for f in report.findings:
             if not all(isinstance(x, str) for x in (f.check, f.subject, f.title, f.detail, f.remedy)):
                 raise TypeError("finding fields must be strings")
@@ -87,6 +89,51 @@ def validate_report(data: bytes, max_bytes: int) -> tuple[dict[str, Any] | None,
                              not all(isinstance(v, (str, int, float, type(None))) for v in seat.values())):
         return None, None, f"malformed {SCHEMA} document: the seat object must map names to strings"
     return doc, report, None
+
+
+_OK = {"ok", "skip"}
+_NOT_ERROR = {"ok", "skip", "warn", "fail"}
+_FAULTS = {None, "site", "software", "undetermined"}
+
+
+def _all_ok(doc: dict[str, Any]) -> Report | None:
+    """The report of a seat with nothing to attribute (every finding ok or
+    skip, no check in error), read off the document without a model object
+    per finding; None for anything else or anything unusual, which
+    :meth:`Report.from_dict` then builds (or refuses) in full. Accepts only
+    what the full path accepts, and makes what the site report uses of it:
+    no finding is a problem, no check errored, so both lists stay empty."""
+    try:
+        findings, checks, v = doc["findings"], doc["checks"], doc["verdict"]
+        resolved = doc.get("resolved", [])
+        if type(checks) is not list or type(v) is not dict or type(resolved) is not list:
+            return None
+        for c in checks:
+            if type(c) is not dict or c.get("status") not in _NOT_ERROR or "name" not in c:
+                return None
+        for f in findings:
+            if type(f) is not dict or f.get("status") not in _OK or f.get("fault") not in _FAULTS:
+                return None
+            if type(f["check"]) is not str or type(f["subject"]) is not str or type(f["title"]) is not str:
+                return None
+            if type(f.get("detail", "")) is not str or type(f.get("evidence", {})) is not dict:
+                return None
+            steps = f.get("steps")
+            if steps:
+                if type(steps) is not list or not all(type(x) is dict for x in steps):
+                    return None
+            elif f.get("remedy") and type(f["remedy"]) is not str:
+                return None
+            caused, conseq = f.get("caused_by", []), f.get("consequences", [])
+            if type(caused) is not list or type(conseq) is not list or not all(type(x) is str for x in caused):
+                return None
+        verdict = Verdict(Status.parse(v["status"]), v["site_faults"], v["software_faults"], v["undetermined"],
+                          v["headline"])
+        return Report(doc["tool"]["version"], doc["host"], doc.get("site", ""), doc.get("role", ""),
+                      doc["started"], doc.get("duration_s", 0.0), [], [], verdict, doc.get("config_file"),
+                      list(resolved), doc.get("history"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _small_json(data: bytes) -> dict[str, Any] | None:

@@ -36,16 +36,24 @@ _BROKER_REMEDY = {
 }
 
 
+_EPOCHS: dict[str, float | None] = {}  # seats of a site report at the same few times: parsed once
+
+
 def _epoch(text: Any) -> float | None:
     if not isinstance(text, str) or not text:
         return None
+    _seen = _EPOCHS
+    if text in _seen:
+        return _seen[text]
     try:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        _seen[text] = None
         return None
     if t.tzinfo is None:
         t = t.replace(tzinfo=dt.timezone.utc)
-    return t.timestamp()
+    _seen[text] = t.timestamp()
+    return _seen[text]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -197,10 +205,14 @@ def build(g: Gathered, fleet: Fleet, started: float, now: float | None = None,
     for row in rows:
         row.healthy = (row.state in ("online", "unknown") and row.name in reports
                        and row.status <= Status.SKIP and row.name not in involved)
+    worst: dict[str, Status] = {}  # each seat's worst finding, in one pass over the findings
+    for f in findings:
+        for n in f.seats:
+            if f.status > worst.get(n, Status.OK):
+                worst[n] = f.status
     for row in rows:
-        for f in findings:
-            if row.name in f.seats and f.status > row.status:
-                row.status = f.status
+        if worst.get(row.name, Status.OK) > row.status:
+            row.status = worst[row.name]
     verdict = make_site_verdict(fleet.site_name or fleet.site_id, findings, rows)
     return SiteReport(__version__, fleet.site_name or fleet.site_id, fleet.site_id,
                       _iso(started) or "", time.time() - started, findings, rows, reports, verdict, g.source)

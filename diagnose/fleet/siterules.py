@@ -151,11 +151,13 @@ def apply(rules: tuple[SiteRule, ...], findings: list[SiteFinding], seats: dict[
     links the members (``caused_by``) to them. *seats* maps a seat to its
     seat object, *times* a finding id to its event time (epoch seconds)."""
     made: list[SiteFinding] = []
+    counted: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {}
+    candidates = [(f, seat) for f in findings for seat in (owner(f),)
+                  if seat and f.status.is_problem]
     for rule in rules:
         groups: dict[tuple[Any, ...], list[tuple[SiteFinding, float | None]]] = {}
-        for f in findings:
-            seat = owner(f)
-            if f.caused_by or not f.status.is_problem or not seat or not _member(f, rule):
+        for f, seat in candidates:
+            if f.caused_by or not _member(f, rule):
                 continue
             key = tuple(_value(f, seats.get(seat, {}), p) for p in rule.group_by)
             if any(k in ("", None) for k in key):
@@ -167,12 +169,30 @@ def apply(rules: tuple[SiteRule, ...], findings: list[SiteFinding], seats: dict[
                 if rule.share_of == "reporting":
                     total = reporting
                 else:
-                    total = sum(1 for s in seats.values()
-                                if tuple(_value(members[0], s, p) for p in rule.group_by) == key)
+                    total = _sharing(rule, seats, counted).get(tuple(key[i] for i in _seat_paths(rule)), 0)
                 if len(names) < rule.min_seats or not total or len(names) / total < rule.min_share:
                     continue
                 made.append(_make(rule, key, members, names, total, times))
     return made
+
+
+def _seat_paths(rule: SiteRule) -> list[int]:
+    return [i for i, p in enumerate(rule.group_by) if p.startswith("seat.")]
+
+
+def _sharing(rule: SiteRule, seats: dict[str, dict[str, Any]],
+             counted: dict[tuple[str, ...], dict[tuple[Any, ...], int]]) -> dict[tuple[Any, ...], int]:
+    """How many seats share each value of the rule's seat fields (switch,
+    room...), counted once per rule: the other parts of a group's key are
+    the finding's own, the same for every seat."""
+    paths = tuple(rule.group_by[i] for i in _seat_paths(rule))
+    if paths not in counted:
+        counts: dict[tuple[Any, ...], int] = {}
+        for s in seats.values():
+            k = tuple(s.get(p[5:]) or "" for p in paths)
+            counts[k] = counts.get(k, 0) + 1
+        counted[paths] = counts
+    return counted[paths]
 
 
 def _make(rule: SiteRule, key: tuple[Any, ...], members: list[SiteFinding], names: list[str], total: int,
