@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import click
 
 from diagnose import __version__
-from diagnose.commands import EXIT_CODES, EXIT_USAGE, Choice, Group, die, helptext
+from diagnose import helptext
+from diagnose.commands import EXIT_CODES, EXIT_USAGE, Choice, Group, die
 
 COMPLETE_VAR = "_DIAGNOSE_COMPLETE"  # click's protocol: set, diagnose answers the shell's completion script
 

@@ -2,7 +2,7 @@
 
 diagnose/config.py raises :class:`diagnose.config.ConfigError` with these;
 the command line shows them in the reader's language
-(diagnose.commands.helptext.config_error). Whatever comes from the file
+(diagnose.helptext.config_error). Whatever comes from the file
 (section and key names, values, the nearest valid key) is an argument and
 stays verbatim; so do the file and the line. The English is what the
 messages always said: tests and scripts match on it.

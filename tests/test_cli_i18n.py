@@ -14,7 +14,7 @@ import pytest
 
 from diagnose import po
 from diagnose.cli import cli
-from diagnose.commands import helptext
+from diagnose import helptext
 from tests.conftest import run_cli
 
 RU = {"LANG": "ru_RU.UTF-8", "LC_ALL": "", "LC_MESSAGES": "", "LANGUAGE": ""}

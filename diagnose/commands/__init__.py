@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 import click
 
-from diagnose.commands import helptext
+from diagnose import helptext
 
 EXIT_USAGE = 3
 
@@ -51,7 +51,7 @@ def die(message: str, code: int = EXIT_USAGE) -> int:
 
 
 class _Verbatim:
-    """Help in the reader's language (diagnose.commands.helptext); prints
+    """Help in the reader's language (diagnose.helptext); prints
     the epilog as written (click would re-wrap it)."""
 
     epilog: str | None

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import click
 
-from diagnose.commands import Choice, Group, config_option, die, helptext, load, root_option
+from diagnose import helptext
+from diagnose.commands import Choice, Group, config_option, die, load, root_option
 
 EXAMPLES = """examples:
   diagnose baseline record --by integrator --note "accepted by the customer on site"

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from diagnose.commands import Choice, Command, complete_checks, config_option, die, helptext, load
+from diagnose import helptext
+from diagnose.commands import Choice, Command, complete_checks, config_option, die, load
 
 EXAMPLES = """examples:
   diagnose history                          every finding that was a problem, with its changes

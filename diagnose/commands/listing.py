@@ -6,7 +6,8 @@ import json
 
 import click
 
-from diagnose.commands import Choice, Command, config_option, die, helptext, load
+from diagnose import helptext
+from diagnose.commands import Choice, Command, config_option, die, load
 
 EXAMPLES = """examples:
   diagnose list                     every check, what it needs, whether it applies here

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from diagnose.commands import Choice, Group, config_option, die, helptext, load
+from diagnose import helptext
+from diagnose.commands import Choice, Group, config_option, die, load
 
 EXAMPLES = """examples:
   diagnose mail test                          one test message to each group of [email] recipients

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from diagnose.commands import (EXIT_CODES, Choice, Command, complete_checks, config_option, die, helptext, load,
-                               unknown_check)
+from diagnose import helptext
+from diagnose.commands import EXIT_CODES, Choice, Command, complete_checks, config_option, die, load, unknown_check
 
 DEFAULT_LOCK_FILE = "/run/diagnose/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
 FORMATS = ("text", "json", "html", "junit", "nagios", "prometheus")

@@ -21,7 +21,7 @@ class UsageError(Exception):
 
 
 def _config(path: str | None) -> Any:
-    from diagnose.commands import helptext
+    from diagnose import helptext
     from diagnose.config import ConfigError, find_config_file, load
     from diagnose.registry import Registry
 

@@ -11,12 +11,12 @@ Help texts are written in English where the commands are (docstrings,
 ``short_help``, option help, epilogs); the catalog entry of each is its
 English text as click holds it (diagnose/commands/locale/ru.po).
 tests/test_cli_i18n.py walks every command and fails on a help text
-without a Russian translation.
+without a Russian translation. It lives beside the engine, not among the
+commands: every command uses it, and a command imports no other command.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
 from diagnose import i18n
@@ -61,11 +61,15 @@ def t(text: Any) -> str:
 
 def help_text(cmd: Any) -> str:
     """A command's help as click shows it (cleaned, up to a form feed)."""
+    import inspect
+
     return inspect.cleandoc(cmd.help).partition("\f")[0] if cmd.help else ""
 
 
 def short_help(cmd: Any, limit: int) -> str:
     if cmd.short_help:
+        import inspect
+
         return t(inspect.cleandoc(cmd.short_help)).strip()
     from click.utils import make_default_short_help
 
