@@ -85,7 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from diagnose.guard import guarded, install_signal_handlers
 
     install_signal_handlers()
-    return guarded(_main, argv)
+    try:
+        return guarded(_main, argv)
+    finally:
+        if argv is None:  # the program itself (console script, python -m): the process ends next
+            _skip_exit_collections()
+
+
+def _skip_exit_collections() -> None:
+    """Interpreter exit runs full garbage collections over every object the
+    run made: about 10 ms of a short run here, to free memory the kernel
+    takes back anyway. Frozen objects are left out of them; objects freed by
+    reference counting (files, connections) still close as before, and
+    atexit handlers still run."""
+    import gc
+
+    gc.freeze()
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -56,9 +56,9 @@ def _hostile_seats():
     return seats
 
 
-def _hostile_site(seats=None):
+def _hostile_site(seats=None, encode=False):
     seats = seats or _hostile_seats()
-    return build(gathered(fleet(), seats), fleet(), NOW, now=NOW)
+    return build(gathered(fleet(), seats, encode=encode), fleet(), NOW, now=NOW)
 
 
 def test_the_fast_json_is_byte_identical_to_the_strict_walk(monkeypatch):
@@ -158,3 +158,13 @@ def test_a_site_report_is_the_same_with_and_without_the_shortcut(monkeypatch):
     quick = site_json()
     monkeypatch.setattr(collect, "_all_ok", lambda doc: None)
     assert site_json() == quick
+
+
+def test_reports_kept_as_json_text_are_written_the_same():
+    seats = _hostile_seats()
+    plain, encoded = _hostile_site(seats), _hostile_site(seats, encode=True)
+    for site in (plain, encoded):
+        site.duration_s, site.started = 0, ""
+    assert isinstance(encoded.reports["ws-0"], jsonfmt.Encoded) and isinstance(plain.reports["ws-0"], dict)
+    assert render(encoded, "json") == render(plain, "json")
+    assert json.loads(json.dumps(encoded.to_dict(), default=str)) == json.loads(render(plain, "json"))

@@ -29,7 +29,7 @@ class SeatInput:
 
     name: str
     report: Report | None = None
-    raw: dict[str, Any] | None = None
+    raw: Any = None  # the accepted document (or its JSON text: Gathered.encode)
     seat: dict[str, Any] = field(default_factory=dict)
     status: dict[str, Any] | None = None
     seen: str | None = None
@@ -45,6 +45,9 @@ class Gathered:
     rejects: list[dict[str, Any]] = field(default_factory=list)  # {source, reason}
     broker_error: dict[str, str] | None = None  # {kind, message}
     source: str = ""
+    # For a JSON site report: keep each accepted report as its JSON text
+    # (jsonfmt.Encoded), not as the parsed document.
+    encode: bool = False
 
     def seat(self, name: str) -> SeatInput:
         if name not in self.seats:
@@ -163,7 +166,7 @@ def add_message(g: Gathered, fleet: Fleet, topic: str, payload: bytes, after: fl
     if leaf == "report":
         s.size = len(payload)
         doc, report, why = validate_report(payload, fleet.max_report_bytes)
-        s.raw, s.report, s.refused = doc, report, why
+        s.raw, s.report, s.refused = _kept(g, doc), report, why
         s.seat = dict((doc or {}).get("seat") or {})
         if after is not None and report is not None:
             s.fresh = True
@@ -174,10 +177,19 @@ def add_message(g: Gathered, fleet: Fleet, topic: str, payload: bytes, after: fl
         s.seen = str(seen.get("time")) if seen and seen.get("time") else None
 
 
-def from_directory(path: str, fleet: Fleet) -> Gathered:
+def _kept(g: Gathered, doc: dict[str, Any] | None) -> Any:
+    if doc is None or not g.encode:
+        return doc
+    from diagnose.reports.jsonfmt import Encoded, compact
+
+    return Encoded(compact(doc))
+
+
+def from_directory(path: str, fleet: Fleet, encode: bool = False) -> Gathered:
     """Every ``*.json`` report in *path* (not recursive). A file's seat is
-    its report's ``seat.name``, else its host, else the file name."""
-    g = Gathered(source=os.path.abspath(path))
+    its report's ``seat.name``, else its host, else the file name. With
+    *encode*, accepted reports are kept as JSON text (:class:`Gathered`)."""
+    g = Gathered(source=os.path.abspath(path), encode=encode)
     for entry in sorted(os.scandir(path), key=lambda e: e.name):
         if not entry.name.endswith(".json") or not entry.is_file():
             continue
@@ -195,12 +207,13 @@ def from_directory(path: str, fleet: Fleet) -> Gathered:
         if not valid_level(name):
             name = stem if valid_level(stem) else f"file-{len(g.seats) + 1}"
         s = g.seat(name)
-        s.raw, s.report, s.refused, s.seat, s.size, s.source = doc, report, why, seat, size, entry.path
+        s.raw, s.report, s.refused, s.seat, s.size, s.source = _kept(g, doc), report, why, seat, size, entry.path
         s.status = {"state": "unknown", "time": None}
     return g
 
 
-def from_broker(fleet: Fleet, creds: Any, fresh: bool = False, wait_s: float = 30.0) -> Gathered:
+def from_broker(fleet: Fleet, creds: Any, fresh: bool = False, wait_s: float = 30.0,
+                encode: bool = False) -> Gathered:
     """Every retained message under the site's topics. With *fresh*, also
     ask every seat to run now and wait up to *wait_s* for the online ones.
 
@@ -210,7 +223,7 @@ def from_broker(fleet: Fleet, creds: Any, fresh: bool = False, wait_s: float = 3
     from diagnose.fleet import mqtt
     from diagnose.fleet.mqttread import ProtocolError, Stream
 
-    g = Gathered(source=str(fleet.broker))
+    g = Gathered(source=str(fleet.broker), encode=encode)
     client = mqtt.new_client(f"diagnose-site-{uuid.uuid4().hex[:8]}", fleet, creds)
     state: dict[str, Any] = {"after": None, "fenced": False, "fence_mid": None}
     fence_topic = f"{fleet.prefix}/{fleet.site_id}/cmd/fence-{uuid.uuid4().hex[:8]}"

@@ -89,12 +89,12 @@ def _site(fleet: Any, fresh: bool, wait: float, reports: str | None, output: str
 
     started = time.time()
     if reports:
-        gathered = collect.from_directory(reports, fleet)
+        gathered = collect.from_directory(reports, fleet, encode=fmt == "json")
         mode = "files"
     else:
         try:
             creds = mqtt.credentials(fleet)
-            gathered = collect.from_broker(fleet, creds, fresh=fresh, wait_s=wait)
+            gathered = collect.from_broker(fleet, creds, fresh=fresh, wait_s=wait, encode=fmt == "json")
         except FleetError as exc:
             raise UsageError(str(exc)) from None
         mode = "broker"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnose.model import Fault, Finding, Status, Verdict
+from diagnose.reports.jsonfmt import Encoded
 
 SITE_SCHEMA = "diagnose.site/1"
 
@@ -175,8 +176,10 @@ class SiteReport:
         worst = self.verdict.status
         return {Status.ERROR: 3, Status.FAIL: 2, Status.WARN: 1}.get(worst, 0)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, reports: bool = True) -> dict[str, Any]:
+        """The ``diagnose.site/1`` document (without the seats' reports when
+        *reports* is False: the JSON renderer writes those itself)."""
+        d = {
             "schema": SITE_SCHEMA,
             "tool": {"name": "diagnose", "version": self.tool_version},
             "site": self.site,
@@ -187,5 +190,7 @@ class SiteReport:
             "verdict": self.verdict.to_dict(),
             "findings": [f.to_dict() for f in self.findings],
             "seats": [s.to_dict() for s in self.seats],
-            "reports": self.reports,
         }
+        if reports:
+            d["reports"] = {k: v.value() if isinstance(v, Encoded) else v for k, v in self.reports.items()}
+        return d

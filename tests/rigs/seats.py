@@ -53,9 +53,9 @@ def fleet(**fleet_keys: Any) -> Fleet:
     return resolve(config)
 
 
-def gathered(f: Fleet, seats: dict[str, dict[str, Any]]) -> Gathered:
+def gathered(f: Fleet, seats: dict[str, dict[str, Any]], encode: bool = False) -> Gathered:
     """Broker messages for each seat: ``{"report": doc|bytes, "state": ..., "seen": ts}``."""
-    g = Gathered(source=str(f.broker))
+    g = Gathered(source=str(f.broker), encode=encode)
     for name, s in seats.items():
         report = s.get("report")
         if report is not None:
