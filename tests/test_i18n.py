@@ -148,6 +148,19 @@ def test_translations_keep_the_fields_of_their_message():
     assert not bad, "\n".join(bad)
 
 
+def test_a_message_in_two_catalogs_has_one_translation():
+    """Catalogs are merged into one: the same msgid in two packages' ru.po
+    must read the same, or the package read last silently wins."""
+    first: dict[str, tuple] = {}
+    bad = []
+    for path in po.catalog_files("ru"):
+        for msgid, forms in po.parse(path.read_text(encoding="utf-8"), str(path)).items():
+            where, seen = first.setdefault(msgid, (path, forms))
+            if seen != forms:
+                bad.append(f"{msgid!r}: {where} says {seen}, {path} says {forms}")
+    assert not bad, "\n".join(bad)
+
+
 def test_marked_constants_are_found_by_extraction():
     found = po.messages()
     assert "Jan" in found and "{n} site fault" in found
