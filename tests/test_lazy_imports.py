@@ -96,15 +96,34 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_a_json_disk_run_imports_only_what_it_uses(tmp_path):
-    """`diagnose run --only disk.space --format json` does not import what it
-    does not use. A module added back to its path fails here, whatever the
-    time it costs (the time is bench/bench_scale.py's)."""
+def _run_modules(tmp_path, config: str) -> set[str]:
     cfg = tmp_path / "site.toml"
-    cfg.write_text(f'[site]\nrole = "server"\n\n[disk]\nmounts = ["{tmp_path}"]\nscan = "never"\n')
+    cfg.write_text(config)
     env = dict(os.environ, DIAGNOSE_STATE_DIR=str(tmp_path / "state"))
     proc = subprocess.run([sys.executable, "-c", MODULES_PROBE, "run", "--config", str(cfg), "--only",
                            "disk.space", "--format", "json"], capture_output=True, text=True, timeout=60, env=env)
     loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert "diagnose.checks.disk.check" in loaded  # the probe did run
+    return loaded
+
+
+def test_a_json_disk_run_imports_only_what_it_uses(tmp_path):
+    """`diagnose run --only disk.space --format json` does not import what it
+    does not use. A module added back to its path fails here, whatever the
+    time it costs (the time is bench/bench_scale.py's)."""
+    loaded = _run_modules(tmp_path, f'[site]\nrole = "server"\n\n[disk]\nmounts = ["{tmp_path}"]\nscan = "never"\n')
     assert sorted(m for m in NOT_FOR_A_DISK_RUN if m in loaded) == []
+
+
+def test_other_checks_sections_import_their_schema_not_their_probe(tmp_path):
+    """A server's file has other checks' sections: validating them imports
+    the classes holding their schemas, not their probes and judges."""
+    loaded = _run_modules(tmp_path, f'[site]\nrole = "server"\n\n[disk]\nmounts = ["{tmp_path}"]\n'
+                          'scan = "never"\n\n[[service]]\nname = "pbx"\nprocess = "asterisk"\n\n'
+                          '[[gateway]]\nname = "gw1"\naddress = "192.0.2.10"\n\n'
+                          '[network]\nserver = "192.0.2.1"\n')
+    assert {"diagnose.checks.gateway.check", "diagnose.checks.network.check",
+            "diagnose.checks.services.check"} <= loaded  # their sections were validated
+    probes = ("diagnose.checks.network.probe", "diagnose.checks.network.judge", "diagnose.checks.gateway.judge",
+              "diagnose.checks.gateway.sweep", "socket", "urllib.request")
+    assert sorted(m for m in probes if m in loaded) == []

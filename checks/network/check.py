@@ -20,9 +20,10 @@ from typing import Any
 
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.network.common import NAME
-from diagnose.checks.network.judge import judge
-from diagnose.checks.network.probe import _Netlink, probe
 from diagnose.model import Finding
+
+# The probe and the judge are imported when used: a run that only validates
+# the [network] section (another check asked for) needs the schema alone.
 
 
 class NetworkConnectivity(Check):
@@ -52,12 +53,16 @@ class NetworkConnectivity(Check):
     }
 
     def probe(self, host, cfg: dict[str, Any]) -> dict[str, Any]:
+        from diagnose.checks.network.probe import probe
+
         return probe(host, cfg)
 
     def init_section(self, host) -> str | None:
         """``[network]`` naming the interface that holds the default route."""
         if not host.live:
             return None
+        from diagnose.checks.network.probe import _Netlink
+
         nl = _Netlink()
         try:
             routes = nl.default_routes()
@@ -74,6 +79,8 @@ class NetworkConnectivity(Check):
         return "\n".join(lines)
 
     def judge(self, facts: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+        from diagnose.checks.network.judge import judge
+
         return judge(facts, cfg)
 
 

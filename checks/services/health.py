@@ -8,7 +8,6 @@ redacted before anything is stored.
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -17,8 +16,9 @@ from diagnose.redact import redact_text
 
 def health(host: Any, url: str, timeout_s: float) -> dict[str, Any]:
     host.require_live("a health URL")
-    # Here, not at the top: urllib.request pulls in http.client, ssl and email
-    # (about 14 ms), which a run without health URLs never needs.
+    # Here, not at the top: urllib.request pulls in socket, http.client, ssl
+    # and email (about 14 ms), which a run without health URLs never needs.
+    import socket
     import urllib.error
     import urllib.request
 
