@@ -170,6 +170,11 @@ def test_without_an_icmp_socket_nothing_is_blamed():
     found = judge(scenario, ports=[])
     server = found[scenario["config"]["server"]]
     assert server.status is Status.SKIP and "ping_group_range" in server.detail
+    # The report says what it could not collect, in the finding and so in the headline.
+    assert server.evidence["not_collected"] == [{
+        "what": f"ICMP echo to {facts['server']['address']} not permitted",
+        "why": "no ICMP socket: Permission denied"}]
+    assert found[facts["gateway"]].evidence["not_collected"][0]["what"].startswith("ICMP echo to ")
     # The ARP entry the kernel still holds proves the gateway answered.
     assert found[facts["gateway"]].status is Status.OK
     assert "no ICMP echo sent" in found[facts["gateway"]].title

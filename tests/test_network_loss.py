@@ -106,3 +106,35 @@ def test_port_verdicts_are_stable_under_loss_with_voice_thresholds(lossy, tmp_pa
     assert first[CLOSED]["fault"] == "software"
     assert {r["verdict"]["site_faults"] for r in reports} == {1}
     assert {r["verdict"]["software_faults"] for r in reports} == {1}
+
+
+# -- gateway.power: SIP over TCP to a gateway behind a lossy link ---------------
+
+def test_gateway_sip_over_tcp_verdict_is_stable_under_loss(tmp_path):
+    """The server loses 30% of what it sends; the gateway's sipp answers
+    OPTIONS over TCP. A lost SYN is asked again within the step's time, so
+    the gateway reads as up and answering in every run, never as "SIP
+    silent" in some."""
+    from tests.rigs.gateway import GatewayRig, sh
+
+    if not _nft_ok():
+        pytest.skip("needs nft")
+    rig = GatewayRig(tmp_path)
+    try:
+        rig.start_sipp("options_200.xml", transport="t1")
+        got = sh("tc", "-n", rig.srv, "qdisc", "add", "dev", "eth0", "root", "netem", "loss", "30%", check=False)
+        if got.returncode != 0:  # a kernel without sch_netem: lose 30% of what arrives instead
+            rules = ("table inet dg_loss {\n chain input {\n  type filter hook input priority 0;\n"
+                     "  iifname \"eth0\" numgen random mod 100 < 30 drop\n }\n}\n")
+            subprocess.run(["ip", "netns", "exec", rig.srv, "nft", "-f", "-"], input=rules, text=True,
+                           check=True, capture_output=True, timeout=20)
+        seen = []
+        for _ in range(RUNS):
+            report, rc = rig.report(sip_transport="tcp")
+            [f] = [x for x in report["findings"] if x["subject"] == "fxo-office-pbx"]
+            sip = [r for r in f["evidence"]["ladder"] if r["rung"] == "sip/tcp"][0]
+            seen.append((rc, f["status"], f["fault"], sip["result"]))
+        assert all(s == seen[0] for s in seen), seen
+        assert seen[0][:2] == (0, "ok") and seen[0][3] == "200 OK", seen
+    finally:
+        rig.close()

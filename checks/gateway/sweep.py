@@ -35,6 +35,11 @@ from diagnose.net import ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, 
 BATCH = 64          # packets sent before the receive queue is drained again
 BUF = 4 << 20       # socket buffers wide enough for a thousand answers
 GRACE = 1.0         # how much longer than its timeout a rung may try to get a packet out
+# A silent TCP connect is tried again this often within its timeout (at
+# least TCP_MIN_SPACING_S apart); at most EXTRA_ATTEMPTS_MAX extra sockets per sweep.
+TCP_ATTEMPTS = 8
+TCP_MIN_SPACING_S = 0.1
+EXTRA_ATTEMPTS_MAX = 256
 
 
 def widen_buffers(sock: socket.socket) -> None:
@@ -333,26 +338,32 @@ def tcp_sweep(jobs: list[dict], request: Callable[[dict, str, int], bytes],
     local_port)`` and feed what comes back to ``reply(job, buffer)`` until it
     returns a result dict (merged into the facts) or the job's deadline.
 
+    A connect that hears nothing is tried again (a fresh SYN every
+    ``timeout / TCP_ATTEMPTS`` s, at least 0.1 s) while the earlier attempts
+    wait on; the first answer wins. The kernel would resend a lost SYN only
+    after a second, so on a lossy path a listening gateway would otherwise
+    read as silent in one run and answer in the next.
+
     Facts: state open|answered|refused|unreachable|timeout|error, error,
-    connect_ms, time_ms, sent, plus what *reply* returned."""
+    connect_ms, time_ms, sent, attempts, plus what *reply* returned."""
     sel = selectors.DefaultSelector()
     outs: dict[int, dict] = {}
     live: dict[int, dict] = {}
+    spare = [EXTRA_ATTEMPTS_MAX]  # extra sockets this sweep may still open (file descriptors are finite)
     for pos, job in enumerate(jobs):
         o = {"port": job["port"], "state": "timeout", "error": None, "connect_ms": None,
-             "time_ms": None, "sent": 0}
+             "time_ms": None, "sent": 0, "attempts": 0}
         outs[pos] = o
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
         t0 = time.monotonic()
-        err = s.connect_ex((job["address"], job["port"]))
+        st = {"sock": None, "socks": [], "t0": t0, "buf": b"", "connected": False,
+              "spacing": max(TCP_MIN_SPACING_S, job["timeout"] / TCP_ATTEMPTS), "next_try": t0}
+        err = _tcp_attempt(sel, st, o, job, pos)
         if err not in (0, errno.EINPROGRESS):
             _tcp_fail(o, err)
             o["time_ms"] = 0.0
-            s.close()
+            _tcp_close(sel, st, o)
             continue
-        live[pos] = {"sock": s, "t0": t0, "buf": b"", "connected": False}
-        sel.register(s, selectors.EVENT_WRITE, pos)
+        live[pos] = st
     try:
         while live:
             now = time.monotonic()
@@ -360,26 +371,44 @@ def tcp_sweep(jobs: list[dict], request: Callable[[dict, str, int], bytes],
                 st = live.pop(pos)
                 o = outs[pos]
                 if o["state"] == "timeout":
-                    o["error"] = "no answer to the TCP connection"
+                    o["error"] = f"no answer to the TCP connection ({o['attempts']} attempts)"
                 elif o["error"] is None and "result" not in st:
                     o["error"] = "connected, but no answer"
                 _tcp_close(sel, st, o)
+            for pos, st in list(live.items()):
+                end = st["t0"] + jobs[pos]["timeout"]
+                if (not st["connected"] and now >= st["next_try"] and len(st["socks"]) < TCP_ATTEMPTS
+                        and end - now >= st["spacing"] / 2 and spare[0] > 0):
+                    spare[0] -= 1
+                    err = _tcp_attempt(sel, st, outs[pos], jobs[pos], pos)
+                    if err not in (0, errno.EINPROGRESS):
+                        _tcp_fail(outs[pos], err)
+                        _tcp_close(sel, live.pop(pos), outs[pos])
             if not live:
                 break
-            wake = min(st["t0"] + jobs[p]["timeout"] for p, st in live.items())
+            wake = min(min(st["t0"] + jobs[p]["timeout"], st["next_try"] if not st["connected"]
+                           and len(st["socks"]) < TCP_ATTEMPTS else float("inf")) for p, st in live.items())
             for key, _ev in sel.select(max(0.0, min(wake - now, 0.05))):
                 pos = key.data
                 st = live.get(pos)
                 if st is None:
                     continue
-                o, job, s = outs[pos], jobs[pos], st["sock"]
+                o, job = outs[pos], jobs[pos]
                 if not st["connected"]:
+                    s = key.fileobj
                     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err in (errno.ETIMEDOUT, errno.EAGAIN):
+                        sel.unregister(s)  # this attempt gave up; the others wait on
+                        continue
                     if err:
                         _tcp_fail(o, err)
                         _tcp_close(sel, live.pop(pos), o)
                         continue
-                    st["connected"] = True
+                    st["connected"], st["sock"] = True, s
+                    for other in st["socks"]:  # the first answer wins; the rest are dropped
+                        if other is not s:
+                            _drop(sel, other)
+                    st["socks"] = [s]
                     o.update(state="open", connect_ms=_ms(time.monotonic() - st["t0"]))
                     local_ip, local_port = s.getsockname()[:2]
                     try:
@@ -392,6 +421,7 @@ def tcp_sweep(jobs: list[dict], request: Callable[[dict, str, int], bytes],
                     st["sent_at"] = time.monotonic()
                     sel.modify(s, selectors.EVENT_READ, pos)
                     continue
+                s = st["sock"]
                 try:
                     chunk = s.recv(65535)
                 except (BlockingIOError, InterruptedError):
@@ -413,9 +443,31 @@ def tcp_sweep(jobs: list[dict], request: Callable[[dict, str, int], bytes],
                     _tcp_close(sel, live.pop(pos), o)
     finally:
         for st in live.values():
-            st["sock"].close()
+            for s in st["socks"]:
+                s.close()
         sel.close()
     return {jobs[pos]["i"]: o for pos, o in outs.items()}
+
+
+def _tcp_attempt(sel, st: dict, o: dict, job: dict, pos: int) -> int:
+    """Start one more connect for a job: its errno (0 or EINPROGRESS: pending)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    st["socks"].append(s)
+    o["attempts"] += 1
+    st["next_try"] = time.monotonic() + st["spacing"]
+    err = s.connect_ex((job["address"], job["port"]))
+    if err in (0, errno.EINPROGRESS):
+        sel.register(s, selectors.EVENT_WRITE, pos)
+    return err
+
+
+def _drop(sel, s) -> None:
+    try:
+        sel.unregister(s)
+    except (KeyError, ValueError):
+        pass
+    s.close()
 
 
 def _tcp_fail(o: dict, err: int) -> None:
@@ -429,8 +481,6 @@ def _tcp_fail(o: dict, err: int) -> None:
 
 def _tcp_close(sel, st: dict, o: dict) -> None:
     o["time_ms"] = _ms(time.monotonic() - st["t0"])
-    try:
-        sel.unregister(st["sock"])
-    except (KeyError, ValueError):
-        pass
-    st["sock"].close()
+    for s in st["socks"]:
+        _drop(sel, s)
+    st["socks"] = []

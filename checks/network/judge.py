@@ -16,6 +16,11 @@ from diagnose.model import Fault, Finding, Status, step
 def _finding(subject: str, status: Status, title: str, evidence: dict[str, Any], *,
              fault: Fault | None = None, detail: str = "", remedy: Any = "",
              caused_by: list[str] | None = None) -> Finding:
+    p = evidence.get("ping")
+    if isinstance(p, dict) and not p.get("mode") and str(p.get("error") or "").startswith("no ICMP socket"):
+        # Neither a raw socket (root) nor a ping socket (ping_group_range) for this user.
+        evidence = dict(evidence, not_collected=[{"what": f"ICMP echo to {p.get('address')} not permitted",
+                                                  "why": p["error"]}])
     return Finding(NAME, subject, status, title, fault, detail, evidence, remedy, list(caused_by or []))
 
 
