@@ -19,7 +19,8 @@ from typing import Any, Sequence
 import click
 
 from diagnose import __version__
-from diagnose.commands import EXIT_CODES, EXIT_USAGE, Group, die
+from diagnose import helptext
+from diagnose.commands import EXIT_CODES, EXIT_USAGE, Choice, Group, die
 
 COMPLETE_VAR = "_DIAGNOSE_COMPLETE"  # click's protocol: set, diagnose answers the shell's completion script
 
@@ -65,8 +66,10 @@ class _Lazy(Group):
 @click.group(cls=_Lazy, invoke_without_command=True,
              epilog=EXIT_CODES + "\n\nRun `diagnose COMMAND --help` for examples.")
 @click.version_option(__version__, "--version", prog_name="diagnose", message="%(prog)s %(version)s")
+@click.option("--lang", type=Choice(("en", "ru")), default=None,
+              help="language of help, messages and reports (default: the locale)")
 @click.pass_context
-def cli(ctx: click.Context) -> Any:
+def cli(ctx: click.Context, lang: str | None) -> Any:
     """Installation health checks for call-center sites: tells site faults
     from software faults, with evidence and a remedy for each."""
     if ctx.invoked_subcommand is None:
@@ -105,8 +108,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from diagnose.commands.completion import register
 
         register()
+    args = list(sys.argv[1:] if argv is None else argv)
+    helptext.choose(args)  # help is shown while parsing: the language comes first
     try:
-        rv = cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="diagnose",
+        rv = cli.main(args=args, prog_name="diagnose",
                       complete_var=COMPLETE_VAR, standalone_mode=False)
     except click.exceptions.Abort:  # Ctrl-C
         from diagnose.guard import EXIT_SIGINT

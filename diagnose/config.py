@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from diagnose.conflines import Lines
+from diagnose import configmsg as cmsg
 from diagnose.confvalues import WEEK_S, problem, short
+from diagnose.i18n import _
 from diagnose.fleet import FLEET_SCHEMA
 from diagnose.schema import COMMON_KEYS, Key, MergedSchemas
 from diagnose.state import HISTORY_SCHEMA
@@ -80,10 +82,6 @@ ENGINE_SCHEMAS: dict[str, dict[str, Key]] = {
     "fleet": FLEET_SCHEMA,
 }
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}
-
-
 class ConfigError(Exception):
     """A configuration problem to show the user as ``file:line: message``."""
 
@@ -93,18 +91,6 @@ class ConfigError(Exception):
         if line:
             where += f":{line}"
         super().__init__(f"{where}: {message}")
-
-
-def _type_name(t: type | tuple[type, ...]) -> str:
-    if isinstance(t, tuple):
-        if set(t) == {int, float}:
-            return "a number"
-        return " or ".join(_type_names_one(x) for x in t)
-    return _type_names_one(t)
-
-
-def _type_names_one(t: type) -> str:
-    return _TYPE_NAMES.get(t, t.__name__)
 
 
 def _is_type(value: Any, t: type | tuple[type, ...]) -> bool:
@@ -231,20 +217,20 @@ def _read(path: str) -> str:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE + 1)
     except FileNotFoundError:
-        raise ConfigError("config file not found", path) from None
+        raise ConfigError(_("config file not found"), path) from None
     except IsADirectoryError:
-        raise ConfigError("is a directory, not a config file", path) from None
+        raise ConfigError(_("is a directory, not a config file"), path) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file: {exc.strerror}", path) from None
+        raise ConfigError(_("cannot read config file: {error}", error=exc.strerror), path) from None
     if len(raw) > MAX_FILE:
-        raise ConfigError(f"is larger than {MAX_FILE // (1024 * 1024)} MB; a site config is a few KB "
-                          "(is this the right file?)", path)
+        raise ConfigError(_("is larger than {mb} MB; a site config is a few KB (is this the right file?)",
+                            mb=MAX_FILE // (1024 * 1024)), path)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); TOML files are UTF-8: "
-                          "re-save it as UTF-8", path, line) from None
+        raise ConfigError(_("not valid UTF-8 (byte 0x{byte:02x}); TOML files are UTF-8: re-save it as UTF-8",
+                            byte=raw[exc.start]), path, line) from None
 
 
 def _nesting_line(text: str) -> int | None:
@@ -277,17 +263,17 @@ def _parse(text: str, path: str) -> dict[str, Any]:
     tomllib = toml_module()
     deep = _nesting_line(text)
     if deep is not None:
-        raise ConfigError(f"values nested more than {MAX_DEPTH} levels deep; a site config "
-                          "needs two or three", path, deep)
+        raise ConfigError(_("values nested more than {n} levels deep; a site config needs two or three",
+                            n=MAX_DEPTH), path, deep)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(m.group(1)) if m else (max(1, len(text.splitlines())) if "end of document" in msg else None)
-        raise ConfigError(f"not valid TOML: {msg}", path, line) from None
+        raise ConfigError(_("not valid TOML: {error}", error=msg), path, line) from None
     except RecursionError:
-        raise ConfigError("values nested too deeply to read", path, _nesting_line(text)) from None
+        raise ConfigError(_("values nested too deeply to read"), path, _nesting_line(text)) from None
 
 
 def load(path: str | None, check_schemas: dict[str, dict[str, Key]],
@@ -325,31 +311,29 @@ def apply(cfg: Config, data: dict[str, Any], lines: Lines | None, path: str,
             if not strict:
                 continue
             hint = nearest(name, schemas)
-            raise ConfigError(
-                f"unknown section [{_cut(name, 60)}]" + (f"; did you mean [{hint}]?" if hint else
-                                               f"; valid sections: {', '.join(sorted(schemas))}"),
-                path, lines.find(name))
+            raise ConfigError(cmsg.unknown_section(_cut(name, 60), hint, sorted(schemas)), path, lines.find(name))
         schema = schemas[name]
         if name in multi:
             if isinstance(value, dict):
-                raise ConfigError(f"[{name}] is a list of tables: write [[{name}]]", path, lines.find(name))
+                raise ConfigError(_("[{name}] is a list of tables: write [[{name}]]", name=name), path,
+                                  lines.find(name))
             if not isinstance(value, list):
-                raise ConfigError(f"{name} must be written as [[{name}]] tables",
+                raise ConfigError(_("{name} must be written as [[{name}]] tables", name=name),
                                   path, lines.find("", name))
             if len(value) > 1000:
-                raise ConfigError(f"{len(value)} [[{name}]] tables; at most 1000 are allowed", path,
-                                  lines.find(name))
+                raise ConfigError(_("{n} [[{name}]] tables; at most 1000 are allowed", n=len(value), name=name),
+                                  path, lines.find(name))
             items = []
             for i, item in enumerate(value):
                 if not isinstance(item, dict):
-                    raise ConfigError(f"{name} = [... {short(item)} ...]: each [[{name}]] must be a table "
-                                      f"of keys (write [[{name}]] and the keys under it)", path,
-                                      lines.find(name, None, i))
+                    raise ConfigError(_("{name} = [... {item} ...]: each [[{name}]] must be a table of keys "
+                                        "(write [[{name}]] and the keys under it)", name=name, item=short(item)),
+                                      path, lines.find(name, None, i))
                 items.append(_validate(name, item, schema, path, lines, i, strict))
             cfg.sections[name] = {"items": items}
         else:
             if not isinstance(value, dict):
-                raise ConfigError(f"{name} must be a section [{name}], not a value",
+                raise ConfigError(_("{name} must be a section [{name}], not a value", name=name),
                                   path, lines.find("", name))
             cfg.sections[name] = _validate(name, value, schema, path, lines, 0, strict)
             cfg.given[name] = {k for k in value if k in schema}
@@ -369,15 +353,12 @@ def _check_recipients(items: list[dict[str, Any]], path: str, lines: Lines) -> N
         for key, value in item.items():
             if key not in _RECIPIENT_KEYS:
                 hint = nearest(key, _RECIPIENT_KEYS)
-                raise ConfigError(f"unknown key '{key}' in [[email.recipients]]" +
-                                  (f"; did you mean '{hint}'?" if hint else ""), path, line)
+                raise ConfigError(cmsg.unknown_recipient_key(key, hint), path, line)
             choices = _RECIPIENT_KEYS[key]
             if not isinstance(value, str) or (choices and value not in choices):
-                raise ConfigError(f"[[email.recipients]] {key} = {json.dumps(value, default=str)} "
-                                  f"must be " + (" or ".join(choices) if choices else "a string"),
-                                  path, line)
+                raise ConfigError(cmsg.recipient_value(key, json.dumps(value, default=str), choices), path, line)
         if "address" not in item:
-            raise ConfigError("[[email.recipients]] needs an address", path, line)
+            raise ConfigError(_("[[email.recipients]] needs an address"), path, line)
 
 
 def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path: str,
@@ -391,10 +372,8 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
             if not strict:
                 continue
             hint = nearest(key, schema)
-            raise ConfigError(
-                f"unknown key '{_cut(key, 60)}' in [{section}]" +
-                (f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(sorted(schema))}"),
-                path, lines.find(section, key, index))
+            raise ConfigError(cmsg.unknown_key(_cut(key, 60), section, hint, sorted(schema)), path,
+                              lines.find(section, key, index))
         spec = schema[key]
         if value is None and spec.default is None:  # unset (a facts file records defaults)
             out[key] = None
@@ -409,19 +388,18 @@ def _validate(section: str, values: dict[str, Any], schema: dict[str, Key], path
 def _wrong(section: str, key: str, value: Any, spec: Key) -> str | None:
     """What is wrong with [section] key = value, or None."""
     if not _is_type(value, spec.type):
-        return f"[{section}] {key} must be {_type_name(spec.type)}, not {short(value)}"
+        return cmsg.wrong_type(section, key, spec.type, short(value))
     if spec.item is not None and isinstance(value, list):
         for v in value:
             if not _is_type(v, spec.item):
-                return f"[{section}] {key} must be a list of {_type_name(spec.item)}s; {short(v)} is not"
+                return cmsg.wrong_item(section, key, spec.item, short(v))
     # choices constrain string values; a (bool, str) key may also be true/false.
     if spec.choices and isinstance(value, str) and value not in spec.choices:
         hint = nearest(str(value), spec.choices)
-        return (f"[{section}] {key} = {short(value)} is not one of {', '.join(spec.choices)}" +
-                (f"; did you mean {json.dumps(hint)}?" if hint else ""))
+        return cmsg.not_a_choice(section, key, short(value), spec.choices, json.dumps(hint) if hint else None)
     why = problem(key, value, spec)
     if why:
-        return f"[{section}] {key} = {short(value)}: {why}"
+        return cmsg.bad_value(section, key, short(value), why)
     return None
 
 

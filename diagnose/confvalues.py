@@ -29,6 +29,8 @@ import json
 import math
 from typing import Any
 
+from diagnose.i18n import _
+
 MAX_STR = 4096
 MAX_ITEMS = 1000
 MAX_INT = 10 ** 12
@@ -96,30 +98,30 @@ def _n(x: float) -> str:
 
 def _number_problem(v: Any, name: str, low: float | None, high: float | None, low_open: bool) -> str | None:
     if isinstance(v, float) and not math.isfinite(v):
-        return "must be a finite number"
+        return _("must be a finite number")
     if isinstance(v, int) and abs(v) > MAX_INT and (high is None or high <= MAX_INT):
-        return f"is far too large ({len(str(abs(v)))} digits)"
+        return _("is far too large ({n} digits)", n=len(str(abs(v))))
     if low is not None and (v < low or (low_open and v == low)):
         if low_open:
-            return f"must be more than {_n(low)}"
-        return f"must be {_n(low)} or more" if high is None or high >= MAX_INT else \
-            f"must be between {_n(low)} and {_n(high)}"
+            return _("must be more than {low}", low=_n(low))
+        return _("must be {low} or more", low=_n(low)) if high is None or high >= MAX_INT else \
+            _("must be between {low} and {high}", low=_n(low), high=_n(high))
     if high is not None and v > high:
-        return f"must be between {_n(low)} and {_n(high)}" if low is not None and low > -MAX_INT else \
-            f"must be {_n(high)} or less"
+        return _("must be between {low} and {high}", low=_n(low), high=_n(high)) \
+            if low is not None and low > -MAX_INT else _("must be {high} or less", high=_n(high))
     return None
 
 
 def _string_problem(s: str) -> str | None:
     if len(s) > MAX_STR:
-        return f"is {len(s)} characters long; at most {MAX_STR} are allowed"
+        return _("is {n} characters long; at most {max} are allowed", n=len(s), max=MAX_STR)
     for ch in s:
         if ch == "\t":
             continue
         if ord(ch) < 0x20 or ord(ch) == 0x7f:
-            return f"contains the control character \\x{ord(ch):02x}; write it without"
+            return _("contains the control character \\x{code:02x}; write it without", code=ord(ch))
         if 0xD800 <= ord(ch) <= 0xDFFF:
-            return "contains an invalid character (a lone surrogate)"
+            return _("contains an invalid character (a lone surrogate)")
     return None
 
 
@@ -136,19 +138,19 @@ def problem(name: str, value: Any, key: Any) -> str | None:
         return _string_problem(value)
     if isinstance(value, list):
         if len(value) > MAX_ITEMS:
-            return f"has {len(value)} items; at most {MAX_ITEMS} are allowed"
+            return _("has {n} items; at most {max} are allowed", n=len(value), max=MAX_ITEMS)
         for item in value:
             why = problem(name, item, key)
             if why:
-                return f"item {short(item)} {why}"
+                return _("item {item} {why}", item=short(item), why=why)
         return None
     if isinstance(value, dict):
         if len(value) > MAX_ITEMS:
-            return f"has {len(value)} keys; at most {MAX_ITEMS} are allowed"
+            return _("has {n} keys; at most {max} are allowed", n=len(value), max=MAX_ITEMS)
         for k, item in value.items():
             why = _string_problem(k) or _nested_problem(item)
             if why:
-                return f"key {short(k)} {why}"
+                return _("key {key} {why}", key=short(k), why=why)
         return None
     return None
 
@@ -157,16 +159,16 @@ def _nested_problem(value: Any, depth: int = 0) -> str | None:
     """Free-form table values (e.g. ``[headset] vendors``): strings and
     numbers only, a few levels deep."""
     if depth > 8:
-        return "is nested too deeply"
+        return _("is nested too deeply")
     if isinstance(value, str):
         return _string_problem(value)
     if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number"
+        return _("must be a finite number")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-        return "is far too large"
+        return _("is far too large")
     if isinstance(value, list):
         if len(value) > MAX_ITEMS:
-            return f"has more than {MAX_ITEMS} items"
+            return _("has more than {max} items", max=MAX_ITEMS)
         for v in value:
             why = _nested_problem(v, depth + 1)
             if why:

@@ -28,6 +28,8 @@ from typing import Any, Iterable
 
 import click
 
+from diagnose import helptext
+
 EXIT_USAGE = 3
 
 EXIT_CODES = """exit codes (the Nagios plugin convention):
@@ -49,13 +51,44 @@ def die(message: str, code: int = EXIT_USAGE) -> int:
 
 
 class _Verbatim:
-    """Prints the epilog as written (click would re-wrap it)."""
+    """Help in the reader's language (diagnose.helptext); prints
+    the epilog as written (click would re-wrap it)."""
 
     epilog: str | None
 
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        pieces = self.collect_usage_pieces(ctx)  # type: ignore[attr-defined]
+        formatter.write_usage(ctx.command_path, " ".join(pieces), prefix=helptext.t("Usage: "))
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        text = helptext.help_text(self)
+        if text:
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(helptext.t(text))
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for param in self.get_params(ctx):  # type: ignore[attr-defined]
+            english = getattr(param, "help", None)
+            if english:
+                param.help = helptext.t(english)
+            try:
+                row = param.get_help_record(ctx)
+            finally:
+                if english:
+                    param.help = english
+            if row is not None:
+                rows.append(row)
+        if rows:
+            with formatter.section(helptext.t("Options")):
+                formatter.write_dl(rows)
+        if isinstance(self, click.Group):
+            self.format_commands(ctx, formatter)
+
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         if self.epilog:
-            formatter.write("\n" + self.epilog.strip("\n") + "\n")
+            formatter.write("\n" + helptext.t(self.epilog.strip("\n")) + "\n")
 
 
 class Command(_Verbatim, click.Command):
@@ -70,6 +103,14 @@ class Group(_Verbatim, click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("context_settings", CONTEXT)
         super().__init__(*args, **kwargs)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        found = [(n, self.get_command(ctx, n)) for n in self.list_commands(ctx)]
+        rows = [(n, c) for n, c in found if c is not None and not c.hidden]
+        if rows:
+            limit = formatter.width - 6 - max(len(n) for n, _ in rows)
+            with formatter.section(helptext.t("Commands")):
+                formatter.write_dl([(n, helptext.short_help(c, limit)) for n, c in rows])
 
 
 Group.group_class = Group

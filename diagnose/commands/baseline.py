@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Choice, Group, config_option, die, load, root_option
 
 EXAMPLES = """examples:
@@ -54,7 +55,7 @@ def _with(config: str | None, root: str, action: Callable[..., int]) -> int:
     try:
         registry, cfg = load(config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     if not os.path.isdir(root):
         return die(f"--root {root}: not a directory")
     try:

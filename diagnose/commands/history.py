@@ -6,6 +6,7 @@ import json
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Choice, Command, complete_checks, config_option, die, load
 
 EXAMPLES = """examples:
@@ -35,7 +36,7 @@ def history(config: str | None, check: str | None, since: str | None, format_: s
     try:
         registry, cfg = load(config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     try:
         start = parse_since(since) if since else None
     except ValueError as exc:

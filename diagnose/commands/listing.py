@@ -6,6 +6,7 @@ import json
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Choice, Command, config_option, die, load
 
 EXAMPLES = """examples:
@@ -26,7 +27,7 @@ def list_checks(config: str | None, format_: str) -> int:
     try:
         registry, cfg = load(config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     host = Host("/")
     role = detect_role(host, cfg)
     rows = []

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Choice, Group, config_option, die, load
 
 EXAMPLES = """examples:
@@ -47,9 +48,9 @@ def test(config: str | None, to: tuple[str, ...], lang: str | None) -> int:
     try:
         _, cfg = load(config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     site = cfg.section("site")
-    language = i18n.choose(lang, site.get("language"))
+    language = i18n.choose(lang or helptext.given(), site.get("language"))
     email = dict(cfg.section("email"))
     if to:
         email.update(to=list(to), cc=[], customer_to=[], recipients=[])

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import EXIT_CODES, Choice, Command, complete_checks, config_option, die, load, unknown_check
 
 DEFAULT_LOCK_FILE = "/run/diagnose/diagnose.lock"  # diagnose.delivery.lock.DEFAULT_LOCK, without importing it
@@ -143,7 +144,7 @@ def _run(args: Any) -> int:
     try:
         registry, config = load(args.config)
     except ConfigError as exc:
-        return die(f"config error: {exc}")
+        return die(helptext.config_error(exc))
     bad = unknown_check(args.only + args.skip, registry)
     if bad:
         return die(bad)
@@ -195,7 +196,7 @@ def _run(args: Any) -> int:
 
     from diagnose import console, i18n
 
-    lang = i18n.choose(args.lang, config.section("site").get("language"))
+    lang = i18n.choose(args.lang or helptext.given(), config.section("site").get("language"))
     report = evaluate(registry, col, config, timeout=args.timeout)
     if getattr(args, "locked", False):
         report = _count_skipped_runs(report, args.lock)

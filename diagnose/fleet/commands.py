@@ -21,6 +21,7 @@ class UsageError(Exception):
 
 
 def _config(path: str | None) -> Any:
+    from diagnose import helptext
     from diagnose.config import ConfigError, find_config_file, load
     from diagnose.registry import Registry
 
@@ -28,7 +29,7 @@ def _config(path: str | None) -> Any:
     try:
         return load(find_config_file(path), registry.schemas(), registry.multi_sections())
     except ConfigError as exc:
-        raise UsageError(f"config error: {exc}") from None
+        raise UsageError(helptext.config_error(exc)) from None
 
 
 def _fleet(config: Any, broker: str | None = None, need_broker: bool = True) -> Any:
