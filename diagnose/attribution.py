@@ -10,9 +10,13 @@ Evidence keys the rules rely on (the judges' side of the contract):
 
 - ``disk.space`` findings: subject is the mountpoint.
 - ``database.integrity``: ``evidence.mount``, the mountpoint holding the
-  database files.
+  database files (found from the server's config files or process when it
+  does not answer), and ``evidence.reason`` (ok, corrupt, disk-full: cannot
+  start or refuses writes on a full disk, server-down, auth, permission,
+  missing-file, not-verified, ...).
 - ``application.services``: ``evidence.mounts`` (mountpoints of its data and
-  log paths), ``evidence.databases`` (names of [[database]] entries it
+  log paths, of its databases' files, and of files its disk-full log lines
+  name), ``evidence.databases`` (names of [[database]] entries it
   depends on) and ``evidence.reason`` (ok, crashed, stopped, not-listening,
   disk-full, database-corrupt, wrong-port, port-taken, oom-killed, ...).
 - ``audio.settings`` findings carry ``evidence.missing_device`` when the
@@ -80,6 +84,9 @@ RULES: tuple[Rule, ...] = (
     Rule("disk-full-corrupts-database", cause="disk.space", effect="database.integrity",
          join=(("evidence.mount", "subject"),),
          cause_when={"status": "fail"},
+         # Corrupt, down, or refusing writes; never a wrong password or a
+         # missing file, which no full disk explains.
+         effect_when={"evidence.reason": ("corrupt", "disk-full", "server-down", ABSENT)},
          why=N_("the database lives on the filesystem that is full")),
     Rule("disk-full-stops-service", cause="disk.space", effect="application.services",
          join=(("evidence.mounts", "subject"),),
@@ -94,8 +101,15 @@ RULES: tuple[Rule, ...] = (
          why=N_("the reports directory is on the filesystem that is full")),
     Rule("corrupt-database-stops-service", cause="database.integrity", effect="application.services",
          join=(("evidence.databases", "subject"),),
+         cause_when={"evidence.reason": ("corrupt", ABSENT)},
          effect_when={"evidence.reason": ("database-corrupt", "crashed", "stopped", "not-listening")},
          why=N_("the service depends on the corrupt database")),
+    Rule("database-down-stops-service", cause="database.integrity", effect="application.services",
+         join=(("evidence.databases", "subject"),),
+         cause_when={"evidence.reason": ("disk-full", "server-down")},
+         effect_when={"evidence.reason": ("disk-full", "database-corrupt", "crashed", "stopped",
+                                          "not-listening", "hung")},
+         why=N_("the service depends on the database, which cannot start or write")),
     Rule("unplugged-headset-silences-audio", cause="headset.presence", effect="audio.settings",
          cause_when={"status": "fail"},
          effect_when={"evidence.missing_device": True},
@@ -167,7 +181,11 @@ def _holds(f: Finding, conds: dict[str, Any]) -> bool:
                 return False
             continue
         if isinstance(want, (list, tuple, set, frozenset)):
-            if got not in want:
+            # ABSENT among the allowed values admits a finding without the field.
+            if got is _MISSING or got is None:
+                if ABSENT not in want:
+                    return False
+            elif got not in want:
                 return False
         elif got != want:
             return False

@@ -25,20 +25,16 @@ from typing import Any
 
 from diagnose.activity import doing
 from diagnose.check import Check, Key, Needs
-from diagnose.checks.database.common import OBJECT_TYPES, scrub
+from diagnose.checks.database.common import OBJECT_TYPES, location, scrub
+from diagnose.checks.database.datadir import engine_of, server_files
+from diagnose.checks.database.diskfull import cannot_start, refuses_writes
 from diagnose.checks.database.logs import KernelLog, block_names, scan_log
 from diagnose.config import redact
 from diagnose.host import Host
 from diagnose.i18n import N_, _, _n, join
 from diagnose.model import Fault, Finding, Status, step
 
-ENGINES = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql",
-           "mysql": "mysql", "mariadb": "mysql"}
 ENGINE_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB/MySQL"}
-
-def engine_of(url: str) -> str | None:
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
-    return ENGINES.get(scheme)
 
 
 def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -87,6 +83,9 @@ class DatabaseIntegrity(Check):
                                           "database gets the quick check and a finding saying so"),
         "tables": Key(list, [], "check only these tables (default: all)", item=str),
         "password_env": Key(str, "", "environment variable holding the database password"),
+        "server_config": Key(str, "", "the server's config file (postgresql.conf, my.cnf), to find its "
+                                      "data directory and log when it does not answer (default: the "
+                                      "usual places)"),
     }
 
     def applies(self, host: Host, cfg: dict[str, Any]) -> str | None:
@@ -158,6 +157,16 @@ class DatabaseIntegrity(Check):
                                       "error": scrub(f"{type(exc).__name__}: {exc}", password)})
         loc = facts.setdefault("location", {"mount": None})
         server_log, base = facts.pop("server_log", None), facts.pop("log_base", None)
+        if engine != "sqlite" and facts.get("scope") != "remote" and not loc.get("mount"):
+            # Not connected (a server that cannot start): its config files
+            # and running process still tell where its data and log are.
+            found = server_files(host, engine, item["url"], item.get("server_config") or "")
+            facts["server_files"] = found
+            where = found.get("database_dir") or found.get("data_directory")
+            if where:
+                loc = facts["location"] = location(host, where)
+            server_log = server_log or found.get("log")
+            base = base or found.get("data_directory")
         log = item.get("log") or server_log
         with doing(f"reading the log {log} of database {item['name']}"):
             facts["log"] = scan_log(host, log, base)
@@ -288,6 +297,12 @@ _CONNECT = {
 }
 
 
+# evidence.reason of a finding about reaching the database (attribution joins on it).
+REASON_OF_CONNECT = {"refused": "server-down", "timeout": "server-down", "missing_file": "missing-file",
+                     "config": "config", "auth": "auth", "permission": "permission",
+                     "no_database": "no-database", "error": "error"}
+
+
 def judge_database(check: str, db: dict[str, Any]) -> Finding:
     """One finding for one database: connection problem, corruption (with
     its cause), amcheck missing, could not finish, or intact."""
@@ -305,11 +320,19 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         if db.get(key) is not None:
             evidence[key] = db[key]
     conn = db.get("connect") or {"ok": False, "kind": "error", "error": "no facts"}
+    log = db.get("log") or {}
     if not conn.get("ok"):
+        evidence["log"] = {k: log.get(k) for k in ("path", "read", "error") if k in log}
+        if db.get("server_files"):
+            evidence["server_files"] = db["server_files"]
+        evidence["connect"] = conn
+        stopped = cannot_start(check, name, label, db, mod, evidence)
+        if stopped:
+            return stopped
+        evidence["reason"] = REASON_OF_CONNECT.get(conn.get("kind"), "error")
         status, title, remedy, with_cmd = _CONNECT.get(conn.get("kind"), _CONNECT["error"])
         fmt = dict(label=label, name=name, error=conn.get("error", ""),
                    where=db.get("path") or db.get("url"))
-        evidence["connect"] = conn
         return Finding(check, name, status, _(title, **fmt), fault=Fault.UNDETERMINED,
                        detail=_("{error}. This is about reaching the database, not about its "
                                 "contents: integrity was not checked.", error=conn.get("error")),
@@ -318,10 +341,11 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
 
     problems = (db.get("problems") or []) + mod.extra_problems(db)
     errors = [e for e in db.get("errors") or [] if e.get("kind") != "budget"]
-    log, kernel = db.get("log") or {}, db.get("kernel") or {}
+    kernel = db.get("kernel") or {}
     evidence["log"] = {k: log.get(k) for k in ("path", "read", "error") if k in log}
     evidence["kernel"] = {k: kernel.get(k) for k in ("source", "error", "devices") if k in kernel}
     if problems:
+        evidence["reason"] = "corrupt"
         fault, why, lines = _cause(db, problems)
         evidence.update(lines)
         evidence["problems"] = problems[:20]
@@ -354,8 +378,12 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         return Finding(check, name, mod.severity(db, problems), title, fault=fault, detail=detail,
                        evidence=evidence, remedy=steps)
 
+    full = refuses_writes(check, name, label, db, evidence)
+    if full:
+        return full
     missing = mod.missing_tooling(db)
     if missing:
+        evidence["reason"] = "not-verified"
         status, title, detail, remedy = missing
         if errors:
             evidence["errors"] = errors
@@ -363,6 +391,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
                        detail=detail, evidence=evidence, remedy=remedy)
     if errors:
         evidence["errors"] = errors
+        evidence["reason"] = "not-verified"
         first = errors[0]
         return Finding(check, name, Status.ERROR,
                        _("Could not check {label} database {name}: {error}", label=label, name=name,
@@ -379,6 +408,7 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
 
 def _ok(check: str, name: str, label: str, db: dict[str, Any], mod: Any,
         evidence: dict[str, Any]) -> Finding:
+    evidence["reason"] = "ok"
     verified = db.get("verified") or {}
     what = mod.verified_phrase(db)
     budget_note = [e["error"] for e in db.get("errors") or [] if e.get("kind") == "budget"]

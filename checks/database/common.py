@@ -28,7 +28,8 @@ def scrub(text: str, secret: str | None) -> str:
 
 
 def location(host: Host, path: str | None) -> dict[str, Any]:
-    """Where database files live: the mount holding *path* and its device."""
+    """Where database files live: the mount holding *path*, its device, and
+    its free space now (as df counts it: root's reserve is not free)."""
     loc: dict[str, Any] = {"path": path, "mount": None, "fstype": None, "source": None, "device": None,
                            "read_only": None}
     if not path or not host.exists(path):
@@ -37,6 +38,10 @@ def location(host: Host, path: str | None) -> dict[str, Any]:
     if m is not None:
         # statvfs sees the superblock's state: ext4 that remounted itself
         # read-only after errors still says "rw" in the mount's own options.
+        st = host.statvfs(path)
         loc.update(mount=m.mountpoint, fstype=m.fstype, source=m.source, device=m.device,
-                   read_only=m.read_only or bool(host.statvfs(path).f_flag & os.ST_RDONLY))
+                   read_only=m.read_only or bool(st.f_flag & os.ST_RDONLY))
+        usable = (st.f_blocks - st.f_bfree + st.f_bavail) * st.f_frsize
+        loc.update(free_bytes=st.f_bavail * st.f_frsize, size_bytes=st.f_blocks * st.f_frsize,
+                   free_percent=round(100.0 * st.f_bavail * st.f_frsize / usable, 2) if usable else None)
     return loc

@@ -20,11 +20,12 @@ MAX_LINE = 4096
 
 # Lines in a database or application log, by what they tell.
 LOG_PATTERNS = {
-    # errno 28 is ENOSPC; MariaDB error 1021 is ER_DISK_FULL; SQLITE_FULL
+    # errno 28 is ENOSPC (InnoDB: "failed with error 28"); MariaDB error 1021 is ER_DISK_FULL; SQLITE_FULL
     # (13) reads "database or disk is full"; PostgreSQL's SQLSTATE 53100.
     "disk_full": re.compile(
         r"No space left on device|errno:? ?28\b|Errcode:? ?28\b|Disk (?:is )?full|\berror:? ?1021\b|ER_DISK_FULL|"
-        r"database or disk is full|could not extend file|\b53100\b", re.I),
+        r"database or disk is full|could not extend file|\b53100\b|failed with error 28\b|error number 28\b|"
+        r"Out of disk space", re.I),
     "corruption": re.compile(
         r"marked as crashed|is corrupt|Size of datafile is|should be repaired|Incorrect key file|"
         r"database disk image is malformed|file is not a database|invalid page in block|"
@@ -36,6 +37,13 @@ LOG_PATTERNS = {
         r"was not closed properly|power (failure|loss)", re.I),
     "io_error": re.compile(r"I/O error|Input/output error|\bEIO\b|disk I/O error", re.I),
 }
+
+# A server (or the application writing this log) starting: what the log said
+# before belongs to an earlier run. PostgreSQL, MariaDB/MySQL, and the
+# generic "started"/"starting" of an application log.
+START = re.compile(r"starting PostgreSQL|database system is ready to accept connections|Starting MariaDB|"
+                   r"starting as process|ready for connections|"
+                   r"(?<!checkpoint )(?<!launcher )\bstart(?:ed|ing)\b(?! (?:shutdown|crash))", re.I)
 
 # A timestamp at the start of a log line: ISO (PostgreSQL, MariaDB 10.x,
 # MySQL 8; MariaDB pads an hour below 10 with a space: "2026-12-03  7:45:57"),
@@ -58,8 +66,10 @@ _KERNEL_IO = re.compile(
 
 
 
-# A file named in a log line: './cc/calls.MYD', "base/16384/16385", (/srv/x).
-_LOG_PATH = re.compile(r"""['"(]((?:\.{1,2}/|/)?[\w.@+-]+/[^'"()\s]*)['")]""")
+# A file named in a log line: './cc/calls.MYD', "base/16384/16385", (/srv/x), or
+# bare after "file" as InnoDB writes it: "for file ./cc/recordings.ibd failed".
+_LOG_PATH = re.compile(r"""['"(]((?:\.{1,2}/|/)?[\w.@+-]+/[^'"()\s]*)['")]|"""
+                       r"""\bfile ((?:\.{1,2}/|/)[\w.@+-]+/[^'"()\s]*)""")
 
 
 def scan_log(host: Host, path: str | None, base: str | None = None) -> dict[str, Any]:
@@ -83,15 +93,19 @@ def scan_log(host: Host, path: str | None, base: str | None = None) -> dict[str,
         return out
     out["read"] = True
     out["lines"] = len(lines)
+    out["last_start"] = None
     for n, line in enumerate(lines, 1):
         line = line[:MAX_LINE]
+        if START.search(line):
+            out["last_start"] = n
         for kind, rx in LOG_PATTERNS.items():
             if rx.search(line):
                 m = _LOG_TIME.match(line)
                 hit = {"line": n, "time": m["t"] if m else None, "text": line.strip()[:400]}
                 if kind == "disk_full" and (f := _LOG_PATH.search(line)):
-                    named = f.group(1) if f.group(1).startswith("/") or not base else \
-                        os.path.normpath(os.path.join(base, f.group(1)))
+                    file = f.group(1) or f.group(2)
+                    named = file if file.startswith("/") or not base else \
+                        os.path.normpath(os.path.join(base, file))
                     mnt = host.mount_of(named) if named.startswith("/") else None
                     hit.update(file=named, mount=mnt.mountpoint if mnt else None)
                 out[kind].append(hit)

@@ -88,11 +88,24 @@ def owned_paths(host: Any, borrowed: dict[str, Any]) -> list[dict[str, Any]]:
             for f in _open_files(host, item["process"]):
                 add(f, "open", name)
     for item in (borrowed.get("database") or {}).get("items", []):
-        path = _sqlite_path(item.get("url") or "")
+        url = item.get("url") or ""
+        path = _sqlite_path(url)
+        name = f"database {item.get('name') or path or url.split('://')[0]}"
         if path:
-            name = f"database {item.get('name') or path}"
             for suffix in ("", "-wal", "-journal", "-shm"):
                 add(path + suffix, "database", name)
+            continue
+        # Here, not at the top: a run of disk.space alone imports no other check.
+        from diagnose.checks.database.datadir import engine_of, server_files
+
+        if engine_of(url) not in ("postgresql", "mysql"):
+            continue
+        # A database server on this host: its data directory (and a
+        # database folder linked to another disk) is the application's.
+        found = server_files(host, engine_of(url), url, item.get("server_config") or "")
+        for d in (found.get("data_directory"), found.get("database_dir")):
+            if d:
+                add(host.realpath(d) if host.exists(d) else d, "database", name)
     return out
 
 

@@ -43,6 +43,9 @@ class ApplicationServices(Check):
     multi = True
     needs = Needs(section=True, role="server")
     timeout = 15.0
+    # [[database]] tells where the databases a service depends on keep
+    # their files: a full disk there stops the service too.
+    borrows = ("database",)
     # systemd looks for a unit in these, first found wins; drop-ins beside it.
     UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
@@ -88,9 +91,10 @@ class ApplicationServices(Check):
         clk = os.sysconf("SC_CLK_TCK")
         btime = boot_time(host)
         kernel = kernel_oom_kills(host)
+        databases = {d.get("name"): d for d in ((cfg.get("_borrowed") or {}).get("database") or {}).get("items", [])}
         services = []
         for item in cfg["items"]:
-            services.append(probe_service(host, item, procs, systemd, btime, clk))
+            services.append(probe_service(host, item, procs, systemd, btime, clk, databases))
         return {
             "systemd": systemd,
             "mem_total_kb": mem_total_kb(host),
@@ -105,7 +109,7 @@ class ApplicationServices(Check):
 
 
 def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], systemd: bool,
-                  btime: float | None, clk: int) -> dict[str, Any]:
+                  btime: float | None, clk: int, databases: dict[str, Any] | None = None) -> dict[str, Any]:
     unit = systemd_unit(host, item["unit"], systemd) if item["unit"] else None
     main_pid = None
     if unit and unit["show"]:
@@ -146,6 +150,11 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
             m = host.mount_of(path)
             if m and m.mountpoint not in mounts:
                 mounts.append(m.mountpoint)
+    db_mounts = database_mounts(host, item["databases"], databases or {})
+    log = read_log(host, item["log"]) if item["log"] else None
+    for mp in [*db_mounts.values(), *(r["mount"] for r in (log or {}).get("disk_full_files", []))]:
+        if mp and mp not in mounts:
+            mounts.append(mp)
     return {
         "name": service_name(item),
         "not_collected": not_collected(processes, holders) + unseen,
@@ -155,13 +164,33 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
         "port_holders": holders,
         "unit": unit,
         "program": program,
-        "log": read_log(host, item["log"]) if item["log"] else None,
+        "log": log,
         "core_dumps": core_dumps(host, comm, list(dict.fromkeys(workdirs))) if comm else [],
         "databases": item["databases"],
         "data_paths": item["data_paths"],
         "mounts": mounts,
+        "database_mounts": db_mounts,
         "health": health(host, item["health_url"], float(item["health_timeout_s"]))
         if item["health_url"] and processes and host.live else None,
     }
 
 
+def database_mounts(host, names: list[str], databases: dict[str, Any]) -> dict[str, str | None]:
+    """The mountpoint holding each named [[database]]'s files: the SQLite
+    file's, or the server's data directory's (from its config files or its
+    running process, without connecting). None when it cannot be told."""
+    if not names:
+        return {}
+    # Here, not at the top: the database check's package only when a service names a database.
+    from diagnose.checks.database.datadir import engine_of, mount_of_database
+
+    out: dict[str, str | None] = {}
+    for name in names:
+        item = databases.get(name)
+        if not item or not item.get("url"):
+            continue
+        url = item["url"]
+        if engine_of(url) is None:
+            continue
+        out[name] = mount_of_database(host, engine_of(url), url, item.get("server_config") or "")
+    return out

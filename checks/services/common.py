@@ -25,9 +25,17 @@ MAX_TRACEBACK = 40
 # Lines worth showing from a service log; the judge classifies them.
 ERROR_LINE = re.compile(
     r"\b(ERROR|FATAL|CRITICAL|SEVERE|PANIC|errno|malformed|corrupt|crashed|Killed)\b|Error:|Exception"
-    r"|No space left|Disk full|Segmentation fault|core dumped|Address already in use", re.IGNORECASE)
-DISK_FULL = re.compile(r"No space left on device|errno[ =:]*28\b|\bENOSPC\b|Disk full|\berror 1021\b",
-                       re.IGNORECASE)
+    r"|No space left|Disk full|disk is full|Segmentation fault|core dumped|Address already in use", re.IGNORECASE)
+# SQLITE_FULL reads "database or disk is full"; PostgreSQL's SQLSTATE 53100 is
+# DiskFull; MariaDB's error 1114 "The table 'x' is full" is InnoDB out of space.
+DISK_FULL = re.compile(r"No space left on device|errno[ =:]*28\b|\bENOSPC\b|Disk full|\berror 1021\b|"
+                       r"database or disk is full|SQLITE_FULL|\bDiskFull\b|\b53100\b|"
+                       r"The table '[^']{1,200}' is full", re.IGNORECASE)
+# The disk-full errors a database client gets (the database's disk, not the service's own).
+DB_FULL = re.compile(r"database or disk is full|SQLITE_FULL|\bDiskFull\b|\b53100\b|could not extend file|"
+                     r"The table '[^']{1,200}' is full|\berror 1021\b", re.IGNORECASE)
+# A file named in a log line: '/srv/cc/x.wav', "/srv/cc.db", (/srv/cc.db).
+LOG_PATH = re.compile(r"""['"(](/[^'"()\s]{1,400})['")]""")
 DB_CORRUPT = re.compile(
     r"database disk image is malformed|file is not a database|is marked as crashed|"
     r"Table '[^']*' is corrupt|Incorrect key file|invalid page in block|unexpected zero page|"

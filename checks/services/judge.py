@@ -5,9 +5,10 @@ ports, or running as configured."""
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from typing import Any
 
-from diagnose.checks.services.common import ADDR_IN_USE, DB_CORRUPT, DISK_FULL, NAME, SHOW_PROPS
+from diagnose.checks.services.common import ADDR_IN_USE, DB_CORRUPT, DB_FULL, DISK_FULL, NAME, SHOW_PROPS
 from diagnose.i18n import _, _n, join
 from diagnose.model import Fault, Finding, Status, step
 
@@ -48,6 +49,7 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
     kills = [k for k in facts["kernel_log"]["oom_kills"] if comm and k["name"] == comm]
     ev: dict[str, Any] = {
         "databases": list(svc["databases"]), "mounts": list(svc["mounts"]),
+        "database_mounts": dict(svc.get("database_mounts") or {}),
         "processes": svc["processes"], "ports_expected": svc["ports"],
     }
     if unit:
@@ -103,18 +105,20 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
         if found:
             return found
     if disk:
-        mounts = svc["mounts"]
+        mounts = full_mounts(svc, disk)
         where = (_("one of {mounts}", mounts=", ".join(mounts)) if len(mounts) > 1 else
                  mounts[0] if mounts else _("the full filesystem"))
-        return find(Status.FAIL, _("{name} stopped: no space left on its disk", name=name),
-                    Fault.UNDETERMINED,
+        title = (_("{name} stopped: no space left on {mount}", name=name, mount=mounts[0]) if len(mounts) == 1
+                 else _("{name} stopped: no space left on its disk", name=name))
+        return find(Status.FAIL, title, Fault.UNDETERMINED,
                     _("{name} is not running and its log says the disk is full: {line}", name=name,
                       line=disk[-1].strip()),
                     [step(_("Free space on the full filesystem first ({where}; see the disk.space "
-                            "finding); this shows which:", where=where), "df -h"),
+                            "finding); this shows how full:", where=where),
+                          "df -h" + "".join(" " + shlex.quote(m) for m in mounts)),
                      step(_("Then check its database and start the service") if not start else
                           _("Then check its database and start the service:"), start)],
-                    reason="disk-full", log_lines=disk[-5:])
+                    reason="disk-full", log_lines=disk[-5:], full_mounts=mounts)
     if corrupt:
         dbs = ", ".join(svc["databases"]) or _("its database")
         return find(Status.FAIL, _("{name} stopped: its database is corrupt", name=name),
@@ -194,6 +198,22 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                   "started.", process=svc.get("process") or unit.get("name"),
                   log=log_path or _("its log")),
                 steps, reason="stopped", log_last=(log.get("last_lines") or [])[-5:])
+
+
+def full_mounts(svc: dict[str, Any], lines: list[str]) -> list[str]:
+    """Which filesystem the service found full, most certain first: the
+    ones holding the files its disk-full *lines* name; else, when a line is
+    a database's own ("database or disk is full"), its databases'; else
+    every filesystem it writes to. Never "/" by default: only when "/" is
+    where one of those is."""
+    log = svc.get("log") or {}
+    named = [r["mount"] for r in log.get("disk_full_files") or [] if r.get("mount")]
+    if named:
+        return list(dict.fromkeys(named))
+    dbs = [m for m in (svc.get("database_mounts") or {}).values() if m]
+    if dbs and any(DB_FULL.search(ln) for ln in lines):
+        return list(dict.fromkeys(dbs))
+    return list(svc["mounts"])
 
 
 def _port_taken(name, svc, unit, in_use, holders, find) -> Finding | None:

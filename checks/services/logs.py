@@ -7,8 +7,10 @@ from typing import Any
 
 from diagnose.checks.services.common import (
     COREDUMP_DIR,
+    DISK_FULL,
     ERROR_LINE,
     JAVA_FRAME,
+    LOG_PATH,
     LOG_TAIL_BYTES,
     MAX_LINE,
     MAX_LINES,
@@ -45,8 +47,24 @@ def read_log(host, path: str) -> dict[str, Any]:
                  errors=[ln for ln in since if ERROR_LINE.search(ln)][-MAX_LINES:],
                  errors_before_start=len([ln for ln in lines[:start + 1] if ERROR_LINE.search(ln)]),
                  last_start=lines[start] if start >= 0 else None,
-                 traceback=last_traceback(since))
+                 traceback=last_traceback(since),
+                 disk_full_files=_disk_full_files(host, since))
     return facts
+
+
+def _disk_full_files(host, lines: list[str]) -> list[dict[str, Any]]:
+    """Files that disk-full lines name, with the mount holding each: which
+    filesystem is full, in the service's own words."""
+    out: list[dict[str, Any]] = []
+    for ln in lines:
+        if not DISK_FULL.search(ln[:MAX_LINE]):
+            continue
+        for m in LOG_PATH.finditer(ln[:MAX_LINE]):
+            mnt = host.mount_of(m.group(1))
+            row = {"path": m.group(1), "mount": mnt.mountpoint if mnt else None}
+            if row not in out:
+                out.append(row)
+    return out[-5:]
 
 
 def last_traceback(lines: list[str]) -> list[str]:

@@ -138,20 +138,27 @@ def pg_bindir() -> str | None:
 class PgCluster:
     """initdb into a temp dir as ``postgres``; own port, socket dir, log."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, data: str | None = None) -> None:
+        """*data*: where the data directory goes (e.g. on a small tmpfs of
+        the test's); default inside the cluster's temp dir. A data directory
+        elsewhere gets 1 MB WAL segments, so that it fits a small disk."""
         self.bindir = pg_bindir()
         if self.bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
         self.dir = tempfile.mkdtemp(prefix=f"dgdb-pg-{tag}-{os.getpid()}-")
         os.chmod(self.dir, 0o755)
-        self.data = os.path.join(self.dir, "data")
+        self.data = data or os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")
         self.port = free_port()
         self.pid: int | None = None
         try:
             _chown_tree(self.dir, "postgres")
+            if data:
+                os.makedirs(data, mode=0o700, exist_ok=True)
+                _chown_tree(data, "postgres")
             self._as_postgres([f"{self.bindir}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
-                               "--no-sync", "-E", "UTF8", "--locale=C"])
+                               "--no-sync", "-E", "UTF8", "--locale=C"]
+                              + (["--wal-segsize=1"] if data else []))
             with open(os.path.join(self.data, "pg_hba.conf"), "w") as fh:
                 # Unix socket: trust (the rig's own superuser); TCP: passwords.
                 fh.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
@@ -217,6 +224,8 @@ class PgCluster:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if not self.data.startswith(self.dir):
+            shutil.rmtree(self.data, ignore_errors=True)
 
 
 PG_SCHEMA = [
@@ -252,8 +261,12 @@ class MariaDB:
     socket, port, pid file and error log, crash recovery of MyISAM/Aria off
     so that on-disk damage stays visible."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, cnf: bool = False) -> None:
+        """*cnf*: start the server from a my.cnf of its own (``self.cnf``,
+        [mysqld] datadir, socket, log_error ...) as a packaged server is,
+        instead of command-line options."""
         self.dir = tempfile.mkdtemp(prefix=f"dgdb-my-{tag}-{os.getpid()}-")
+        self.cnf = os.path.join(self.dir, "my.cnf") if cnf else None
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
         self.sock = os.path.join(self.dir, "mysqld.sock")
@@ -273,14 +286,19 @@ class MariaDB:
             raise RuntimeError(f"mariadb-install-db failed: {res.stderr or res.stdout}")
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["mariadbd", "--no-defaults", f"--datadir={self.data}", "--user=mysql", f"--tmpdir={self.dir}",
-             f"--socket={self.sock}", f"--port={self.port}", "--bind-address=127.0.0.1",
-             f"--pid-file={self.dir}/mysqld.pid", f"--log-error={self.errlog}",
-             "--myisam-recover-options=OFF", "--aria-recover-options=OFF", "--skip-name-resolve",
-             "--innodb-buffer-pool-size=8M", "--innodb-log-file-size=4M", "--skip-log-bin",
-             "--symbolic-links=1", "--performance-schema=OFF"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        options = [f"--datadir={self.data}", "--user=mysql", f"--tmpdir={self.dir}",
+                   f"--socket={self.sock}", f"--port={self.port}", "--bind-address=127.0.0.1",
+                   f"--pid-file={self.dir}/mysqld.pid", f"--log-error={self.errlog}",
+                   "--myisam-recover-options=OFF", "--aria-recover-options=OFF", "--skip-name-resolve",
+                   "--innodb-buffer-pool-size=8M", "--innodb-log-file-size=4M", "--skip-log-bin",
+                   "--symbolic-links=1", "--performance-schema=OFF"]
+        if self.cnf:
+            with open(self.cnf, "w") as fh:
+                fh.write("[mysqld]\n" + "".join(o[2:] + "\n" for o in options))
+            argv = ["mariadbd", f"--defaults-file={self.cnf}"]
+        else:
+            argv = ["mariadbd", "--no-defaults", *options]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         end = time.monotonic() + 30
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -356,7 +374,9 @@ class Tmpfs:
         p = self.path(rel)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         chunk = os.urandom(64 * 1024)
-        with open(p, "wb") as fh:
+        # Unbuffered: a buffered file would fail once more at close, flushing
+        # what no longer fits.
+        with open(p, "wb", buffering=0) as fh:
             try:
                 while True:
                     fh.write(chunk)

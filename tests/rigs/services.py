@@ -4,7 +4,8 @@ The server is a small Python program started through a symlink to the
 interpreter named ``cc<pytest pid>-<n>``, so the kernel (and ps, and the
 check) see that as its process name. It logs to a file like a real service,
 and can be made to serve, crash with a traceback, dump core, listen on the wrong port,
-fill its data disk (a tiny tmpfs), trip over a corrupt SQLite database, or
+fill its data disk (a tiny tmpfs), save recordings into an SQLite, PostgreSQL or
+MariaDB database until it refuses them, trip over a corrupt SQLite database, or
 be killed by the OOM killer inside a memory cgroup. Everything it starts or
 mounts is undone by pid, mountpoint and cgroup path, even when a test fails.
 """
@@ -44,6 +45,34 @@ if mode == "dbcorrupt":
         sqlite3.connect(os.path.join(data, "cc.db")).execute("SELECT count(*) FROM agents").fetchone()
     except sqlite3.DatabaseError:
         logging.exception("cannot open the call-center database")
+        sys.exit(1)
+if mode == "sqlitewrite":  # saves call recordings into the SQLite database at *data*
+    db = sqlite3.connect(data)
+    db.execute("CREATE TABLE IF NOT EXISTS recordings (id INTEGER PRIMARY KEY, audio BLOB)")
+    try:
+        while True:
+            db.execute("INSERT INTO recordings(audio) VALUES (?)", (os.urandom(65536),))
+            db.commit()
+    except sqlite3.Error:
+        logging.exception("cannot save call recording")
+        sys.exit(1)
+if mode in ("pgwrite", "mywrite"):  # saves recordings into the server database at *data* (a URL)
+    try:
+        if mode == "pgwrite":
+            import psycopg
+            with psycopg.connect(data, connect_timeout=5, autocommit=True) as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS recordings (id serial PRIMARY KEY, audio bytea)")
+                while True:
+                    conn.execute("INSERT INTO recordings(audio) VALUES (%s)", (os.urandom(65536),))
+        import pymysql, urllib.parse
+        u = urllib.parse.urlsplit(data)
+        conn = pymysql.connect(unix_socket=urllib.parse.parse_qs(u.query)["unix_socket"][0], user="root",
+                               database=u.path.lstrip("/"), autocommit=True)
+        with conn.cursor() as cur:
+            while True:
+                cur.execute("INSERT INTO recordings(audio) VALUES (REPEAT('a', 200000))")
+    except Exception:
+        logging.exception("cannot save call recording")
         sys.exit(1)
 if mode == "segfault":
     import ctypes, resource
