@@ -7,6 +7,7 @@ Russian translation."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 
 import click
@@ -113,3 +114,16 @@ def test_the_language_is_read_from_the_command_line_before_parsing():
     assert helptext.choose(["run", "--lang=en"]) == "en"
     assert helptext.choose(["run", "--", "--lang", "ru"]) in ("en", "ru")  # after --: not ours
     assert helptext.given() is None
+
+
+def test_cli_messages_in_russian(tmp_path):
+    done = run_cli("--lang", "ru", "run", "--only", "disk.spcae", env=EN)
+    assert done.returncode == 3
+    assert done.stderr == "diagnose: нет проверки с именем 'disk.spcae'; может быть, имелась в виду 'disk.space'?\n"
+    done = run_cli("run", "--root", str(tmp_path / "missing"), env=RU)
+    assert done.returncode == 3 and done.stderr.endswith(f"--root {tmp_path / 'missing'}: это не каталог\n")
+    out = run_cli("list", env=RU).stdout
+    assert out.startswith("Проверки (роль этой машины: ") and "применима: " in out and "нужно: " in out
+    listed = json.loads(run_cli("list", "--format", "json", env=RU).stdout)  # data for programs: English
+    assert not re.search("[А-Яа-я]", json.dumps(listed, ensure_ascii=False))
+    assert run_cli("--lang", "ru", "schedule", env=EN).stderr.startswith("diagnose: для schedule нужно действие")

@@ -29,6 +29,7 @@ from typing import Any, Iterable
 import click
 
 from diagnose import helptext
+from diagnose.i18n import _
 
 EXIT_USAGE = 3
 
@@ -168,6 +169,8 @@ def unknown_check(names: Iterable[str], registry: Any) -> str | None:
     for n in names:
         if n not in known:
             hint = nearest(n, known)
-            return f"no check named {n!r}" + (f"; did you mean {hint!r}?" if hint else
-                                               f"; checks: {', '.join(sorted(known))}")
+            if hint:
+                return helptext.t(_("no check named {name}; did you mean {hint}?", name=repr(n), hint=repr(hint)))
+            return helptext.t(_("no check named {name}; checks: {known}", name=repr(n),
+                                known=", ".join(sorted(known))))
     return None

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import click
 
+from diagnose.i18n import _
+
 from diagnose import helptext
 from diagnose.commands import Choice, Group, config_option, die, load, root_option
 
@@ -42,8 +44,8 @@ _root = root_option("the system is the recorded tree at DIR (paths resolve under
 def baseline(ctx: click.Context) -> Any:
     """The acceptance baseline: what the site looked like when it was accepted."""
     if ctx.invoked_subcommand is None:
-        return die("baseline needs an action: record, show, diff, restore or accept "
-                   "(see diagnose baseline --help)")
+        return die(helptext.t(_("baseline needs an action: record, show, diff, restore or accept "
+                                "(see diagnose baseline --help)")))
     return None
 
 
@@ -57,7 +59,7 @@ def _with(config: str | None, root: str, action: Callable[..., int]) -> int:
     except ConfigError as exc:
         return die(helptext.config_error(exc))
     if not os.path.isdir(root):
-        return die(f"--root {root}: not a directory")
+        return die(helptext.t(_("--root {dir}: not a directory", dir=root)))
     try:
         return action(registry, cfg, Host(root))
     except BaselineError as exc:

@@ -10,7 +10,9 @@ import sys
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Command, complete_checks, die, unknown_check
+from diagnose.i18n import _
 
 EXAMPLES = """examples:
   diagnose docs                     every check, in one line each
@@ -32,7 +34,7 @@ def docs(check: str | None) -> int:
         width = max(len(n) for n in registry.checks)
         for name in sorted(registry.checks):
             print(f"{name.ljust(width)}  {registry.checks[name].summary}")
-        print("\nRun `diagnose docs CHECK` for one check's config keys, findings and remedies.")
+        print("\n" + helptext.t(_("Run `diagnose docs CHECK` for one check's config keys, findings and remedies.")))
         return 0
     bad = unknown_check([check], registry)
     if bad:
@@ -41,7 +43,7 @@ def docs(check: str | None) -> int:
         return die(f"{check}: {registry.broken[check]}")
     text = "\n".join(docgen.check_block(registry.checks[check], link=False))
     body = docgen.page(check)
-    text += "\n" + (body if body is not None else f"(no page installed for {check})\n")
+    text += "\n" + (body if body is not None else helptext.t(_("(no page installed for {check})", check=check)) + "\n")
     if sys.stdout.isatty():
         click.echo_via_pager(text)
     else:

@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Command, die
+from diagnose.i18n import _
 
 EXAMPLES = """examples:
   diagnose init                     write ./diagnose.toml from what is detected here
@@ -32,10 +34,12 @@ def init(output: str, force: bool) -> int:
         sys.stdout.write(text)
         return 0
     if os.path.exists(output) and not force:
-        return die(f"{output} exists; use --force to overwrite or --output to choose another file")
+        return die(helptext.t(_("{file} exists; use --force to overwrite or --output to choose another file",
+                                file=output)))
     try:
         atomic_write(output, text)
     except OSError as exc:
-        return die(f"cannot write {output}: {exc.strerror}")
-    print(f"wrote {output}; edit it, then run: diagnose run --config {output}")
+        return die(helptext.t(_("cannot write {file}: {error}", file=output, error=exc.strerror)))
+    print(helptext.t(_("wrote {file}; edit it, then run: {command}", file=output,
+                       command=f"diagnose run --config {output}")))
     return 0

@@ -8,6 +8,9 @@ import click
 
 from diagnose import helptext
 from diagnose.commands import Choice, Command, config_option, die, load
+from diagnose.i18n import _, join
+
+t = helptext.t
 
 EXAMPLES = """examples:
   diagnose list                     every check, what it needs, whether it applies here
@@ -39,27 +42,27 @@ def list_checks(config: str | None, format_: str) -> int:
         c = registry.checks[name]
         needs = []
         if c.needs.role != "any":
-            needs.append(f"role {c.needs.role}")
+            needs.append(_("role {role}", role=c.needs.role))
         if c.needs.section:
             needs.append(f"[[{c.section}]]" if c.multi else f"[{c.section}]")
-        needs += [f"command {x}" for x in c.needs.commands]
-        needs += [f"path {x}" for x in c.needs.paths]
-        needs += [f"module {x}" for x in c.needs.modules]
+        needs += [_("command {name}", name=x) for x in c.needs.commands]
+        needs += [_("path {name}", name=x) for x in c.needs.paths]
+        needs += [_("module {name}", name=x) for x in c.needs.modules]
         try:
             reason = why_skip(c, host, cfg, role)
         except Exception as exc:  # noqa: BLE001 - listing must never crash
-            reason = f"applicability test failed: {exc}"
-        rows.append({"name": name, "summary": c.summary, "needs": ", ".join(needs) or "nothing",
+            reason = _("applicability test failed: {error}", error=str(exc))
+        rows.append({"name": name, "summary": c.summary, "needs": join(", ", needs) or _("nothing"),
                      "applies": reason is None, "why_not": reason})
     if format_ == "json":
         print(json.dumps({"role": role, "checks": rows}, indent=2))
         return 0
-    print(f"Checks (this host's role: {role}):")
+    print(t(_("Checks (this host's role: {role}):", role=role)))
     width = max((len(r["name"]) for r in rows), default=10)
     for r in rows:
-        mark = "yes" if r["applies"] else "no "
-        print(f"  {r['name'].ljust(width)}  applies: {mark}  {r['summary']}")
-        print(f"  {' ' * width}  needs: {r['needs']}")
+        mark = t(_("yes")) if r["applies"] else t(_("no")).ljust(3)
+        print(f"  {r['name'].ljust(width)}  " + t(_("applies: {mark}", mark=mark)) + f"  {r['summary']}")
+        print(f"  {' ' * width}  " + t(_("needs: {needs}", needs=t(r["needs"]))))
         if r["why_not"]:
-            print(f"  {' ' * width}  why not: {r['why_not']}")
+            print(f"  {' ' * width}  " + t(_("why not: {why}", why=t(r["why_not"]))))
     return 0

@@ -25,7 +25,9 @@ EXAMPLES = """examples:
 def mail(ctx: click.Context) -> Any:
     """Report mail: check the [email] settings."""
     if ctx.invoked_subcommand is None:
-        return die("mail needs an action: test (see diagnose mail --help)")
+        from diagnose import i18n
+
+        return die(helptext.t(i18n._("mail needs an action: test (see diagnose mail --help)")))
     return None
 
 

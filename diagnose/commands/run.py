@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from diagnose.i18n import _
+
 from diagnose import helptext
 from diagnose.commands import EXIT_CODES, Choice, Command, complete_checks, config_option, die, load, unknown_check
 
@@ -80,8 +82,11 @@ def run(format_: str, **opts: Any) -> int:
     except LockHeld as exc:
         # Logged (stderr: the journal, cron's mail) and counted by the next run.
         unrecorded = record_skip(args.lock, exc)
-        return die(f"{exc}; this run was skipped (not run, nothing checked)" +
-                   (f"; could not record the skip: {unrecorded}" if unrecorded else ""), EXIT_LOCKED)
+        if unrecorded:
+            return die(helptext.t(_("{why}; this run was skipped (not run, nothing checked); could not record "
+                                    "the skip: {error}", why=str(exc), error=unrecorded)), EXIT_LOCKED)
+        return die(helptext.t(_("{why}; this run was skipped (not run, nothing checked)", why=str(exc))),
+                   EXIT_LOCKED)
     except LockError as exc:
         return die(str(exc))
 
@@ -94,7 +99,8 @@ def _seconds(value: float | None) -> float | None:
     try:
         return seconds(value)
     except ValueError:
-        raise click.BadParameter("must be more than 0 and at most a week (604800) seconds") from None
+        raise click.BadParameter(helptext.t(_("must be more than 0 and at most a week (604800) seconds"))) \
+            from None
 
 
 class _Spinner:
@@ -155,12 +161,13 @@ def _run(args: Any) -> int:
         try:  # untrusted input: checked against its schema first (diagnose.factsfile)
             col = Collection.from_dict(read_facts(args.from_facts))
         except FactsError as exc:
-            return die(f"cannot use facts file {args.from_facts}: {exc}")
+            return die(helptext.t(_("cannot use facts file {file}: {error}", file=args.from_facts, error=str(exc))))
         if not args.config:  # judge with the configuration the site had
             try:
                 config = config_from_facts(col, registry)
             except ConfigError as exc:
-                return die(f"cannot use facts file {args.from_facts}: its config: {exc.message}")
+                return die(helptext.t(_("cannot use facts file {file}: its config: {error}", file=args.from_facts,
+                                        error=exc.message)))
         if args.only:
             col.results = {n: r for n, r in col.results.items() if n in args.only}
         if args.skip:
@@ -168,7 +175,7 @@ def _run(args: Any) -> int:
         history = HistorySession.begin(config, registry, "facts")
     else:
         if not os.path.isdir(args.root):
-            return die(f"--root {args.root}: not a directory")
+            return die(helptext.t(_("--root {dir}: not a directory", dir=args.root)))
         host = Host(args.root)
         # The run history is this machine's: a recorded tree (--root) is neither
         # recorded nor marked from it.
@@ -192,7 +199,8 @@ def _run(args: Any) -> int:
             atomic_write(args.save_facts, json.dumps(col.to_dict(), indent=1, ensure_ascii=False) + "\n",
                          0o600, keep_owner=True)
         except OSError as exc:
-            failed = bool(die(f"cannot write facts: {describe_oserror(exc, args.save_facts)}"))
+            failed = bool(die(helptext.t(_("cannot write facts: {error}",
+                                           error=describe_oserror(exc, args.save_facts)))))
 
     from diagnose import console, i18n
 
@@ -225,8 +233,8 @@ def _run(args: Any) -> int:
         try:
             atomic_write(args.output, text, keep_owner=True)
         except OSError as exc:
-            die(f"cannot write the report: {describe_oserror(exc, args.output)}; "
-                "writing it to standard output instead")
+            die(helptext.t(_("cannot write the report: {error}; writing it to standard output instead",
+                             error=describe_oserror(exc, args.output))))
             args.output, failed = None, True
     if not args.output:
         sys.stdout.write(text)

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from diagnose import helptext
 from diagnose.commands import Group, die, root_option
+from diagnose.i18n import _
 
 EXAMPLES = """examples:
   diagnose schedule install --at 02:30 --email support@vendor.example --email it@customer.example
@@ -30,7 +32,8 @@ _root = root_option("install into the tree at DIR (image builds, tests)")
 def schedule(ctx: click.Context) -> Any:
     """Run the audit every night (cron or systemd timer) and mail it."""
     if ctx.invoked_subcommand is None:
-        return die("schedule needs an action: install, show, test or remove (see diagnose schedule --help)")
+        return die(helptext.t(_("schedule needs an action: install, show, test or remove "
+                                "(see diagnose schedule --help)")))
     return None
 
 
@@ -56,7 +59,7 @@ def _guard(action: Any) -> int:
 def install(at: str | None, every: str | None, email: tuple[str, ...], config: str | None, root: str) -> int:
     """Install or replace the schedule."""
     if at and every:
-        raise click.UsageError("--at and --every exclude each other: give one")
+        raise click.UsageError(helptext.t(_("--at and --every exclude each other: give one")))
 
     def go(engine: Any) -> int:
         done = engine.install(root, at=at, every=every, emails=list(email), config=config)
