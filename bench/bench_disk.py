@@ -30,6 +30,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import common  # noqa: E402,F401  (a private DIAGNOSE_STATE_DIR for every diagnose run below)
+
 from diagnose.checks.disk.scan import scan  # noqa: E402
 from diagnose.host import Host  # noqa: E402
 

@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import common  # noqa: E402,F401  (a private DIAGNOSE_STATE_DIR for every diagnose run below)
+
 from tests.rigs.history import make_lines_plugin  # noqa: E402
 
 FINDINGS = 50

@@ -38,6 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import common  # noqa: E402,F401  (a private DIAGNOSE_STATE_DIR for every diagnose run below)
+
 from tests.rigs.gateway import UNPRIVILEGED  # noqa: E402
 from tests.rigs.gateway_farm import GatewayFarm, gateway_address  # noqa: E402
 

@@ -2,16 +2,35 @@
 whole commands, the way a user experiences them. Two commands compared are
 run alternately (A, B, A, B ...) by :func:`time_pair`, so that other load on
 the machine hits both alike; a Python floor is measured on the interpreter
-the ``diagnose`` script really runs on (:func:`interpreter_of`)."""
+the ``diagnose`` script really runs on (:func:`interpreter_of`).
+
+Importing this module also points ``DIAGNOSE_STATE_DIR`` at a private
+temporary folder (removed at exit) unless the caller set one: a benchmark
+that runs ``diagnose`` must never write history or baselines into the real
+``/var/lib/diagnose`` of the machine it measures."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Sequence
+
+
+def _private_state_dir() -> None:
+    if os.environ.get("DIAGNOSE_STATE_DIR"):
+        return
+    path = tempfile.mkdtemp(prefix="diagnose-bench-state-")
+    os.environ["DIAGNOSE_STATE_DIR"] = path
+    atexit.register(shutil.rmtree, path, True)
+
+
+_private_state_dir()
 
 
 def diagnose_exe() -> str:
