@@ -146,3 +146,20 @@ def test_schedule_install_refuses_without_a_config_and_says_how(tmp_path, given)
     assert "rc=3" in done.stdout, done.stdout + done.stderr
     assert "diagnose init --output" in done.stderr
     assert "diagnose" not in done.stdout.split("rc=3")[1]  # nothing was installed
+
+
+def test_schedule_test_calls_a_crashing_installed_command_a_failure(tmp_path):
+    """A scheduled script whose module is gone (an install removed or moved
+    under it) dies with a traceback and exit 1, the code of 'warnings found':
+    `schedule test` must say it crashed and exit 3, not report all well."""
+    cron = tmp_path / "etc" / "cron.d"
+    cron.mkdir(parents=True)
+    crash = f"{sys.executable} -c 'import diagnose_module_that_is_gone'"
+    (cron / "diagnose").write_text("SHELL=/bin/sh\nPATH=/usr/bin:/bin\n"
+                                   f"0 2 * * * root {crash} >/dev/null\n")
+    done = subprocess.run([sys.executable, "-m", "diagnose", "schedule", "test", "--root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "exit code 1 (the command crashed, see stderr)" in done.stdout
+    assert "ModuleNotFoundError" in done.stdout
+    assert "warnings found" not in done.stdout

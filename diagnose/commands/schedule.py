@@ -102,11 +102,16 @@ def test_(root: str, timeout: float) -> int:
         command, rc, out, err = engine.run_now(root, timeout=timeout)
         meaning = {0: "all ok", 1: "warnings found", 2: "faults found", 3: "the run could not be done",
                    4: "another run held the lock"}.get(rc, "unexpected")
+        # A Python crash (a broken install: the script's module gone) also
+        # exits 1, which would read as "warnings found" and pass.
+        crashed = "Traceback (most recent call last)" in err
+        if crashed:
+            meaning = "the command crashed, see stderr"
         print(f"ran: {command}")
         print(f"exit code {rc} ({meaning})")
         for label, text in (("stdout", out), ("stderr", err)):
             if text.strip():
                 print(f"{label}:")
                 print("".join(f"  {line}\n" for line in text.rstrip("\n").split("\n")), end="")
-        return 0 if rc in (0, 1, 2) else 3
+        return 0 if rc in (0, 1, 2) and not crashed else 3
     return _guard(go)
