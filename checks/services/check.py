@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
+from diagnose.checks.services.access import load_baseline, probe_access
 from diagnose.checks.services.common import NAME, service_name
 from diagnose.checks.services.health import health
 from diagnose.checks.services.judge import judge_service
@@ -45,7 +46,9 @@ class ApplicationServices(Check):
     timeout = 15.0
     # [[database]] tells where the databases a service depends on keep
     # their files: a full disk there stops the service too.
-    borrows = ("database",)
+    # [[site]] tells where the acceptance baseline is: the owner and mode
+    # the service's files had then.
+    borrows = ("database", "site")
     # systemd looks for a unit in these, first found wins; drop-ins beside it.
     UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
@@ -75,6 +78,8 @@ class ApplicationServices(Check):
                                    "http://127.0.0.1:8088/health (a service that accepts and never "
                                    "answers is hung)"),
         "health_timeout_s": Key((int, float), 3.0, "seconds to wait for the health URL's answer"),
+        "user": Key(str, "", "the user the service runs as, to tell whether it may open its files "
+                             "(default: its running process's, else its unit's User=)"),
     }
 
     def applies(self, host, cfg):
@@ -91,10 +96,12 @@ class ApplicationServices(Check):
         clk = os.sysconf("SC_CLK_TCK")
         btime = boot_time(host)
         kernel = kernel_oom_kills(host)
-        databases = {d.get("name"): d for d in ((cfg.get("_borrowed") or {}).get("database") or {}).get("items", [])}
+        borrowed = cfg.get("_borrowed") or {}
+        databases = {d.get("name"): d for d in (borrowed.get("database") or {}).get("items", [])}
+        baseline = load_baseline(borrowed.get("site"))
         services = []
         for item in cfg["items"]:
-            services.append(probe_service(host, item, procs, systemd, btime, clk, databases))
+            services.append(probe_service(host, item, procs, systemd, btime, clk, databases, baseline))
         return {
             "systemd": systemd,
             "mem_total_kb": mem_total_kb(host),
@@ -109,7 +116,8 @@ class ApplicationServices(Check):
 
 
 def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], systemd: bool,
-                  btime: float | None, clk: int, databases: dict[str, Any] | None = None) -> dict[str, Any]:
+                  btime: float | None, clk: int, databases: dict[str, Any] | None = None,
+                  baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     unit = systemd_unit(host, item["unit"], systemd) if item["unit"] else None
     main_pid = None
     if unit and unit["show"]:
@@ -172,6 +180,7 @@ def probe_service(host, item: dict[str, Any], procs: list[dict[str, Any]], syste
         "data_paths": item["data_paths"],
         "mounts": mounts,
         "database_mounts": db_mounts,
+        "access": probe_access(host, item, service_name(item), processes, unit, databases or {}, baseline),
         "health": health(host, item["health_url"], float(item["health_timeout_s"]))
         if item["health_url"] and processes and host.live else None,
     }

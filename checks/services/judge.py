@@ -9,6 +9,7 @@ import shlex
 from typing import Any
 
 from diagnose.checks.services.common import ADDR_IN_USE, DB_CORRUPT, DB_FULL, DISK_FULL, NAME, SHOW_PROPS
+from diagnose.checks.services.denied import PERM_LINE, access_finding
 from diagnose.i18n import _, _n, join
 from diagnose.model import Fault, Finding, Status, step
 
@@ -119,6 +120,14 @@ def judge_service(svc: dict[str, Any], facts: dict[str, Any]) -> Finding:
                      step(_("Then check its database and start the service") if not start else
                           _("Then check its database and start the service:"), start)],
                     reason="disk-full", log_lines=disk[-5:], full_mounts=mounts)
+    # Refused its own files (owner or mode changed on site): before corrupt
+    # and crashed, because "unable to open database file" in a traceback is
+    # the refusal, not a bug; but a traceback about something else wins.
+    other = corrupt or (tb and not any(PERM_LINE.search(ln) for ln in tb))
+    if any(PERM_LINE.search(ln) for ln in lines) or not other:
+        found = access_finding(svc, lines, False, find, start)
+        if found:
+            return found
     if corrupt:
         dbs = ", ".join(svc["databases"]) or _("its database")
         return find(Status.FAIL, _("{name} stopped: its database is corrupt", name=name),
@@ -357,6 +366,14 @@ def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
     frozen = _frozen(svc, procs, find, unit_cmds)
     if frozen:
         return frozen
+    log = svc.get("log") or {}
+    start = f"systemctl start {svc['unit']['name']}" if svc.get("unit") else None
+    lines = list(log.get("errors") or [])[-5:] + list(log.get("traceback") or [])
+    # Its writes fail now (the log since its start says so): that first.
+    if any(PERM_LINE.search(ln) for ln in lines):
+        refused = access_finding(svc, lines, True, find, start)
+        if refused:
+            return refused
     pids = ", ".join(str(p["pid"]) for p in procs) or "?"
     listening = sorted({s["port"] for p in procs for s in p["listening"]})
     known = any(p["sockets_known"] for p in procs)
@@ -433,6 +450,9 @@ def _judge_running(svc, procs, kills, facts, find, unit_cmds) -> Finding:
                       ports=_ports(listening), others=_ports(unverified))
     elif unverified:
         ports_txt = _(" and {ports} is open (owner not verified: run as root)", ports=_ports(unverified))
+    later = access_finding(svc, [], True, find, start)
+    if later:
+        return later
     if kills:
         last = kills[-1]
         return find(Status.WARN, _("{name} runs but was killed by the OOM killer {n}x since boot",

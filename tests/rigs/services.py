@@ -32,14 +32,14 @@ logging.basicConfig(filename=log, level=logging.INFO,
 logging.info("starting, mode %s", mode)
 if mode == "diskfull":
     chunk = b"\0" * 65536
-    with open(os.path.join(data, "recording-0001.wav"), "wb") as fh:
-        try:
+    try:
+        with open(os.path.join(data, "recording-0001.wav"), "wb") as fh:
             while True:
                 fh.write(chunk)
                 fh.flush()
-        except OSError:
-            logging.exception("cannot write call recording")
-            sys.exit(1)
+    except OSError:
+        logging.exception("cannot write call recording")
+        sys.exit(1)
 if mode == "dbcorrupt":
     try:
         sqlite3.connect(os.path.join(data, "cc.db")).execute("SELECT count(*) FROM agents").fetchone()
@@ -47,9 +47,9 @@ if mode == "dbcorrupt":
         logging.exception("cannot open the call-center database")
         sys.exit(1)
 if mode == "sqlitewrite":  # saves call recordings into the SQLite database at *data*
-    db = sqlite3.connect(data)
-    db.execute("CREATE TABLE IF NOT EXISTS recordings (id INTEGER PRIMARY KEY, audio BLOB)")
     try:
+        db = sqlite3.connect(data)
+        db.execute("CREATE TABLE IF NOT EXISTS recordings (id INTEGER PRIMARY KEY, audio BLOB)")
         while True:
             db.execute("INSERT INTO recordings(audio) VALUES (?)", (os.urandom(65536),))
             db.commit()
