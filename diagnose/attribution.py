@@ -18,7 +18,9 @@ Evidence keys the rules rely on (the judges' side of the contract):
   log paths, of its databases' files, and of files its disk-full log lines
   name), ``evidence.databases`` (names of [[database]] entries it
   depends on) and ``evidence.reason`` (ok, crashed, stopped, not-listening,
-  disk-full, database-corrupt, wrong-port, port-taken, oom-killed, ...).
+  disk-full, database-corrupt, wrong-port, port-taken, oom-killed,
+  access-denied, ...), and with ``access-denied`` ``evidence.denied_databases``
+  (the [[database]] entries whose files it is refused).
 - ``audio.settings`` findings carry ``evidence.missing_device`` when the
   sound server has no device at all for the headset.
 - ``call.routing`` and ``queue.kpi`` findings: subject is the queue name
@@ -110,6 +112,12 @@ RULES: tuple[Rule, ...] = (
          effect_when={"evidence.reason": ("disk-full", "database-corrupt", "crashed", "stopped",
                                           "not-listening", "hung")},
          why=N_("the service depends on the database, which cannot start or write")),
+    Rule("refused-files-refuse-the-database-check", cause="application.services", effect="database.integrity",
+         join=(("subject", "evidence.denied_databases"),),
+         cause_when={"evidence.reason": "access-denied"},
+         effect_when={"evidence.reason": "permission"},
+         why=N_("the database file's owner or mode was changed, so it is refused to this check as to the "
+                "service")),
     Rule("unplugged-headset-silences-audio", cause="headset.presence", effect="audio.settings",
          cause_when={"status": "fail"},
          effect_when={"evidence.missing_device": True},

@@ -111,3 +111,16 @@ def test_unplugged_headset_explains_missing_audio_device():
     attribute([mic, muted, headset])
     assert mic.caused_by == ["headset.presence:headset"]
     assert muted.caused_by == []
+
+
+def test_a_database_refused_to_a_non_root_run_is_the_services_refusal_not_a_second_fault():
+    # Run without root, diagnose is refused the root:root 0600 file like the service.
+    svc = F("application.services", "callcenter", fault="site", databases=["cc"], mounts=["/srv"],
+            reason="access-denied", denied_databases=["cc"])
+    db = F("database.integrity", "cc", status="error", fault=None, reason="permission", mount="/srv")
+    other = F("database.integrity", "reports", status="error", fault=None, reason="permission", mount="/srv")
+    out = attribute([db, svc, other])
+    assert db.caused_by == ["application.services:callcenter"] and db.fault is Fault.SITE
+    assert other.caused_by == []  # not a file the service was refused
+    assert svc.caused_by == [] and svc.consequences == ["database.integrity:cc"]
+    assert len(out) == 3

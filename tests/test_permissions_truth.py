@@ -154,7 +154,7 @@ def test_database_restored_as_root_with_umask_077_is_a_site_fault_naming_owner_m
     assert rc == 2
     assert (f["status"], f["fault"]) == ("fail", "site")
     assert f["title"] == (f"callcenter cannot open its database {site.db}: {site.db} is root:root with mode "
-                          "0600, so nobody may not read or write it")
+                          "0600: user nobody cannot read or write it")
     assert "unable to open database file" in f["detail"] and "runs as nobody (uid 65534" in f["detail"]
     assert "send" not in f["remedy"] and "vendor" not in f["remedy"]
     assert f"chown nobody:nogroup {site.db}" in f["remedy"] and f"chmod u+rw {site.db}" in f["remedy"]
@@ -173,7 +173,7 @@ def test_a_read_only_database_file_is_named_with_its_mode(site, tmp_path):
     site.fails("sqlitewrite")
     facts, f = borrowed_judge(site)
     assert (f.status, f.fault) == (Status.FAIL, Fault.SITE)
-    assert f.title.endswith(f"{site.db} is nobody:nogroup with mode 0444, so nobody may not write it")
+    assert f.title.endswith(f"{site.db} is nobody:nogroup with mode 0444: user nobody cannot write it")
     assert any("attempt to write a readonly database" in ln for ln in f.evidence["log_lines"])
     assert f"chmod u+rw {site.db}" in f.remedy and "chown" not in f.remedy  # the owner is right already
 
@@ -185,7 +185,7 @@ def test_a_data_folder_closed_to_the_service_is_named_not_the_files_inside(site,
     facts, f = borrowed_judge(site)
     assert (f.status, f.fault) == (Status.FAIL, Fault.SITE)
     assert f.title == (f"callcenter cannot open its database {site.db}: {site.home} is root:root with mode "
-                       "0700, so nobody may not pass through it")
+                       "0700: user nobody cannot pass through it")
     assert f"chown nobody:nogroup {site.home}" in f.remedy
 
 

@@ -124,15 +124,15 @@ def _cause(b: dict[str, Any], user: dict[str, Any]) -> str:
         return _("{path} does not exist", path=row["path"])
     if b["why"] == "read-only":
         return _("{path} is on {mount}, mounted read-only", path=row["path"], mount=row.get("mount") or "?")
-    return _("{path} is {owner} with mode {mode}, so {user} may not {verb} it", path=row["path"],
+    return _("{path} is {owner} with mode {mode}: user {user} cannot {verb}", path=row["path"],
              owner=_owner(row), mode=row["mode"], user=user["user"], verb=_verb(b["lacks"], row))
 
 
 def _verb(lacks: str, row: dict[str, Any]) -> str:
     if lacks == "x":
-        return _("pass through") if row.get("role") == "parent" or row.get("kind") == "dir" else _("run")
-    return {"r": _("read"), "w": _("write"), "rw": _("read or write"), "wx": _("write in"),
-            "rx": _("list"), "rwx": _("use")}.get(lacks, _("use"))
+        return _("pass through it") if row.get("role") == "parent" or row.get("kind") == "dir" else _("run it")
+    return {"r": _("read it"), "w": _("write it"), "rw": _("read or write it"), "wx": _("write in it"),
+            "rx": _("list it"), "rwx": _("use it")}.get(lacks, _("use it"))
 
 
 def _fix(b: dict[str, Any], user: dict[str, Any]) -> list[str]:
@@ -262,6 +262,8 @@ def access_finding(svc: dict[str, Any], lines: list[str], running: bool, find: C
                     if b["why"] == "missing" else
                     _("Put back the owner and mode of {path} accepted at installation:", path=b["row"]["path"])
                     if b["row"].get("accepted") and b in changed else
+                    _("Let {user} through {path} again:", user=user["user"], path=b["row"]["path"])
+                    if len(cmds) == 1 and cmds[0].startswith("chmod") else
                     _("Give {path} back to {user}:", path=b["row"]["path"], user=user["user"]))
             cmd = "; ".join(cmds)
             if all(s.command != cmd for s in steps):
