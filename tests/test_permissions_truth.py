@@ -64,6 +64,7 @@ class PermSite:
             os.chown(p, NOBODY, NOBODY)
             os.chmod(p, mode)
         self.procs: list[subprocess.Popen] = []
+        self.mounts: list[Path] = []
 
     def start(self, mode: str, port: int = 0, data: str = "") -> subprocess.Popen:
         proc = subprocess.Popen([str(self.program), str(self.script), mode, str(port), str(self.log), data],
@@ -101,12 +102,22 @@ class PermSite:
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    def tmpfs(self) -> Path:
+        mnt = self.base / "ro"
+        mnt.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", f"dgperm-{os.getpid()}", str(mnt)], check=True)
+        self.mounts.append(mnt)
+        return mnt
+
     def cleanup(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-        shutil.rmtree(self.base, ignore_errors=True)
+        for mnt in reversed(self.mounts):
+            subprocess.run(["umount", str(mnt)], check=False)
+        if not any(os.path.ismount(m) for m in self.mounts):
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -118,14 +129,14 @@ def site():
         s.cleanup()
 
 
-def borrowed_judge(site: PermSite, **extra):
+def borrowed_judge(site: PermSite, borrowed: dict | None = None, **extra):
     """Probe and judge with the [[database]] section lent as the runner does."""
     from diagnose.check import section_config
     from diagnose.host import Host
     from tests.test_services import CHECK
 
     cfg = section_config(CHECK, {"items": [site.item(**extra)]})
-    cfg["_borrowed"] = {"database": {"items": [{"name": "cc", "url": f"sqlite:///{site.db}"}]}}
+    cfg["_borrowed"] = borrowed or {"database": {"items": [{"name": "cc", "url": f"sqlite:///{site.db}"}]}}
     facts = json.loads(json.dumps(CHECK.probe(Host("/"), cfg)))
     (f,) = CHECK.judge(facts, cfg)
     return facts, f
@@ -236,6 +247,23 @@ def test_with_a_baseline_the_remedy_puts_back_the_accepted_owner_and_mode(site, 
     assert d["accepted"]["mode"] == "0640" and d["mode"] == "0600" and d["owner"] == "root:root"
 
 
+def test_a_database_on_a_filesystem_remounted_read_only_is_not_blamed_on_owner_or_mode(site, tmp_path):
+    mnt = site.tmpfs()
+    os.chown(mnt, NOBODY, NOBODY)
+    os.chmod(mnt, 0o750)
+    db = mnt / "cc.db"
+    shutil.copy(site.db, db)
+    os.chown(db, NOBODY, NOBODY)
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    site.fails("sqlitewrite", str(db))
+    cfg_db = {"database": {"items": [{"name": "cc", "url": f"sqlite:///{db}"}]}}
+    facts, f = borrowed_judge(site, borrowed=cfg_db)
+    assert (f.status, f.fault) == (Status.FAIL, Fault.UNDETERMINED)
+    assert f.title == f"callcenter cannot open its database {db}: {db} is on {mnt}, mounted read-only"
+    assert f"mount -o remount,rw {mnt}" in f.remedy and "chown" not in f.remedy
+    assert any("readonly database" in ln for ln in f.evidence["log_lines"])
+
+
 # --- a running service ----------------------------------------------------------------------
 
 def test_a_running_service_warns_before_its_next_restart(site, tmp_path):
@@ -287,3 +315,42 @@ def test_a_stopped_service_with_a_guessed_user_and_no_refusal_stays_stopped(site
     os.chown(site.home, 0, 0)
     facts, f = borrowed_judge(site, user="")
     assert f.evidence["reason"] == "stopped", f.title
+
+
+# --- who it runs as, from its systemd unit, on a recorded tree (--root) --------------------------
+
+def test_unit_user_on_a_recorded_tree_names_the_user_and_the_folder(tmp_path):
+    """A copy of a server's files (as sos or a technician's tar brings them):
+    the unit says User=cc, the database folder was chowned to root 0700."""
+    t = tmp_path / "tree"
+    for d in ("etc/systemd/system", "var/lib/cc", "var/log/cc", "proc"):
+        (t / d).mkdir(parents=True)
+    os.chmod(t, 0o755)
+    (t / "proc/stat").write_text("btime 1764550000\n")
+    (t / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\ncc:x:1001:1001::/var/lib/cc:/usr/sbin/nologin\n")
+    (t / "etc/group").write_text("root:x:0:\ncc:x:1001:\n")
+    (t / "etc/systemd/system/callcenter.service").write_text(
+        "[Unit]\nDescription=Call center\n\n[Service]\nUser=cc\nExecStart=/opt/cc/bin/ccserver\n")
+    with sqlite3.connect(t / "var/lib/cc/cc.db") as db:
+        db.execute("CREATE TABLE agents (name TEXT)")
+    os.chown(t / "var/lib/cc/cc.db", 1001, 1001)
+    os.chmod(t / "var/lib/cc", 0o700)  # root's now: a chown -R root run one folder too high
+    log = t / "var/log/cc/server.log"
+    log.write_text("2026-12-01 07:00:00,000 INFO ccserver: starting\n"
+                   "2026-12-01 07:00:00,012 ERROR ccserver: cannot open /var/lib/cc/cc.db: "
+                   "sqlite3.OperationalError: unable to open database file\n")
+    os.chown(log, 1001, 1001)
+    cfg = tmp_path / "site.toml"
+    cfg.write_text('[site]\nrole = "server"\n\n[[service]]\nname = "callcenter"\nunit = "callcenter.service"\n'
+                   'log = "/var/log/cc/server.log"\ndatabases = ["cc"]\n\n'
+                   '[[database]]\nname = "cc"\nurl = "sqlite:////var/lib/cc/cc.db"\n')
+    done = run_cli("run", "--config", str(cfg), "--root", str(t), "--only", "application.services",
+                   "--format", "json")
+    assert done.returncode == 2, done.stderr
+    f = service_finding(json.loads(done.stdout))
+    assert (f["status"], f["fault"]) == ("fail", "site")
+    assert f["title"] == ("callcenter cannot open its database /var/lib/cc/cc.db: /var/lib/cc is root:root with "
+                          "mode 0700: user cc cannot pass through it")
+    assert "runs as cc (uid 1001; known from its unit's User=)" in f["detail"]
+    assert "chown cc:cc /var/lib/cc; chmod u+rwx /var/lib/cc" in f["remedy"]
+    assert "systemctl start callcenter.service" in f["remedy"]

@@ -215,12 +215,16 @@ def access_finding(svc: dict[str, Any], lines: list[str], running: bool, find: C
                           + (":" if start else ""), start)],
                     reason="access-denied", log_lines=perm[-5:],
                     access={"runs_as": user or None, "denied": []})
+    found.sort(key=lambda t: not any(b["why"] == "read-only" for b in t["blockers"]))
+    for t in found:
+        t["blockers"].sort(key=lambda b: b["why"] != "read-only")
     first = found[0]
     b0 = first["blockers"][0]
-    why_text = join("; ", [_cause(b, user) for t in found for b in t["blockers"]])
+    why_text = join("; ", list(dict.fromkeys(_cause(b, user) for t in found for b in t["blockers"])))
     src = {"process": _("its running process {pid}", pid=user.get("pid")), "config": "[[service]] user",
            "unit": _("its unit's User="), "log-owner": _("the owner of its log")}.get(user.get("source"), "?")
-    read_only = all(b["why"] == "read-only" for t in found for b in t["blockers"])
+    # A read-only filesystem comes first: no chown helps until it is writable again.
+    read_only = any(b["why"] == "read-only" for t in found for b in t["blockers"])
     changed = _changed(found)
     if read_only:
         fault = Fault.UNDETERMINED
@@ -242,7 +246,7 @@ def access_finding(svc: dict[str, Any], lines: list[str], running: bool, find: C
     parts = [_("{state}. {name} runs as {user} (uid {uid}; known from {source}), and {why}.", state=state,
                name=name, user=user["user"], uid=user.get("uid"), source=src, why=why_text)]
     if perm:
-        parts.append(_("Its log says: {line}", line=perm[-1].strip()))
+        parts.append(_("Its log says: {line}.", line=perm[-1].strip().rstrip(".")))
     if changed:
         acc = changed[0]["row"]
         parts.append(_("At acceptance ({when}) {path} was {owner} with mode {mode}: it was changed on site "
