@@ -12,8 +12,9 @@ Evidence keys the rules rely on (the judges' side of the contract):
 - ``database.integrity``: ``evidence.mount``, the mountpoint holding the
   database files (found from the server's config files or process when it
   does not answer), and ``evidence.reason`` (ok, corrupt, disk-full: cannot
-  start or refuses writes on a full disk, server-down, auth, permission,
-  missing-file, not-verified, ...).
+  start or refuses writes on a full disk, server-down, access-denied: a
+  server that cannot start because its files were given to another owner,
+  auth, permission: this run may not read it, missing-file, not-verified, ...).
 - ``application.services``: ``evidence.mounts`` (mountpoints of its data and
   log paths, of its databases' files, and of files its disk-full log lines
   name), ``evidence.databases`` (names of [[database]] entries it
@@ -108,7 +109,7 @@ RULES: tuple[Rule, ...] = (
          why=N_("the service depends on the corrupt database")),
     Rule("database-down-stops-service", cause="database.integrity", effect="application.services",
          join=(("evidence.databases", "subject"),),
-         cause_when={"evidence.reason": ("disk-full", "server-down")},
+         cause_when={"evidence.reason": ("disk-full", "server-down", "access-denied")},
          effect_when={"evidence.reason": ("disk-full", "database-corrupt", "crashed", "stopped",
                                           "not-listening", "hung")},
          why=N_("the service depends on the database, which cannot start or write")),

@@ -27,6 +27,7 @@ from diagnose.activity import doing
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.database.common import OBJECT_TYPES, location, scrub
 from diagnose.checks.database.datadir import engine_of, server_files
+from diagnose.checks.database import refused
 from diagnose.checks.database.diskfull import cannot_start, refuses_writes
 from diagnose.checks.database.logs import KernelLog, block_names, scan_log
 from diagnose.config import redact
@@ -170,6 +171,8 @@ class DatabaseIntegrity(Check):
         log = item.get("log") or server_log
         with doing(f"reading the log {log} of database {item['name']}"):
             facts["log"] = scan_log(host, log, base)
+        if facts.get("server_files"):
+            facts["data_access"] = refused.probe(host, engine, facts["server_files"], facts["log"])
         with doing(f"reading the kernel log for database {item['name']}"):
             facts["kernel"] = kernel.scan(block_names(host, loc.get("device")))
         facts["duration_s"] = round(time.monotonic() - t0, 3)
@@ -326,7 +329,8 @@ def judge_database(check: str, db: dict[str, Any]) -> Finding:
         if db.get("server_files"):
             evidence["server_files"] = db["server_files"]
         evidence["connect"] = conn
-        stopped = cannot_start(check, name, label, db, mod, evidence)
+        stopped = cannot_start(check, name, label, db, mod, evidence) or \
+            refused.cannot_open(check, name, label, db, mod, evidence)
         if stopped:
             return stopped
         evidence["reason"] = REASON_OF_CONNECT.get(conn.get("kind"), "error")

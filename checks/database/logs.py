@@ -36,6 +36,11 @@ LOG_PATTERNS = {
         r"Starting crash recovery|crash recovery|got signal \d+|Database was not shut down normally|"
         r"was not closed properly|power (failure|loss)", re.I),
     "io_error": re.compile(r"I/O error|Input/output error|\bEIO\b|disk I/O error", re.I),
+    # The operating system's refusal of a file: strerror(EACCES) is "Permission
+    # denied", capitalised (PostgreSQL's SQL-level "permission denied for
+    # table" is a privilege, not a file); MariaDB prints the errno (13).
+    "permission": re.compile(r"Permission denied|has wrong ownership|has invalid permissions|"
+                             r"Errcode:? ?13\b|error number 13\b|OS error code 13\b"),
 }
 
 # A server (or the application writing this log) starting: what the log said
