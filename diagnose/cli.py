@@ -110,6 +110,7 @@ def _main(argv: Sequence[str] | None) -> int:
         register()
     args = list(sys.argv[1:] if argv is None else argv)
     helptext.choose(args)  # help is shown while parsing: the language comes first
+    helptext.speak_click()
     try:
         rv = cli.main(args=args, prog_name="diagnose",
                       complete_var=COMPLETE_VAR, standalone_mode=False)

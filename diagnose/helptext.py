@@ -89,3 +89,54 @@ def config_error(exc: Any, label: bool = True) -> str:
 
 # The words click itself prints around the texts above.
 i18n.N_("Usage: "), i18n.N_("Options"), i18n.N_("Commands")
+
+# click writes its own messages (a mistyped option, a missing argument, a bad
+# value, "Try ... for help.") through the standard library's gettext, looked
+# up in each of its modules as ``_`` and ``ngettext``. In another language
+# those two names point at our catalogs instead, whose entries carry click's
+# English texts as msgids (diagnose/commands/locale/ru.po, "click's own").
+CLICK_MODULES = ("click.core", "click.parser", "click.exceptions", "click.types", "click.decorators")
+CLICK_MESSAGES = (
+    i18n.N_("Error: {message}"), i18n.N_("Try '{command} {option}' for help."),
+    i18n.N_("No such option {name!r}."), i18n.N_("No such command {name!r}."),
+    i18n.N_("Missing argument"), i18n.N_("Missing option"), i18n.N_("Missing parameter"),
+    i18n.N_("Missing parameter: {param_name}"), i18n.N_("Missing command."),
+    i18n.N_("Invalid value: {message}"), i18n.N_("Invalid value for {param_hint}: {message}"),
+    i18n.N_("Option {name!r} does not take a value."),
+    i18n.N_("{value!r} is not a valid {number_type}."), i18n.N_("{value} is not in the range {range}."),
+    i18n.N_("{name} {filename!r} does not exist."), i18n.N_("{name} {filename!r} is a file."),
+    i18n.N_("{name} {filename!r} is a directory."), i18n.N_("{name} {filename!r} is not readable."),
+    i18n.N_("file"), i18n.N_("directory"), i18n.N_("path"),
+    i18n.N_("Aborted!"),
+)
+
+
+def _click_plurals() -> None:  # pragma: no cover
+    """Never called: marks click's ngettext messages (singular, plural) for
+    the catalog, whose extraction reads them from this source."""
+    i18n._n("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)", 1)
+    i18n._n("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments.", 1)
+    i18n._n("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})", 1)
+    i18n._n("{value!r} is not {choice}.", "{value!r} is not one of {choices}.", 1)
+
+
+def speak_click() -> None:
+    """Let click's own messages follow the chosen language (no-op in English)."""
+    code = lang()
+    if code == "en":
+        return
+    import importlib
+    import sys
+
+    def gettext(msg: str) -> str:
+        return i18n._lookup(msg, None, None, code)
+
+    def ngettext(singular: str, plural: str, n: int) -> str:
+        return i18n._lookup(singular, plural, n, code)
+
+    for name in CLICK_MODULES:
+        mod = sys.modules.get(name) or importlib.import_module(name)
+        if hasattr(mod, "_"):
+            mod._ = gettext
+        if hasattr(mod, "ngettext"):
+            mod.ngettext = ngettext

@@ -127,3 +127,20 @@ def test_cli_messages_in_russian(tmp_path):
     listed = json.loads(run_cli("list", "--format", "json", env=RU).stdout)  # data for programs: English
     assert not re.search("[А-Яа-я]", json.dumps(listed, ensure_ascii=False))
     assert run_cli("--lang", "ru", "schedule", env=EN).stderr.startswith("diagnose: для schedule нужно действие")
+
+
+@pytest.mark.parametrize("args,want", [
+    (("run", "--bogus"), "Ошибка: Нет параметра '--bogus'. Может быть, имелось в виду '--verbose'?"),
+    (("run", "--only"), "Ошибка: Параметру '--only' нужен аргумент."),
+    (("bogus",), "Ошибка: Нет команды 'bogus'."),
+    (("run", "--format", "xml"), "Ошибка: Недопустимое значение '--format': недопустимый выбор: 'xml' "
+                                 "(возможны: text, json, html, junit, nagios, prometheus)"),
+])
+def test_clicks_own_usage_errors_in_russian_exit_3(args, want):
+    done = run_cli("--lang", "ru", *args, env=EN)
+    assert done.returncode == 3
+    lines = done.stderr.splitlines()
+    assert want in lines, done.stderr
+    assert not any(ln.startswith(("Usage:", "Try ", "Error:")) for ln in lines), done.stderr
+    english = run_cli(*args, env=EN)
+    assert english.returncode == 3 and "Error: " in english.stderr and "Try '" in english.stderr

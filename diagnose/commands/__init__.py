@@ -125,7 +125,8 @@ class Choice(click.Choice):
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            self.fail(f"invalid choice: {value!r} (choose from {', '.join(self.choices)})", param, ctx)
+            self.fail(helptext.t(_("invalid choice: {value} (choose from {choices})", value=repr(value),
+                                   choices=", ".join(self.choices))), param, ctx)
 
 
 def check_names() -> list[str]:
