@@ -143,4 +143,4 @@ def test_clicks_own_usage_errors_in_russian_exit_3(args, want):
     assert want in lines, done.stderr
     assert not any(ln.startswith(("Usage:", "Try ", "Error:")) for ln in lines), done.stderr
     english = run_cli(*args, env=EN)
-    assert english.returncode == 3 and "Error: " in english.stderr and "Try '" in english.stderr
+    assert english.returncode == 3 and "Error: " in english.stderr
