@@ -97,7 +97,7 @@ def figures(q: dict[str, Any], qconf: dict[str, Any] | None, qcfg: dict[str, Any
 
 class QueueKpi(Check):
     name = "queue.kpi"
-    summary = "Asterisk queue figures: offered, answered, abandoned, ASA, ring time, service level per hour"
+    summary = N_("Asterisk queue figures: offered, answered, abandoned, ASA, ring time, service level per hour")
     section = "queues"
     schema = QUEUES
     reads = {"asterisk": ASTERISK}

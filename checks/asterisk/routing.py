@@ -57,7 +57,7 @@ def _show(name: str) -> str:
 
 class CallRouting(Check):
     name = "call.routing"
-    summary = "Asterisk queues ring members who can answer, in an order that does not keep callers waiting"
+    summary = N_("Asterisk queues ring members who can answer, in an order that does not keep callers waiting")
     section = "asterisk"
     schema = ASTERISK
     reads = {"queues": QUEUES}

@@ -22,6 +22,7 @@ from typing import Any
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.audio.judge import (CAPTURE_CONTROLS, PLAYBACK_CONTROLS,  # noqa: F401 (API)
                                          is_headset, judge)
+from diagnose.i18n import N_, _
 from diagnose.model import Finding
 
 NO_INDEX = 0xFFFFFFFF  # PA_INVALID_INDEX: "no card", "not a monitor"
@@ -239,7 +240,7 @@ def _has_alsa(host: Any) -> bool:
 
 class AudioSettings(Check):
     name = "audio.settings"
-    summary = "default source/sink is the headset, mic not muted, volume not zero (PulseAudio/PipeWire)"
+    summary = N_("default source/sink is the headset, mic not muted, volume not zero (PulseAudio/PipeWire)")
     section = "audio"
     needs = Needs(role="workstation", live=True)
     timeout = 5.0
@@ -263,9 +264,9 @@ class AudioSettings(Check):
     def applies(self, host: Any, cfg: dict[str, Any]) -> str | None:
         if server_candidates(host, cfg) or _has_alsa(host):
             return None
-        return ("no sound server socket ($PULSE_SERVER, $XDG_RUNTIME_DIR/pulse/native, "
-                "/run/user/<uid>/pulse/native) and no ALSA sound card with amixer "
-                "(apt-get install alsa-utils); set [audio] server to point at one")
+        return _("no sound server socket ($PULSE_SERVER, $XDG_RUNTIME_DIR/pulse/native, "
+                 "/run/user/<uid>/pulse/native) and no ALSA sound card with amixer "
+                 "(apt-get install alsa-utils); set [audio] server to point at one")
 
     def probe(self, host: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         host.require_live("reading the sound server")

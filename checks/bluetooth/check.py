@@ -21,13 +21,14 @@ from diagnose.checks.bluetooth.common import CHECK
 from diagnose.checks.bluetooth.dbus import bluez_absent_reason, bluez_objects
 from diagnose.checks.bluetooth.judge import _Judge
 from diagnose.checks.bluetooth.radio import _choose_rssi, conn_info, pulse_cards, rfkill, wifi
+from diagnose.i18n import N_
 
 
 class BluetoothInterference(Check):
     """Bluetooth headsets: signal, congestion, profile, model, adapter."""
 
     name = CHECK
-    summary = ("Bluetooth headsets: weak signal, too many in range, narrowband profile, "
+    summary = N_("Bluetooth headsets: weak signal, too many in range, narrowband profile, "
                "unapproved models, adapter off")
     section = "bluetooth"
     needs = Needs(role="workstation", live=True)

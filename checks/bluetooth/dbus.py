@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from diagnose.checks.bluetooth.common import AUDIO_UUIDS, BLUEZ, DBUS_TIMEOUT_S
+from diagnose.i18n import _
 
 
 def _unvariant(value: Any) -> Any:
@@ -79,26 +80,28 @@ def bluez_absent_reason(host) -> str | None:
     where = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or "unix:path=/run/dbus/system_bus_socket"
     sock = re.match(r"unix:path=([^,;]+)", where)
     if sock and not host.exists(sock.group(1)):
-        return (f"there is no D-Bus system bus here (no socket {sock.group(1)}), so BlueZ cannot "
-                "be asked; install and start dbus and bluez")
-    unreachable = (f"the D-Bus system bus at {where} cannot be reached ({{}}), so BlueZ cannot be asked; "
-                   "check `systemctl status dbus`")
+        return _("there is no D-Bus system bus here (no socket {socket}), so BlueZ cannot be asked; "
+                 "install and start dbus and bluez", socket=sock.group(1))
+
+    def unreachable(error: str) -> str:
+        return _("the D-Bus system bus at {address} cannot be reached ({error}), so BlueZ cannot be asked; "
+                 "check `systemctl status dbus`", address=where, error=error)
     if host.which("dbus-send"):
         r = host.run(["dbus-send", "--system", "--print-reply", "--dest=org.freedesktop.DBus",
                       "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", "string:" + BLUEZ],
                      timeout=2)
         if not r.ok:
-            return unreachable.format((r.stderr or "no answer within 2s").strip()[-200:])
+            return unreachable((r.stderr or "no answer within 2s").strip()[-200:])
         # The reply's body is printed as "   boolean true" / "   boolean false".
         running = re.search(r"^\s*boolean true\s*$", r.stdout, re.M) is not None
     else:
         try:
             running = _run_dbus(host, "asking D-Bus for BlueZ", _has_bluez, 2.0)
         except (OSError, TimeoutError, RuntimeError, EOFError, ValueError) as exc:
-            return unreachable.format(f"{type(exc).__name__}: {exc}")
+            return unreachable(f"{type(exc).__name__}: {exc}")
     if not running:
-        return ("BlueZ is not running: nothing owns org.bluez on the system bus "
-                "(start it with `systemctl start bluetooth`; install the bluez package if missing)")
+        return _("BlueZ is not running: nothing owns org.bluez on the system bus "
+                 "(start it with `systemctl start bluetooth`; install the bluez package if missing)")
     return None
 
 

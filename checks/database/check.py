@@ -53,7 +53,7 @@ def password_for(item: dict[str, Any]) -> tuple[str | None, str | None]:
 
 class DatabaseIntegrity(Check):
     name = "database.integrity"
-    summary = "SQLite integrity_check, PostgreSQL amcheck, MariaDB/MySQL CHECK TABLE; read-only"
+    summary = N_("SQLite integrity_check, PostgreSQL amcheck, MariaDB/MySQL CHECK TABLE; read-only")
     section = "database"
     multi = True
     needs = Needs(section=True, role="server")
@@ -92,10 +92,10 @@ class DatabaseIntegrity(Check):
     def applies(self, host: Host, cfg: dict[str, Any]) -> str | None:
         for i, item in enumerate(cfg.get("items", [])):
             if not item.get("name") or not item.get("url"):
-                return f"[[database]] number {i + 1} needs both name and url"
+                return _("[[database]] number {n} needs both name and url", n=i + 1)
             if engine_of(item["url"]) is None:
-                return (f"[[database]] {item['name']}: url must start with sqlite://, postgresql://, "
-                        f"mysql:// or mariadb://")
+                return _("[[database]] {name}: url must start with sqlite://, postgresql://, mysql:// or "
+                         "mariadb://", name=item["name"])
         return None
 
     # Where call-center SQLite files and database server sockets usually are.

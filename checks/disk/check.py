@@ -30,7 +30,7 @@ from diagnose.checks.disk import forecast
 from diagnose.check import Check, Key, Needs, section_config
 from diagnose.checks.disk.owned import claim, owned_paths
 from diagnose.checks.disk.whose import _attribute, _scan_evidence, human, not_collected, pct, q
-from diagnose.i18n import _, join, size
+from diagnose.i18n import N_, _, join, size
 from diagnose.model import Fault, Finding, Status, step
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class DiskSpace(Check):
     """Free space and inodes per mount; who fills a full one."""
 
     name = "disk.space"
-    summary = ("free space and inodes per mount; who is eating the disk "
+    summary = N_("free space and inodes per mount; who is eating the disk "
                "(application vs foreign data)")
     section = "disk"
     borrows = ("service", "database")  # their logs, data and databases are the application's

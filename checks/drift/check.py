@@ -19,6 +19,7 @@ from typing import Any
 
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.drift import judge as judge_mod
+from diagnose.i18n import N_, _
 from diagnose.state import confdiff, snapshot
 from diagnose.state.baseline import Store, stable_paths, watch_patterns
 from diagnose.state.whochanged import Witnesses
@@ -54,7 +55,7 @@ def _record_command(cfg: dict[str, Any], host: Any) -> str:
 
 class ConfigDrift(Check):
     name = NAME
-    summary = "what changed since the acceptance baseline: files and settings, when, and who changed it"
+    summary = N_("what changed since the acceptance baseline: files and settings, when, and who changed it")
     section = "baseline"
     needs = Needs(role="any")
     timeout = 30.0
@@ -77,10 +78,11 @@ class ConfigDrift(Check):
             if store.exists():
                 return None
         except OSError as exc:
-            return (f"cannot read the baseline in {store.dir}: {exc.strerror or exc} (run as the user "
-                    "who recorded it, usually root, or set [site] state_dir / $DIAGNOSE_STATE_DIR)")
-        return (f"no acceptance baseline in {store.dir}: record one with "
-                f"`{_record_command(cfg, host)}`")
+            return _("cannot read the baseline in {dir}: {error} (run as the user who recorded it, usually "
+                     "root, or set [site] state_dir / $DIAGNOSE_STATE_DIR)", dir=store.dir,
+                     error=exc.strerror or str(exc))
+        return _("no acceptance baseline in {dir}: record one with `{command}`", dir=store.dir,
+                 command=_record_command(cfg, host))
 
     # -- probe ----------------------------------------------------------------------
     def probe(self, host: Any, cfg: dict[str, Any]) -> dict[str, Any]:

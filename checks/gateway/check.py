@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
+from diagnose.i18n import N_
 from diagnose.model import Finding
 
 PING_COUNT = 3
@@ -242,7 +243,7 @@ def _is_ip(address: str) -> bool:
 
 class GatewayPower(Check):
     name = "gateway.power"
-    summary = "FXO/VoIP gateway: ARP -> ICMP -> SIP OPTIONS -> HTTP tells no power from misconfigured"
+    summary = N_("FXO/VoIP gateway: ARP -> ICMP -> SIP OPTIONS -> HTTP tells no power from misconfigured")
     section = "gateway"
     multi = True
     needs = Needs(section=True, role="server", live=True)

@@ -17,7 +17,7 @@ from typing import Any
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.headset.probe import AUDIO_CLASS, WIRELESS_CLASS, collect
 from diagnose.checks.headset.vendors import BLUETOOTH_DONGLES, HEADSET_ONLY, vendor_table
-from diagnose.i18n import _, join
+from diagnose.i18n import N_, _, join
 from diagnose.model import Fault, Finding, Status, step
 
 
@@ -106,7 +106,7 @@ def _evidence(dev: dict[str, Any], kind: str) -> dict[str, Any]:
 
 class HeadsetPresence(Check):
     name = "headset.presence"
-    summary = "USB headset present (pyudev), which model, expected one missing"
+    summary = N_("USB headset present (pyudev), which model, expected one missing")
     section = "headset"
     needs = Needs(role="workstation")
     timeout = 5.0

@@ -20,6 +20,7 @@ from typing import Any
 
 from diagnose.check import Check, Key, Needs
 from diagnose.checks.network.common import NAME
+from diagnose.i18n import N_
 from diagnose.model import Finding
 
 # The probe and the judge are imported when used: a run that only validates
@@ -30,7 +31,7 @@ class NetworkConnectivity(Check):
     """Link, address, route, gateway ARP, DNS, server ports and voice quality."""
 
     name = NAME
-    summary = "link/carrier, address, default route, gateway ARP, DNS, the server's ports, loss/latency/jitter"
+    summary = N_("link/carrier, address, default route, gateway ARP, DNS, the server's ports, loss/latency/jitter")
     section = "network"
     # Any role: a server's own link and default gateway matter as much as a seat's.
     needs = Needs(role="any", live=True)

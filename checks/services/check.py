@@ -35,11 +35,12 @@ from diagnose.checks.services.procfs import (
     recheck_states,
     systemd_unit,
 )
+from diagnose.i18n import N_, _
 
 
 class ApplicationServices(Check):
     name = NAME
-    summary = "the call-center services run, listen on their ports, and do not crash"
+    summary = N_("the call-center services run, listen on their ports, and do not crash")
     section = "service"
     multi = True
     needs = Needs(section=True, role="server")
@@ -85,8 +86,8 @@ class ApplicationServices(Check):
     def applies(self, host, cfg):
         for n, item in enumerate(cfg["items"], 1):
             if not (item["process"] or item["unit"]):
-                return (f"[[service]] #{n} ({item['name'] or 'unnamed'}) names no program: "
-                        "set process = \"<name as in ps>\" or unit = \"<name>.service\"")
+                return _("[[service]] #{n} ({name}) names no program: set process = \"<name as in ps>\" or "
+                         "unit = \"<name>.service\"", n=n, name=item["name"] or _("unnamed"))
         return None
 
     # -- probe --------------------------------------------------------------

@@ -12,7 +12,7 @@ import posixpath
 from typing import Any
 
 from diagnose.check import Check, Key, Needs
-from diagnose.i18n import _
+from diagnose.i18n import N_, _
 
 # The gain limits, in dB, applied to every configured and live gain: G.711
 # saturates at +3 dBm0 and speech at the nominal -20 dBm0 peaks 12-15 dB
@@ -24,7 +24,7 @@ MAX_GAIN_DB = 6.0
 
 class TelephonyCard(Check):
     name = "telephony.card"
-    summary = "DAHDI telephony card: FXO line battery, T1/E1 alarms, gains, echo canceller"
+    summary = N_("DAHDI telephony card: FXO line battery, T1/E1 alarms, gains, echo canceller")
     section = "telephony"
     needs = Needs(role="server")
     timeout = 10.0

@@ -33,7 +33,7 @@ def docs(check: str | None) -> int:
     if check is None:
         width = max(len(n) for n in registry.checks)
         for name in sorted(registry.checks):
-            print(f"{name.ljust(width)}  {registry.checks[name].summary}")
+            print(f"{name.ljust(width)}  {helptext.t(registry.checks[name].summary)}")
         print("\n" + helptext.t(_("Run `diagnose docs CHECK` for one check's config keys, findings and remedies.")))
         return 0
     bad = unknown_check([check], registry)

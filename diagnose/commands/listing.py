@@ -61,7 +61,7 @@ def list_checks(config: str | None, format_: str) -> int:
     width = max((len(r["name"]) for r in rows), default=10)
     for r in rows:
         mark = t(_("yes")) if r["applies"] else t(_("no")).ljust(3)
-        print(f"  {r['name'].ljust(width)}  " + t(_("applies: {mark}", mark=mark)) + f"  {r['summary']}")
+        print(f"  {r['name'].ljust(width)}  " + t(_("applies: {mark}", mark=mark)) + f"  {t(r['summary'])}")
         print(f"  {' ' * width}  " + t(_("needs: {needs}", needs=t(r["needs"]))))
         if r["why_not"]:
             print(f"  {' ' * width}  " + t(_("why not: {why}", why=t(r["why_not"]))))
