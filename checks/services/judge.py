@@ -322,42 +322,53 @@ def _frozen(svc, procs, find, unit_cmds) -> Finding | None:
     stuck in uninterruptible I/O (D, still D a moment later), or accepting
     connections on its health URL without ever answering."""
     name = svc["name"]
-    restart = f"systemctl restart {svc['unit']['name']}" if svc.get("unit") else f"restart {name}"
+    unit = svc.get("unit")
+    restart = f"systemctl restart {unit['name']}" if unit else None
+    then_restart = step(_("If it stays stuck, restart it:") if restart else
+                        _("If it stays stuck, restart it the way the installation does"), restart)
+    look = step(_("Look at its status and journal:"), unit_cmds) if unit_cmds else step(_("Look at its log."))
     stopped = [p for p in procs if p["state"] in ("T", "t")]
     if stopped:
         p = stopped[0]
-        how = "stopped by a signal" if p["state"] == "T" else "stopped by a debugger"
-        return find(Status.FAIL, f"{name} is frozen: process {p['pid']} is {how} (state {p['state']})",
+        how = _("stopped by a signal") if p["state"] == "T" else _("stopped by a debugger")
+        return find(Status.FAIL, _("{name} is frozen: process {pid} is {how} (state {state})", name=name,
+                                   pid=p["pid"], how=how, state=p["state"]),
                     Fault.UNDETERMINED,
-                    f"{name} runs but process {p['pid']} is {how}: it holds its ports and answers nothing. "
-                    "Someone sent it SIGSTOP (Ctrl-Z in a terminal, kill -STOP) or a debugger is attached.",
-                    f"Let it go on: kill -CONT {p['pid']}; if it stays stuck, {restart}.",
+                    _("{name} runs but process {pid} is {how}: it holds its ports and answers nothing. Someone "
+                      "sent it SIGSTOP (Ctrl-Z in a terminal, kill -STOP) or a debugger is attached.",
+                      name=name, pid=p["pid"], how=how),
+                    [step(_("Let it go on:"), f"kill -CONT {p['pid']}"), then_restart],
                     reason="frozen", frozen_pid=p["pid"], state=p["state"])
     stuck = [p for p in procs if p["state"] == "D" and p.get("state_again") == "D"]
     if stuck:
         p = stuck[0]
-        return find(Status.FAIL, f"{name} is stuck: process {p['pid']} waits on I/O (state D)",
+        return find(Status.FAIL, _("{name} is stuck: process {pid} waits on I/O (state D)", name=name,
+                                   pid=p["pid"]),
                     Fault.UNDETERMINED,
-                    f"Process {p['pid']} of {name} was in uninterruptible I/O (state D) twice, "
-                    f"{p.get('state_again_after_s', 0):g} s apart: a disk, NFS share or device it uses "
-                    "does not answer.",
-                    f"Look for I/O errors and hung tasks: dmesg | tail -50; cat /proc/{p['pid']}/stack; "
-                    "fix the disk or share, then " + restart + ".",
+                    _("Process {pid} of {name} was in uninterruptible I/O (state D) twice, {seconds} s apart: a "
+                      "disk, NFS share or device it uses does not answer.", pid=p["pid"], name=name,
+                      seconds=f"{p.get('state_again_after_s', 0):g}"),
+                    [step(_("Look for I/O errors and hung tasks:"), f"dmesg | tail -50; cat /proc/{p['pid']}/stack"),
+                     step(_("Fix the disk or share, then restart it:") if restart else
+                          _("Fix the disk or share, then restart it"), restart)],
                     reason="stuck-io", frozen_pid=p["pid"], state="D")
     h = svc.get("health") or {}
     if h.get("state") == "silent":
-        return find(Status.FAIL, f"{name} is hung: it accepts connections but does not answer {h['url']}",
+        return find(Status.FAIL, _("{name} is hung: it accepts connections but does not answer {url}", name=name,
+                                   url=h["url"]),
                     Fault.SOFTWARE,
-                    f"{name} runs and its health URL {h['url']} took the connection but gave {h['error']}: "
-                    "the service is hung (a deadlock, or a call that never returns).",
-                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
-                    + f"{restart}, and send the log of the minutes before to the vendor.",
+                    _("{name} runs and its health URL {url} took the connection but gave {error}: the service "
+                      "is hung (a deadlock, or a call that never returns).", name=name, url=h["url"],
+                      error=h["error"]),
+                    [look, step(_("Restart it:") if restart else _("Restart it"), restart),
+                     step(_("Send the log of the minutes before to the vendor."))],
                     reason="hung", health=h)
     if h.get("state") == "answered" and h.get("status") and h["status"] >= 500:
-        return find(Status.FAIL, f"{name} answers its health URL with HTTP {h['status']}", Fault.SOFTWARE,
-                    f"{name} runs but {h['url']} answered HTTP {h['status']}: it reports itself unhealthy.",
-                    (f"Look at {unit_cmds}; " if unit_cmds else "Look at its log; ")
-                    + "send it to the vendor.", reason="unhealthy", health=h)
+        return find(Status.FAIL, _("{name} answers its health URL with HTTP {status}", name=name,
+                                   status=h["status"]), Fault.SOFTWARE,
+                    _("{name} runs but {url} answered HTTP {status}: it reports itself unhealthy.", name=name,
+                      url=h["url"], status=h["status"]),
+                    [look, step(_("Send it to the vendor."))], reason="unhealthy", health=h)
     return None
 
 
