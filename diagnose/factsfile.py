@@ -37,11 +37,19 @@ import os
 from typing import Any
 
 from diagnose.confvalues import short
+from diagnose.i18n import N_, _
 
 SCHEMA = "diagnose.facts/1"
 MAX_BYTES = 512 * 1024 * 1024
 MAX_DEPTH = 64
 STATES = ("ran", "skipped", "error")
+
+
+# What the json module says of bad JSON (json/decoder.py), for the catalogs.
+JSON_ERRORS = (N_("Expecting value"), N_("Expecting property name enclosed in double quotes"),
+               N_("Expecting ',' delimiter"), N_("Expecting ':' delimiter"), N_("Extra data"),
+               N_("Unterminated string starting at"), N_("Invalid control character at"), N_("Invalid \\escape"),
+               N_("Invalid \\uXXXX escape"))
 
 
 class FactsError(ValueError):
@@ -140,7 +148,8 @@ def validate(d: Any) -> None:
         raise FactsError(f"the file holds {_kind(d)}, not a facts object (expected {{\"schema\": "
                          f"\"{SCHEMA}\", ...}})")
     if d.get("schema") != SCHEMA:
-        raise FactsError(f"not a diagnose facts file (schema {short(d.get('schema'))}, expected \"{SCHEMA}\")")
+        raise FactsError(_("not a diagnose facts file (schema {schema}, expected \"{expected}\")",
+                         schema=short(d.get("schema")), expected=SCHEMA))
     _walk(d, [])
     tool = _need(d, "tool", (dict, type(None)), [], what="an object")
     if tool:
@@ -178,13 +187,14 @@ def parse(data: bytes, origin: str = "facts file") -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise FactsError(f"not UTF-8 at byte {exc.start}") from None
+        raise FactsError(_("not UTF-8 at byte {n}", n=exc.start)) from None
     try:
         return json.loads(text, parse_constant=_no_constants)
     except RecursionError:
-        raise FactsError("nested too deeply to read") from None
+        raise FactsError(_("nested too deeply to read")) from None
     except json.JSONDecodeError as exc:
-        raise FactsError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise FactsError(_("not JSON: {error} at line {line}, column {column}", error=_(exc.msg), line=exc.lineno,
+                           column=exc.colno)) from None
 
 
 def read(path: str) -> Any:
@@ -202,13 +212,13 @@ def read(path: str) -> Any:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             with os.fdopen(fd, "rb") as fh:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise FactsError("not a regular file")
+                    raise FactsError(_("not a regular file"))
                 os.set_blocking(fd, True)
                 data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise FactsError(f"cannot read it: {exc.strerror or exc}") from None
+        raise FactsError(_("cannot read it: {error}", error=exc.strerror or str(exc))) from None
     if len(data) > MAX_BYTES:
-        raise FactsError(f"larger than {MAX_BYTES // (1024 * 1024)} MB; not a facts file")
+        raise FactsError(_("larger than {n} MB; not a facts file", n=MAX_BYTES // (1024 * 1024)))
     d = parse(data)
     validate(d)
     return d

@@ -28,6 +28,8 @@ import signal
 import sys
 from typing import Any, Callable
 
+from diagnose.i18n import N_, _
+
 EXIT_UNKNOWN = 3
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
@@ -63,10 +65,22 @@ def say(message: str, stream: Any = None) -> None:
     closed or broken stderr is not a reason to crash."""
     stream = stream or sys.stderr
     try:
-        stream.write(f"diagnose: {safe_message(message)}\n")
+        stream.write(f"diagnose: {safe_message(_translated(message))}\n")
         stream.flush()
     except (OSError, ValueError):
         pass
+
+
+def _translated(message: Any) -> str:
+    """The message in the reader's language; a message of the engine (a
+    Message) by its template, a plain string when it is one we know. Never
+    fails: this is the last line of defence."""
+    try:
+        from diagnose import helptext
+
+        return helptext.t(message)
+    except Exception:  # noqa: BLE001
+        return str(message)
 
 
 def die(message: str, code: int = EXIT_UNKNOWN) -> int:
@@ -81,19 +95,21 @@ def _known(exc: BaseException) -> str | None:
     from diagnose.fsutil import UnsafeTarget, describe_oserror
 
     if isinstance(exc, ConfigError):
-        return f"config error: {exc}"
+        from diagnose import helptext
+
+        return helptext.config_error(exc)
     if isinstance(exc, FactsError):
-        return f"facts file: {exc}"
+        return _("facts file: {error}", error=exc.args[0] if exc.args else str(exc))
     if isinstance(exc, UnsafeTarget):
         return describe_oserror(exc)
     if isinstance(exc, MemoryError):
-        return "out of memory"
+        return _("out of memory")
     if isinstance(exc, RecursionError):
-        return "input nested too deeply to process"
+        return _("input nested too deeply to process")
     return None
 
 
-def guarded(fn: Callable[..., int], *args: Any, what: str = "the run", **kwargs: Any) -> int:
+def guarded(fn: Callable[..., int], *args: Any, what: str = N_("the run"), **kwargs: Any) -> int:
     """``fn(*args, **kwargs)`` with every way out turned into an exit code
     (module docstring)."""
     try:
@@ -102,10 +118,10 @@ def guarded(fn: Callable[..., int], *args: Any, what: str = "the run", **kwargs:
     except SystemExit:
         raise
     except KeyboardInterrupt:
-        return die(f"interrupted (SIGINT); {what} stopped, nothing half-written was left behind",
+        return die(_("interrupted (SIGINT); {what} stopped, nothing half-written was left behind", what=_(what)),
                    EXIT_SIGINT)
     except Terminated:
-        return die(f"terminated (SIGTERM); {what} stopped, nothing half-written was left behind",
+        return die(_("terminated (SIGTERM); {what} stopped, nothing half-written was left behind", what=_(what)),
                    EXIT_SIGTERM)
     except BrokenPipeError:
         _quiet_stdout()
@@ -118,8 +134,8 @@ def guarded(fn: Callable[..., int], *args: Any, what: str = "the run", **kwargs:
             import traceback
 
             traceback.print_exc()
-        return die(f"internal error: {type(exc).__name__}: {exc}. This is a bug in diagnose; "
-                   "please report it with the command line (DIAGNOSE_DEBUG=1 shows the traceback)")
+        return die(_("internal error: {error}. This is a bug in diagnose; please report it with the command line "
+                     "(DIAGNOSE_DEBUG=1 shows the traceback)", error=f"{type(exc).__name__}: {exc}"))
 
 
 def _quiet_stdout() -> None:

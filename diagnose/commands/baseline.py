@@ -49,6 +49,10 @@ def baseline(ctx: click.Context) -> Any:
     return None
 
 
+def _out(message: str) -> None:
+    print(helptext.t(message))
+
+
 def _with(config: str | None, root: str, action: Callable[..., int]) -> int:
     from diagnose.config import ConfigError
     from diagnose.host import Host
@@ -63,7 +67,7 @@ def _with(config: str | None, root: str, action: Callable[..., int]) -> int:
     try:
         return action(registry, cfg, Host(root))
     except BaselineError as exc:
-        return die(str(exc))
+        return die(helptext.t(exc.args[0] if exc.args else str(exc)))
     except OSError as exc:
         return die(f"{exc.filename or 'baseline'}: {exc.strerror or exc}")
 
@@ -86,12 +90,14 @@ def record(by: str | None, note: str, config: str | None, root: str) -> int:
         ran = sorted(rec["facts"])
         store = Store.for_site(cfg.section("site"))
         pk = rec["packages"]
-        print(f"recorded baseline {rec['id']} by {rec['recorded_by']} in {store.dir} (now current)")
-        print(f"  files:    {present} watched ({kept} with content, {present - kept} digest only, "
-              f"{len(rec['files']) - present} named but absent)")
-        print(f"  facts:    {len(ran)} checks ({', '.join(ran) or 'none'})")
-        print(f"  packages: {len(pk['items'])}" + (f" ({pk['manager']})" if pk["manager"] else
-                                                  " (no package database)"))
+        _out(_("recorded baseline {id} by {by} in {dir} (now current)", id=rec["id"], by=rec["recorded_by"],
+               dir=store.dir))
+        _out(_("  files:    {present} watched ({kept} with content, {digest} digest only, {absent} named but "
+               "absent)", present=present, kept=kept, digest=present - kept,
+               absent=len(rec["files"]) - present))
+        _out(_("  facts:    {n} checks ({names})", n=len(ran), names=", ".join(ran) or _("none")))
+        _out(_("  packages: {n} ({manager})", n=len(pk["items"]), manager=pk["manager"]) if pk["manager"] else
+             _("  packages: {n} (no package database)", n=len(pk["items"])))
         return 0
     return _with(config, root, go)
 
@@ -121,13 +127,15 @@ def show(fmt: str, config: str | None, root: str) -> int:
             print(json.dumps({"dir": store.dir, "current": current, "recordings": rows}, indent=1))
             return 0
         if not rows:
-            print(f"no baseline in {store.dir}: record one with `diagnose baseline record --by NAME`")
+            _out(_("no baseline in {dir}: record one with `diagnose baseline record --by NAME`", dir=store.dir))
             return 0
-        print(f"Baselines in {store.dir} (* current):")
+        _out(_("Baselines in {dir} (* current):", dir=store.dir))
         for r in rows:
-            what = f"accept {r['target']}" if r["kind"] == "accept" else f"record, {r['files']} files"
+            what = helptext.t(_("accept {target}", target=r["target"]) if r["kind"] == "accept" else
+                              _("record, {n} files", n=r["files"]))
             note = f'  "{r["note"]}"' if r["note"] else ""
-            print(f"{'*' if r['current'] else ' '} {r['id']}  {r['recorded_at']}  by {r['by']}  {what}{note}")
+            by = helptext.t(_("by {who}", who=r["by"]))
+            print(f"{'*' if r['current'] else ' '} {r['id']}  {r['recorded_at']}  {by}  {what}{note}")
         return 0
     return _with(config, root, go)
 
@@ -143,17 +151,19 @@ def diff(path: str | None, config: str | None, root: str) -> int:
 
         entries = file_diff(cfg, host, path)
         if not entries:
-            print("no difference from the current baseline" + (f" in {path}" if path else ""))
+            _out(_("no difference from the current baseline in {path}", path=path) if path else
+                 _("no difference from the current baseline"))
             return 0
         for e in entries:
             if e["state"] in ("added", "removed"):
-                print(f"{e['path']}: " + ("not in the baseline (new file)" if e["state"] == "added" else "removed"))
+                print(f"{e['path']}: " + helptext.t(_("not in the baseline (new file)") if e["state"] == "added"
+                                                    else _("removed")))
             for a in e["attributes"]:
                 print(f"{e['path']}: {a['attribute']} {a['baseline']} -> {a['current']}")
             if e["diff"]:
                 print(e["diff"])
             elif e["state"] == "changed" and not e.get("content_kept"):
-                print(f"{e['path']}: content changed (the baseline keeps only its digest)")
+                print(f"{e['path']}: " + helptext.t(_("content changed (the baseline keeps only its digest)")))
         return 1
     return _with(config, root, go)
 
@@ -170,7 +180,12 @@ def restore(path: str, yes: bool, config: str | None, root: str) -> int:
     def go(registry: Any, cfg: Any, host: Any) -> int:
         from diagnose.state.baseline import restore as engine
 
-        done = engine(cfg, host, path, yes=yes)
+        def ask(prompt: str) -> bool:
+            from diagnose.state.baseline import _ask
+
+            return _ask(helptext.t(prompt))
+
+        done = engine(cfg, host, path, yes=yes, ask=ask, say=_out)
         return 1 if done["declined"] else 0
     return _with(config, root, go)
 
@@ -188,6 +203,7 @@ def accept(path: str, by: str, why: str, config: str | None, root: str) -> int:
         from diagnose.state.baseline import accept as engine
 
         rec = engine(cfg, host, path, by=by, why=why, registry=registry)
-        print(f"accepted {path} by {by}: new current baseline {rec['id']} (from {rec['parent']})")
+        _out(_("accepted {path} by {by}: new current baseline {id} (from {parent})", path=path, by=by,
+               id=rec["id"], parent=rec["parent"]))
         return 0
     return _with(config, root, go)

@@ -7,6 +7,7 @@ import json
 import click
 
 from diagnose import helptext
+from diagnose.i18n import _
 from diagnose.commands import Choice, Command, complete_checks, config_option, die, load
 
 EXAMPLES = """examples:
@@ -44,18 +45,18 @@ def history(config: str | None, check: str | None, since: str | None, format_: s
     directory = state_dir(cfg.section("site"))
     store = History.open_read(directory)
     if store is None:
-        print(f"No run history in {directory}/history.db yet: it is written by every "
-              "`diagnose run` on this machine.")
+        print(helptext.t(_("No run history in {path} yet: it is written by every `diagnose run` on this machine.",
+                           path=f"{directory}/history.db")))
         return 0
     try:
         if check and check not in registry.checks and not store.conn.execute(
                 "SELECT 1 FROM checks WHERE name = ? LIMIT 1", (check,)).fetchone():
             from diagnose.commands import unknown_check
 
-            return die(unknown_check([check], registry) or f"no check named {check!r}")
+            return die(unknown_check([check], registry) or helptext.t(_("no check named {name}", name=repr(check))))
         doc = timeline(store, start, check)
     except Exception as exc:  # noqa: BLE001 - a damaged database is a message, not a traceback
-        return die(f"cannot read {store.path}: {exc}")
+        return die(helptext.t(_("cannot read {path}: {error}", path=store.path, error=str(exc))))
     finally:
         store.close()
     if format_ == "json":

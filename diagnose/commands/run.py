@@ -88,7 +88,7 @@ def run(format_: str, **opts: Any) -> int:
         return die(helptext.t(_("{why}; this run was skipped (not run, nothing checked)", why=str(exc))),
                    EXIT_LOCKED)
     except LockError as exc:
-        return die(str(exc))
+        return die(helptext.t(exc.args[0] if exc.args else str(exc)))
 
 
 def _seconds(value: float | None) -> float | None:
@@ -161,7 +161,8 @@ def _run(args: Any) -> int:
         try:  # untrusted input: checked against its schema first (diagnose.factsfile)
             col = Collection.from_dict(read_facts(args.from_facts))
         except FactsError as exc:
-            return die(helptext.t(_("cannot use facts file {file}: {error}", file=args.from_facts, error=str(exc))))
+            return die(helptext.t(_("cannot use facts file {file}: {error}", file=args.from_facts,
+                                    error=helptext.t(exc.args[0] if exc.args else str(exc)))))
         if not args.config:  # judge with the configuration the site had
             try:
                 config = config_from_facts(col, registry)

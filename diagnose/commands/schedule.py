@@ -43,7 +43,7 @@ def _guard(action: Any) -> int:
     try:
         return action(engine)
     except engine.ScheduleError as exc:
-        return die(str(exc))
+        return die(helptext.t(exc.args[0] if exc.args else str(exc)))
     except OSError as exc:
         return die(f"{exc.filename or 'schedule'}: {exc.strerror}")
 
@@ -63,9 +63,10 @@ def install(at: str | None, every: str | None, email: tuple[str, ...], config: s
 
     def go(engine: Any) -> int:
         done = engine.install(root, at=at, every=every, emails=list(email), config=config)
-        print(f"installed {done.kind} schedule, {done.when}: {', '.join(done.files)}")
+        print(helptext.t(_("installed {kind} schedule, {when}: {files}", kind=done.kind, when=done.when,
+                           files=", ".join(done.files))))
         for note in done.notes:
-            print(f"note: {note}")
+            print(helptext.t(_("note: {note}", note=note)))
         return 0
     return _guard(go)
 
@@ -75,7 +76,8 @@ def install(at: str | None, every: str | None, email: tuple[str, ...], config: s
 def show(root: str) -> int:
     """Show the installed schedule."""
     def go(engine: Any) -> int:
-        sys.stdout.write(engine.show(root))
+        text = engine.show(root)
+        sys.stdout.write(text if "\n" in text.rstrip("\n") else helptext.t(text.rstrip("\n")) + "\n")
         return 0
     return _guard(go)
 
@@ -86,7 +88,8 @@ def remove(root: str) -> int:
     """Remove the schedule."""
     def go(engine: Any) -> int:
         removed = engine.remove(root)
-        print("removed " + ", ".join(removed) if removed else "no schedule was installed")
+        print(helptext.t(_("removed {files}", files=", ".join(removed)) if removed else
+                         _("no schedule was installed")))
         return 0
     return _guard(go)
 
@@ -100,15 +103,15 @@ def test_(root: str, timeout: float) -> int:
     what it did: the command, its exit code and anything it printed."""
     def go(engine: Any) -> int:
         command, rc, out, err = engine.run_now(root, timeout=timeout)
-        meaning = {0: "all ok", 1: "warnings found", 2: "faults found", 3: "the run could not be done",
-                   4: "another run held the lock"}.get(rc, "unexpected")
+        meaning = {0: _("all ok"), 1: _("warnings found"), 2: _("faults found"), 3: _("the run could not be done"),
+                   4: _("another run held the lock")}.get(rc, _("unexpected"))
         # A Python crash (a broken install: the script's module gone) also
         # exits 1, which would read as "warnings found" and pass.
         crashed = "Traceback (most recent call last)" in err
         if crashed:
-            meaning = "the command crashed, see stderr"
-        print(f"ran: {command}")
-        print(f"exit code {rc} ({meaning})")
+            meaning = _("the command crashed, see stderr")
+        print(helptext.t(_("ran: {command}", command=command)))
+        print(helptext.t(_("exit code {rc} ({meaning})", rc=rc, meaning=meaning)))
         for label, text in (("stdout", out), ("stderr", err)):
             if text.strip():
                 print(f"{label}:")

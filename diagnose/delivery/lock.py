@@ -29,6 +29,8 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
+from diagnose.i18n import _
+
 DEFAULT_LOCK = "/run/diagnose/diagnose.lock"
 # Exit code of a run that found another run holding the lock: distinct from
 # the Nagios codes 0-3 so that a scheduler's log tells "skipped, a run was
@@ -92,34 +94,36 @@ def _user_of_pid(pid: int | None) -> str | None:
         return None
 
 
+def _foreign(path: str, owner: int, me: int) -> str:
+    return _("the lock file {path} belongs to user {owner} (uid {uid}), not to {me}; another user made it and "
+             "could hold it to stop every run: remove it (rm {path}) and keep the lock where only {me} can write "
+             "(default {default})", path=path, owner=user_name(owner), uid=owner, me=user_name(me),
+             default=DEFAULT_LOCK)
+
+
 def _open(path: str) -> int:
     me = os.geteuid()
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LockError(f"the lock file {path} is a symbolic link; not following it: remove it "
-                            f"(rm {path}) and run again") from None
+            raise LockError(_("the lock file {path} is a symbolic link; not following it: remove it (rm {path}) "
+                              "and run again", path=path)) from None
         try:
             owner = os.lstat(path).st_uid
         except OSError:
             owner = me
         if owner != me:
-            raise LockError(f"the lock file {path} belongs to user {user_name(owner)} (uid {owner}), not to "
-                            f"{user_name(me)}; another user made it and could hold it to stop every run: "
-                            f"remove it (rm {path}) and keep the lock where only {user_name(me)} can write "
-                            f"(default {DEFAULT_LOCK})") from None
-        raise LockError(f"cannot open the lock file {path}: {exc.strerror}") from None
+            raise LockError(_foreign(path, owner, me)) from None
+        raise LockError(_("cannot open the lock file {path}: {error}", path=path, error=exc.strerror)) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise LockError(f"the lock file {path} is not a regular file; remove it or choose another --lock FILE")
+        raise LockError(_("the lock file {path} is not a regular file; remove it or choose another --lock FILE",
+                          path=path))
     if st.st_uid != me:
         os.close(fd)
-        raise LockError(f"the lock file {path} belongs to user {user_name(st.st_uid)} (uid {st.st_uid}), not to "
-                        f"{user_name(me)}; another user made it and could hold it to stop every run: "
-                        f"remove it (rm {path}) and keep the lock where only {user_name(me)} can write "
-                        f"(default {DEFAULT_LOCK})")
+        raise LockError(_foreign(path, st.st_uid, me))
     return fd
 
 
@@ -133,8 +137,8 @@ def run_lock(path: str | None = None) -> Iterator[None]:
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
     except OSError as exc:
-        raise LockError(f"cannot open the lock file {path}: cannot create its directory "
-                        f"{directory}: {exc.strerror}") from None
+        raise LockError(_("cannot open the lock file {path}: cannot create its directory {dir}: {error}",
+                          path=path, dir=directory, error=exc.strerror)) from None
     fd = _open(path)
     try:
         try:

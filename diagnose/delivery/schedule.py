@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from diagnose.fsutil import atomic_write
+from diagnose.i18n import _
 from diagnose.delivery.lock import DEFAULT_LOCK
 
 CRON_FILE = "etc/cron.d/diagnose"
@@ -64,7 +65,7 @@ def uses_systemd(root: str) -> bool:
 def parse_at(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
     if not m or int(m[1]) > 23 or int(m[2]) > 59:
-        raise ScheduleError(f"--at {text!r}: expected HH:MM on a 24-hour clock, e.g. 02:30")
+        raise ScheduleError(_("--at {value}: expected HH:MM on a 24-hour clock, e.g. 02:30", value=repr(text)))
     return int(m[1]), int(m[2])
 
 
@@ -72,11 +73,11 @@ def parse_every(text: str) -> int:
     """``30m``, ``6h``, ``1d`` -> minutes."""
     m = re.fullmatch(r"(\d+)\s*(m|min|h|d)", text.strip())
     if not m or int(m[1]) == 0:
-        raise ScheduleError(f"--every {text!r}: expected a number and a unit, e.g. 30m, 6h or 1d")
+        raise ScheduleError(_("--every {value}: expected a number and a unit, e.g. 30m, 6h or 1d", value=repr(text)))
     minutes = int(m[1]) * {"m": 1, "min": 1, "h": 60, "d": 1440}[m[2]]
     if minutes < 5:
-        raise ScheduleError(f"--every {text!r}: runs closer than 5 minutes apart would overlap; "
-                            "use 5m or more")
+        raise ScheduleError(_("--every {value}: runs closer than 5 minutes apart would overlap; use 5m or more",
+                              value=repr(text)))
     return minutes
 
 
@@ -99,8 +100,8 @@ def run_command(config: str, emails: list[str], lock: str = DEFAULT_LOCK) -> lis
     argv += ["--lock", lock, "--quiet"]
     for word in argv:
         if not _SAFE_WORD.match(word):
-            raise ScheduleError(f"{word!r} cannot go into a scheduled command as is "
-                                "(spaces, quotes, % and $ are not allowed); use a plainer path or address")
+            raise ScheduleError(_("{word} cannot go into a scheduled command as is (spaces, quotes, % and $ are "
+                                  "not allowed); use a plainer path or address", word=repr(word)))
     return argv
 
 
@@ -115,8 +116,8 @@ def cron_times(at: tuple[int, int] | None, every: int | None) -> str:
     if every % 60 == 0 and 24 % (every // 60) == 0:
         hours = every // 60
         return "0 0 * * *" if hours == 24 else f"0 */{hours} * * *"
-    raise ScheduleError(f"cron cannot repeat every {every} minutes evenly: choose a divisor of "
-                        "60 minutes (5m, 10m, 15m, 20m, 30m) or of 24 hours (1h, 2h, 3h, 4h, 6h, 8h, 12h, 1d)")
+    raise ScheduleError(_("cron cannot repeat every {n} minutes evenly: choose a divisor of 60 minutes (5m, 10m, "
+                          "15m, 20m, 30m) or of 24 hours (1h, 2h, 3h, 4h, 6h, 8h, 12h, 1d)", n=every))
 
 
 def cron_file(times: str, argv: list[str], when: str) -> str:
@@ -298,11 +299,11 @@ def _config_for(root: str, config: str | None) -> str:
     if found and os.path.isfile(found):
         return os.path.abspath(found)
     if config:
-        raise ScheduleError(f"{config} does not exist: the scheduled run would fail every night; "
-                            "write it with `diagnose init --output FILE` or name an existing config")
-    raise ScheduleError(f"no config file found (--config, $DIAGNOSE_CONFIG, ./diagnose.toml, {DEFAULT_CONFIG}): "
-                        f"write one with `diagnose init --output {DEFAULT_CONFIG}`, edit it, "
-                        "then install the schedule again")
+        raise ScheduleError(_("{config} does not exist: the scheduled run would fail every night; write it with "
+                              "`diagnose init --output FILE` or name an existing config", config=config))
+    raise ScheduleError(_("no config file found (--config, $DIAGNOSE_CONFIG, ./diagnose.toml, {default}): write one "
+                          "with `diagnose init --output {default}`, edit it, then install the schedule again",
+                          default=DEFAULT_CONFIG))
 
 
 def installed_command(root: str = "/") -> tuple[str, list[str]] | None:
@@ -327,7 +328,7 @@ def run_now(root: str = "/", timeout: float = 600) -> tuple[str, int, str, str]:
     command, its exit code, stdout and stderr."""
     found = installed_command(root)
     if found is None:
-        raise ScheduleError("no diagnose schedule is installed; add one with `diagnose schedule install`")
+        raise ScheduleError(_("no diagnose schedule is installed; add one with `diagnose schedule install`"))
     kind, words = found
     env = {"PATH": CRON_PATH, "HOME": "/root", "LANG": os.environ.get("LANG", "C.UTF-8")}
     argv = ["/bin/sh", "-c", words[0]] if kind == "cron" else words
@@ -341,20 +342,21 @@ def install(root: str = "/", at: str | None = None, every: str | None = None,
     """Install the schedule under *root* (``--at HH:MM`` daily, default
     02:00, or ``--every 30m|6h|1d``), replacing an earlier one."""
     if at and every:
-        raise ScheduleError("use --at or --every, not both")
+        raise ScheduleError(_("use --at or --every, not both"))
     when_at = parse_at(at) if at else None
     minutes = parse_every(every) if every else None
-    when = (f"every {_span(minutes)}" if minutes else
-            "daily at %02d:%02d" % (when_at or parse_at(DEFAULT_AT)))
+    # A message: English in the cron file and the units, the reader's language on screen.
+    when = (_("every {span}", span=_span(minutes)) if minutes else
+            _("daily at {time}", time="%02d:%02d" % (when_at or parse_at(DEFAULT_AT))))
     config = _config_for(root, config)
     emails = list(emails)
     if not emails and not _recipients_in(_under(root, config)):
-        raise ScheduleError(f"no one to mail the report to: pass --email ADDRESS, or set "
-                            f"[email] to = [\"...\"] in {config}")
+        raise ScheduleError(_("no one to mail the report to: pass --email ADDRESS, or set [email] to = [\"...\"] "
+                              "in {config}", config=config))
     argv = run_command(config, emails, lock)
     notes = []
     if not _under(root, config).is_file():
-        notes.append(f"{config} does not exist yet: the scheduled run will use built-in defaults")
+        notes.append(_("{config} does not exist yet: the scheduled run will use built-in defaults", config=config))
 
     if uses_systemd(root):
         units = systemd_units(argv, when_at, minutes, when)
@@ -370,9 +372,8 @@ def install(root: str = "/", at: str | None = None, every: str | None = None,
             _systemctl(root, "daemon-reload")
         done = _systemctl(root, "enable", *(["--now"] if root == "/" else []), TIMER)
         if done is None or done.returncode != 0:
-            notes.append(f"could not enable {TIMER}: "
-                         f"{done.stderr.strip() if done else 'systemctl not found'}; "
-                         f"run `systemctl enable --now {TIMER}`")
+            notes.append(_("could not enable {timer}: {error}; run `systemctl enable --now {timer}`", timer=TIMER,
+                           error=done.stderr.strip() if done else "systemctl not found"))
         return Installed("systemd", files, when, notes)
 
     text = cron_file(cron_times(when_at, minutes), argv, when)
@@ -404,7 +405,7 @@ def show(root: str = "/") -> str:
         if unit.exists():
             out.append(f"systemd: {unit}\n{unit.read_text()}")
     if not out:
-        return "no diagnose schedule is installed; add one with `diagnose schedule install`\n"
+        return _("no diagnose schedule is installed; add one with `diagnose schedule install`") + "\n"
     if root == "/" and uses_systemd(root) and _under(root, f"{UNIT_DIR}/{TIMER}").exists():
         timers = _systemctl(root, "list-timers", "--all", "--no-pager", TIMER)
         if timers is not None:

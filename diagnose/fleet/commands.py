@@ -12,8 +12,16 @@ import sys
 import time
 from typing import Any
 
+from diagnose.i18n import _
+
 EXIT_USAGE = 3
 DEFAULT_CONFIG = "/etc/diagnose/site.toml"
+
+
+def _t(message: str) -> str:
+    from diagnose import helptext
+
+    return helptext.t(message)
 
 
 class UsageError(Exception):
@@ -59,13 +67,13 @@ def site(config_path: str | None, broker: str | None = None, fresh: bool = False
          quiet: bool = False, colour: bool = False, unicode: bool = True) -> int:
     """Build and write the site report; its exit code."""
     if reports and (broker or fresh):
-        raise UsageError("--reports DIR reads report files; it does not go with --broker or --fresh")
+        raise UsageError(_("--reports DIR reads report files; it does not go with --broker or --fresh"))
     if wait <= 0 or wait > 3600:
-        raise UsageError("--wait must be between 0 and 3600 seconds")
+        raise UsageError(_("--wait must be between 0 and 3600 seconds"))
     config = _config(config_path)
     fleet = _fleet(config, broker, need_broker=not reports)
     if reports and not os.path.isdir(reports):
-        raise UsageError(f"--reports {reports}: not a directory")
+        raise UsageError(_("--reports {dir}: not a directory", dir=reports))
     # Thousands of parsed reports are millions of young objects and no
     # cycles: the collector's passes over them cost more than parsing them.
     # It is back on once they are written and gone.
@@ -104,7 +112,7 @@ def _site(fleet: Any, fresh: bool, wait: float, reports: str | None, output: str
         try:
             atomic_write(output, text)
         except OSError as exc:
-            raise UsageError(f"cannot write report to {output}: {exc.strerror}") from None
+            raise UsageError(_("cannot write report to {path}: {error}", path=output, error=exc.strerror)) from None
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -127,9 +135,9 @@ def install(root: str = "/", config_path: str | None = None) -> int:
         done = inst.install(root, fleet, config_path or inst.DEFAULT_CONFIG)
     except inst.InstallError as exc:
         raise UsageError(str(exc)) from None
-    print(f"installed {', '.join(done.files)}")
+    print(_t(_("installed {files}", files=", ".join(done.files))))
     for note in done.notes:
-        print(f"note: {note}")
+        print(_t(_("note: {note}", note=note)))
     print()
     sys.stdout.write(inst.broker_lines(fleet))
     return 0
@@ -139,7 +147,7 @@ def remove(root: str = "/") -> int:
     from diagnose.fleet import install as inst
 
     removed = inst.remove(root)
-    print("removed " + ", ".join(removed) if removed else "no agent unit was installed")
+    print(_t(_("removed {files}", files=", ".join(removed)) if removed else _("no agent unit was installed")))
     return 0
 
 
@@ -148,5 +156,5 @@ def guarded(fn: Any, *args: Any, **kwargs: Any) -> int:
     try:
         return fn(*args, **kwargs)
     except UsageError as exc:
-        print(f"diagnose: {exc}", file=sys.stderr)
+        print(f"diagnose: {_t(exc.args[0] if exc.args else str(exc))}", file=sys.stderr)
         return EXIT_USAGE

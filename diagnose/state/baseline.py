@@ -27,6 +27,7 @@ import pwd
 import secrets as secrets_mod
 from typing import Any, Callable
 
+from diagnose.i18n import _
 from diagnose.state import confdiff, snapshot, state_dir
 
 SCHEMA = "diagnose.baseline/1"
@@ -107,9 +108,10 @@ class Store:
         except FileNotFoundError:
             return None
         except ValueError as exc:
-            raise BaselineError(f"baseline recording {rid} is damaged: {exc}") from None
+            raise BaselineError(_("baseline recording {id} is damaged: {error}", id=rid, error=str(exc))) from None
         if rec.get("schema") != SCHEMA:
-            raise BaselineError(f"baseline recording {rid} has schema {rec.get('schema')!r}, expected {SCHEMA}")
+            raise BaselineError(_("baseline recording {id} has schema {schema}, expected {expected}", id=rid,
+                                  schema=repr(rec.get("schema")), expected=SCHEMA))
         return rec
 
     def text(self, ref: str | None) -> str | None:
@@ -235,11 +237,12 @@ def accept(config: Any, host: Any, target: str, by: str, why: str,
     """A new current recording with *target* taken as it is now: a watched
     file's path, or ``check:fact.path`` / a check name for stable facts."""
     if not by or not why:
-        raise BaselineError("accept needs --by NAME and --why TEXT: who approved the change and why")
+        raise BaselineError(_("accept needs --by NAME and --why TEXT: who approved the change and why"))
     store = Store.for_site(config.section("site"))
     rec = store.load()
     if rec is None:
-        raise BaselineError(f"no baseline in {store.dir}: record one first with `diagnose baseline record`")
+        raise BaselineError(_("no baseline in {dir}: record one first with `diagnose baseline record`",
+                              dir=store.dir))
     parent = rec["id"]
     entry: dict[str, Any] = {"target": target, "by": by, "why": why, "at": now_iso()}
     if target.startswith("/"):
@@ -248,7 +251,7 @@ def accept(config: Any, host: Any, target: str, by: str, why: str,
         files = snapshot_files(store, host, [path], store.salt(create=True))
         new = files[path]
         if not new.get("exists") and old is None:
-            raise BaselineError(f"{path} is neither in the baseline nor on this host")
+            raise BaselineError(_("{path} is neither in the baseline nor on this host", path=path))
         entry["previous_sha256"] = old.get("sha256") if old else None
         entry["sha256"] = new.get("sha256")
         if new.get("exists"):
@@ -263,12 +266,12 @@ def accept(config: Any, host: Any, target: str, by: str, why: str,
 
         check_name = target.split(":", 1)[0]
         if registry is None or check_name not in registry.checks:
-            raise BaselineError(f"{target}: not a path (start with /) nor a check's facts (check:fact)")
+            raise BaselineError(_("{target}: not a path (start with /) nor a check's facts (check:fact)", target=target))
         col = collect(registry, host, config, only=[check_name])
         got = col.results.get(check_name)
         if got is None or got.state != "ran":
-            raise BaselineError(f"{check_name} did not run here: "
-                                f"{(got.skipped or got.error) if got else 'not applicable'}")
+            raise BaselineError(_("{check} did not run here: {why}", check=check_name,
+                                  why=(got.skipped or got.error) if got else _("not applicable")))
         rec.setdefault("facts", {})[check_name] = got.facts
     rec.update(kind="accept", parent=parent, accepted_at=entry["at"])
     rec["accepted"] = list(rec.get("accepted", [])) + [entry]
@@ -291,7 +294,8 @@ def file_diff(config: Any, host: Any, path: str | None = None) -> list[dict[str,
     store = Store.for_site(config.section("site"))
     rec = store.load()
     if rec is None:
-        raise BaselineError(f"no baseline in {store.dir}: record one first with `diagnose baseline record`")
+        raise BaselineError(_("no baseline in {dir}: record one first with `diagnose baseline record`",
+                              dir=store.dir))
     salt = store.salt()
     users, groups = snapshot.accounts(host)
     ignore = rec.get("ignore") or []
@@ -302,7 +306,7 @@ def file_diff(config: Any, host: Any, path: str | None = None) -> list[dict[str,
     if path is not None:
         path = os.path.normpath(path)
         if path not in paths:
-            raise BaselineError(f"{path} is not a watched file of the baseline ({store.current_id()})")
+            raise BaselineError(_("{path} is not a watched file of the baseline ({id})", path=path, id=store.current_id()))
         paths = [path]
     out = []
     for p in paths:
@@ -344,17 +348,17 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
     store = Store.for_site(config.section("site"))
     rec = store.load()
     if rec is None:
-        raise BaselineError(f"no baseline in {store.dir}: nothing to restore from")
+        raise BaselineError(_("no baseline in {dir}: nothing to restore from", dir=store.dir))
     path = os.path.normpath(path)
     old = rec["files"].get(path)
     if old is None:
-        raise BaselineError(f"{path} is not in the baseline ({rec['id']})")
+        raise BaselineError(_("{path} is not in the baseline ({id})", path=path, id=rec["id"]))
     if not old.get("exists"):
-        raise BaselineError(f"{path} did not exist at acceptance; remove it by hand if it must go")
+        raise BaselineError(_("{path} did not exist at acceptance; remove it by hand if it must go", path=path))
     accepted = store.text(old.get("text"))
     if accepted is None:
-        raise BaselineError(f"the baseline keeps only the digest of {path} ({old.get('kind')}); "
-                            f"restore it from a backup (sha256 {old.get('sha256')})")
+        raise BaselineError(_("the baseline keeps only the digest of {path} ({kind}); restore it from a backup "
+                              "(sha256 {sha256})", path=path, kind=old.get("kind"), sha256=old.get("sha256")))
     real = host.path(path)
     current_raw = b""
     if os.path.exists(real):
@@ -364,22 +368,24 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
         content, missing = confdiff.restore_secrets(accepted, current_raw.decode("utf-8", "replace"),
                                                     store.salt())
     except ValueError as exc:
-        raise BaselineError(f"cannot restore {path}: {exc}") from None
+        raise BaselineError(_("cannot restore {path}: {error}", path=path, error=str(exc))) from None
     data = content.encode("utf-8")
     entries = file_diff(config, host, path) if os.path.exists(real) else [
         {"path": path, "state": "removed", "diff": "", "attributes": []}]
     if not entries:
-        say(f"{path} is as accepted in baseline {rec['id']}: nothing to restore")
+        say(_("{path} is as accepted in baseline {id}: nothing to restore", path=path, id=rec["id"]))
         return {"path": path, "restored": False, "declined": False, "copy": None, "missing_secrets": 0}
     e = entries[0]
     say(e["diff"] or f"{path}: {e['state']}")
     for a in e["attributes"]:
-        say(f"{a['attribute']}: {a['current']} -> {a['baseline']} (accepted)")
+        say(_("{attribute}: {current} -> {baseline} (accepted)", attribute=a["attribute"], current=a["current"],
+              baseline=a["baseline"]))
     if missing:
-        say(f"note: secret(s) {', '.join(missing)} changed since acceptance and the baseline keeps "
-            "only their digests; they keep their current values: set them back by hand")
-    if not yes and not (ask or _ask)(f"Restore {path} as accepted in baseline {rec['id']}? [y/N] "):
-        say("not restored")
+        say(_("note: secret(s) {names} changed since acceptance and the baseline keeps only their digests; they "
+              "keep their current values: set them back by hand", names=", ".join(missing)))
+    if not yes and not (ask or _ask)(_("Restore {path} as accepted in baseline {id}? [y/N] ", path=path,
+                                       id=rec["id"])):
+        say(_("not restored"))
         return {"path": path, "restored": False, "declined": True, "copy": None,
                 "missing_secrets": len(missing)}
     copy = None
@@ -393,14 +399,16 @@ def restore(config: Any, host: Any, path: str, yes: bool = False,
         _chown(copy, st.st_uid, st.st_gid)
     _write_as(real, data, int(old["mode"], 8), old.get("uid"), old.get("gid"))
     shown_copy = None if copy is None else (copy if host.live else "/" + os.path.relpath(copy, host.root))
-    say(f"restored {path}" + (f"; the replaced file is kept as {shown_copy}" if shown_copy else ""))
+    say(_("restored {path}; the replaced file is kept as {copy}", path=path, copy=shown_copy) if shown_copy
+        else _("restored {path}", path=path))
     return {"path": path, "restored": True, "declined": False, "copy": shown_copy,
             "missing_secrets": len(missing)}
 
 
 def _ask(prompt: str) -> bool:
     try:
-        return input(prompt).strip().lower() in ("y", "yes")
+        # y/yes, and the Russian reader's д/да
+        return input(prompt).strip().lower() in ("y", "yes", "д", "да")
     except EOFError:
         return False
 
