@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -156,3 +157,19 @@ def test_without_a_baseline_the_check_is_skipped_with_the_command(tmp_path):
     check = json.loads(out.stdout)["checks"][0]
     assert check["status"] == "skip"
     assert "diagnose baseline record --by NAME" in check["skipped"] and str(root) in check["skipped"]
+
+
+def test_who_changed_it_reads_in_russian(site):
+    """The witnesses' words (sudo, sessions, what was missing) follow the
+    report's language; commands, paths and names stay as they are."""
+    from tests.test_cli_i18n_commands import english
+
+    root, cli, _ = site
+    first, _last = change_both(root)
+    rig.write_wtmp(root, [("ivan", "pts/0", first - 900, None)])
+    rig.append(root / "var/log/auth.log", rig.sudo_line(first - 60, "ivan", f"/usr/bin/vim {DAHDI}"))
+    out = cli("--lang", "ru", "run", "--only", "config.drift")
+    assert out.returncode == 1, out.stderr
+    block = re.sub(r"\s+", " ", out.stdout[out.stdout.index(DAHDI):])
+    assert "ivan выполнил `/usr/bin/vim /etc/asterisk/chan_dahdi.conf` от имени root" in block
+    assert not english(out.stdout), english(out.stdout)

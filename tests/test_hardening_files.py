@@ -221,7 +221,7 @@ def test_lock_held_by_another_users_run_names_them_and_the_skip_is_counted(unpri
     done = run_cli("run", "--only", "disk.space", "--lock", str(lock), "--format", "json")
     report = json.loads(done.stdout)
     [f] = [f for f in report["findings"] if f["check"] == "report.schedule"]
-    assert f["status"] == "warn" and f["title"].startswith("1 scheduled run(s) did not run since ")
+    assert f["status"] == "warn" and f["title"].startswith("1 scheduled run did not run since ")
     assert f["evidence"]["skipped"][0]["holder_user"] == "nobody"
     again = json.loads(run_cli("run", "--only", "disk.space", "--lock", str(lock), "--format", "json").stdout)
     assert not [f for f in again["findings"] if f["check"] == "report.schedule"]  # counted once

@@ -157,11 +157,20 @@ KIND_TEXT = {"local": N_("a site account"), "installer": N_("the installer"),
              "package": N_("a package operation"), "vendor": N_("the vendor's package")}
 
 
+def _said(source: dict[str, Any], key: str) -> Any:
+    """A witness's words (diagnose.state.whochanged.said) in the reader's
+    language; the English text alone where facts were recorded without."""
+    words = source.get(f"{key}_said")
+    if isinstance(words, list) and len(words) == 2 and isinstance(words[1], dict):
+        return _(words[0], **words[1])
+    return source.get(key) or ""
+
+
 def _who_text(by: dict[str, Any]) -> str:
     found = [s for s in by.get("sources", []) if s.get("result") == "found"]
     if not by.get("actor"):
         return _("Who changed it is not known.")
-    via = "; ".join(f"{s['source']}: {s['detail']}" for s in found[:3])
+    via = join("; ", [join(": ", [s["source"], _said(s, "detail")]) for s in found[:3]])
     kind = by.get("kind", "")
     conf = by.get("confidence", "")
     return _("Changed by {actor} ({kind}; confidence {confidence}: {via}).", actor=by["actor"],
@@ -178,8 +187,11 @@ def _fault_text(kind: str, by: dict[str, Any]) -> str:
     if kind in ("installer", "vendor"):
         return _("Changed by the vendor's side after acceptance (installer account or vendor package): "
                  "software.")
-    missing = [m for m in by.get("missing", []) if m]
-    return _("Cannot tell the site from the vendor: {missing}.", missing="; ".join(missing[:4]) or "-")
+    words = by.get("missing_said") or []
+    missing = [(_(w[0], **w[1]) if w else m) for m, w in zip(by.get("missing", []),
+                                                           words + [None] * len(by.get("missing", [])))]
+    missing = [m for m in missing if m]
+    return _("Cannot tell the site from the vendor: {missing}.", missing=join("; ", missing[:4]) or "-")
 
 
 def _after(facts: dict[str, Any], path: str, subject: str) -> list:

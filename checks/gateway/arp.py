@@ -20,6 +20,13 @@ import socket
 import struct
 import time
 
+from diagnose.i18n import N_
+
+# Why the ARP rung was read another way, as the probe records it (an English
+# fact); the judge shows it in the reader's language.
+ARP_FROM_NEIGHBOURS = N_("no CAP_NET_RAW: no fresh ARP request; read the kernel neighbour table after a probe "
+                         "datagram instead")
+
 # NUD_* states of <linux/neighbour.h>.
 NUD_STATES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY",
               0x10: "PROBE", 0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}

@@ -219,8 +219,7 @@ def probe_gateways(host, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ping_group_range": _ping_group_range(host)})
         if g["rungs"].get("arp", {}).get("method") == "neighbour-table":
             g["not_collected"].append({
-                "rung": "arp", "why": "no CAP_NET_RAW: no fresh ARP request; read the kernel "
-                                      "neighbour table after a probe datagram instead"})
+                "rung": "arp", "why": arp.ARP_FROM_NEIGHBOURS})
         for key in ("sip_udp", "sip_tcp"):
             if g["rungs"].get(key, {}).get("state") == "not_collected":
                 g["not_collected"].append({"rung": key, "why": g["rungs"][key].get("error")})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from diagnose.checks.gateway.arp import ARP_FROM_NEIGHBOURS
 from diagnose.i18n import _, _n, join
 from diagnose.model import Fault, Finding, Status, step
 
@@ -115,7 +116,8 @@ def _not_collected_note(g: dict) -> str:
             else:
                 parts.append(_("ICMP echo could not be sent: {why}", why=m["why"]))
         else:
-            parts.append(f"{m['rung'].upper()}: {m['why']}")
+            why = _(ARP_FROM_NEIGHBOURS) if m["why"] == ARP_FROM_NEIGHBOURS else m["why"]
+            parts.append(join(": ", [m["rung"].upper(), why]))
     if all(m["rung"].startswith("sip") for m in missing):
         return _(" Not collected: {what}.", what=join("; ", parts))
     return _(" Not collected without root: {what}.", what=join("; ", parts))

@@ -279,7 +279,7 @@ def access_finding(svc: dict[str, Any], lines: list[str], running: bool, find: C
     denied = [{"path": b["row"]["path"], "role": t["target"]["role"], "why": b["why"], "lacks": b["lacks"],
                "owner": _owner(b["row"]), "mode": b["row"].get("mode"), "accepted": b["row"].get("accepted")}
               for t in found for b in t["blockers"]]
-    return find(status, title, fault, " ".join(parts), steps, reason="access-denied",
+    return find(status, title, fault, join(" ", parts), steps, reason="access-denied",
                 log_lines=perm[-5:], access={"runs_as": user, "denied": denied},
                 denied_databases=sorted({t["target"]["name"] for t in found if t["target"].get("name")}),
                 changed_since_acceptance=bool(changed))

@@ -29,7 +29,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Iterator
 
-from diagnose.i18n import _
+from diagnose.i18n import _, _n
 
 DEFAULT_LOCK = "/run/diagnose/diagnose.lock"
 # Exit code of a run that found another run holding the lock: distinct from
@@ -207,18 +207,19 @@ def skipped_finding(skips: list[dict]):
     """A warning for the report of the run after skipped ones, or None."""
     if not skips:
         return None
-    from diagnose.model import Fault, Finding, Status
+    from diagnose.model import Fault, Finding, Status, step
 
     first = skips[0]
     holders = sorted({f"pid {s.get('holder_pid')}" + (f" ({s['holder_user']})" if s.get("holder_user") else "")
                       for s in skips})
     return Finding(
         CHECK, "lock", Status.WARN,
-        f"{len(skips)} scheduled run(s) did not run since {first.get('time')}: the lock was held",
+        _n("{n} scheduled run did not run since {time}: the lock was held",
+           "{n} scheduled runs did not run since {time}: the lock was held", len(skips), time=first.get("time")),
         Fault.UNDETERMINED,
-        detail=(f"Runs were skipped because another run still held the lock {first.get('lock')} "
-                f"(holder: {', '.join(holders)}). Nothing was checked or mailed by those runs."),
+        detail=_("Runs were skipped because another run still held the lock {lock} (holder: {holders}). Nothing "
+                 "was checked or mailed by those runs.", lock=first.get("lock"), holders=", ".join(holders)),
         evidence={"skipped": skips},
-        remedy=("Find out why a run takes longer than the interval between runs: "
-                "journalctl -u diagnose.service (or grep diagnose /var/log/syslog); "
-                "then lengthen the interval with diagnose schedule install --every ..."))
+        remedy=[step(_("Find out why a run takes longer than the interval between runs:"),
+                     "journalctl -u diagnose.service || grep diagnose /var/log/syslog"),
+                step(_("Then lengthen the interval:"), "diagnose schedule install --every 6h")])

@@ -30,6 +30,7 @@ import os
 import re
 from typing import Any
 
+from diagnose.i18n import N_
 from diagnose.state import logsources as L
 
 WINDOW_AFTER = 5.0       # a witness may log a little after the write it caused
@@ -54,6 +55,14 @@ def when(ts: float | None) -> str | None:
         return None
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(microsecond=0).isoformat()
 
+
+
+def said(key: str, template: str, **fields: Any) -> dict[str, Any]:
+    """A witness's words as facts: ``key`` in English (what the JSON and
+    older readers show) and ``key_said``, the template and its fields, so
+    that the report can say it in the reader's language."""
+    fields = {k: "" if v is None else str(v) for k, v in fields.items()}
+    return {key: template.format(**fields), f"{key}_said": [template, fields]}
 
 class Witnesses:
     """Reads each witness once per run; :meth:`explain` asks them about one file."""
@@ -229,20 +238,21 @@ class Witnesses:
                 and e.get("success", "yes") == "yes"]
         if state != "ok":
             sources.append({"source": "audit", "result": "unavailable", "detail": state,
-                            "hint": f"install auditd and add `auditctl -w {os.path.dirname(path)} -p wa` "
-                                    "to know next time"})
+                            **said("hint", N_("install auditd and add `auditctl -w {dir} -p wa` to know next time"),
+                                   dir=os.path.dirname(path))})
         elif not hits:
             sources.append({"source": "audit", "where": where, "result": "nothing",
-                            "detail": "no audit record names the file after the baseline",
-                            "hint": f"add the rule `auditctl -w {os.path.dirname(path)} -p wa`"})
+                            **said("detail", N_("no audit record names the file after the baseline")),
+                            **said("hint", N_("add the rule `auditctl -w {dir} -p wa`"), dir=os.path.dirname(path))})
         else:
             e = hits[-1]
             auid = e.get("auid")
             name = self._uid_name(auid) if auid not in (None, "4294967295", "-1", "unset") else None
             who = name or self._uid_name(e.get("uid"))
             sources.append({"source": "audit", "where": where, "result": "found", "time": when(e["time"]),
-                            "detail": f"{e.get('comm') or e.get('exe') or 'a process'} run by "
-                                      f"{who} (auid {auid}, uid {e.get('uid')}) wrote the file"})
+                            **said("detail", N_("{program} run by {who} (auid {auid}, uid {uid}) wrote the file"),
+                                   program=e.get("comm") or e.get("exe") or "?", who=who, auid=auid,
+                                   uid=e.get("uid"))})
             if name is None and (e.get("comm") or "") in ("dpkg", "apt", "apt-get", "rpm", "dnf", "yum"):
                 pkg = owner_package or e.get("comm")
                 found.append({"actor": pkg, "kind": self.package_kind(pkg), "confidence": "high", "via": "audit"})
@@ -255,19 +265,20 @@ class Witnesses:
             if ek["state"] == "found" and ek["author"] and ek["author"] != "root":
                 sources.append({"source": "etckeeper", "where": "/etc/.git", "result": "found",
                                 "time": when(ek["time"]),
-                                "detail": f"commit {ek['commit']} by {ek['author']} <{ek['email']}>: "
-                                          f"{clean(ek['subject'])}"})
+                                **said("detail", N_("commit {commit} by {author} <{email}>: {subject}"),
+                                       commit=ek["commit"], author=ek["author"], email=ek["email"],
+                                       subject=clean(ek["subject"]))})
                 found.append({"actor": ek["author"], "kind": self.kind_of(ek["author"]),
                               "confidence": "high", "via": "etckeeper"})
             else:
-                detail = {"absent": "/etc is not under etckeeper",
-                          "no-git": "git is not installed to read /etc/.git",
-                          "uncommitted": "the change is not committed yet (etckeeper commits daily "
-                                         "and on package operations)",
-                          "no-commit": "no commit after the baseline changed the file",
-                          "found": f"commit {ek.get('commit')} is by root (an automatic commit)"}[ek["state"]]
+                detail = {"absent": N_("/etc is not under etckeeper"),
+                          "no-git": N_("git is not installed to read /etc/.git"),
+                          "uncommitted": N_("the change is not committed yet (etckeeper commits daily and on "
+                                            "package operations)"),
+                          "no-commit": N_("no commit after the baseline changed the file"),
+                          "found": N_("commit {commit} is by root (an automatic commit)")}[ek["state"]]
                 sources.append({"source": "etckeeper", "result": "unavailable" if ek["state"] in ("absent", "no-git")
-                                else "nothing", "detail": detail,
+                                else "nothing", **said("detail", detail, commit=ek.get("commit")),
                                 **({"hint": "apt-get install etckeeper"} if ek["state"] == "absent" else {})})
 
         # sudo
@@ -275,14 +286,15 @@ class Witnesses:
         hits = [s for s in entries if lo <= s["time"] <= hi and L.command_names(s["command"], s["pwd"], path)]
         if not where:
             sources.append({"source": "sudo", "result": "unavailable",
-                            "detail": "no auth.log, secure or journal to read sudo lines from"})
+                            **said("detail", N_("no auth.log, secure or journal to read sudo lines from"))})
         elif not hits:
             sources.append({"source": "sudo", "where": ", ".join(where), "result": "nothing",
-                            "detail": "no sudo line after the baseline names the file"})
+                            **said("detail", N_("no sudo line after the baseline names the file"))})
         else:
             s = hits[-1]
             sources.append({"source": "sudo", "where": ", ".join(where), "result": "found", "time": when(s["time"]),
-                            "detail": f"{s['user']} ran `{clean(s['command'])}` as {s['runas']} on {s['tty']}"})
+                            **said("detail", N_("{user} ran `{command}` as {runas} on {tty}"), user=s["user"],
+                                   command=clean(s["command"]), runas=s["runas"], tty=s["tty"])})
             found.append({"actor": s["user"], "kind": self.kind_of(s["user"]), "confidence": "high", "via": "sudo"})
 
         # package logs
@@ -290,11 +302,12 @@ class Witnesses:
         pkg_hit = self._package_at(path, ctime, owner_package, ops, apt)
         if not where:
             sources.append({"source": "packages", "result": "unavailable",
-                            "detail": "no dpkg.log, apt history.log or dnf/yum log"})
+                            **said("detail", N_("no dpkg.log, apt history.log or dnf/yum log"))})
         elif pkg_hit is None:
             sources.append({"source": "packages", "where": ", ".join(where), "result": "nothing",
-                            "detail": "no package operation at the time of the change"
-                                      + (f" (the file belongs to {owner_package})" if owner_package else "")})
+                            **(said("detail", N_("no package operation at the time of the change (the file "
+                                                 "belongs to {package})"), package=owner_package) if owner_package
+                               else said("detail", N_("no package operation at the time of the change")))})
         else:
             sources.append({"source": "packages", "where": ", ".join(where), "result": "found", **pkg_hit["source"]})
             found.append(pkg_hit["answer"])
@@ -313,21 +326,22 @@ class Witnesses:
         if timed:
             ts, user, f, cmd = sorted(timed)[-1]
             sources.append({"source": "history", "where": f, "result": "found", "time": when(ts),
-                            "detail": f"{user} ran `{clean(cmd)}`"})
+                            **said("detail", N_("{user} ran `{command}`"), user=user, command=clean(cmd))})
             found.append({"actor": user, "kind": self.kind_of(user), "confidence": "medium", "via": "history"})
         elif untimed:
             users = sorted({u for u, _, _ in untimed})
             user, f, cmd = untimed[-1]
             sources.append({"source": "history", "where": f, "result": "found",
-                            "detail": f"{', '.join(users)}: `{clean(cmd)}` (the history has no times)"})
+                            **said("detail", N_("{users}: `{command}` (the history has no times)"),
+                                   users=", ".join(users), command=clean(cmd))})
             if len(users) == 1:
                 found.append({"actor": users[0], "kind": self.kind_of(users[0]), "confidence": "low",
                               "via": "history"})
         else:
             sources.append({"source": "history", "where": ", ".join(looked) or None,
                             "result": "nothing" if looked else "unavailable",
-                            "detail": "no shell or Asterisk CLI history names the file" if looked
-                            else "no shell or Asterisk CLI history found"})
+                            **said("detail", N_("no shell or Asterisk CLI history names the file") if looked
+                                   else N_("no shell or Asterisk CLI history found"))})
 
         # sessions
         sess, where = self.sessions()
@@ -335,15 +349,16 @@ class Witnesses:
         users = sorted({s["user"] for s in at})
         if not where:
             sources.append({"source": "sessions", "result": "unavailable",
-                            "detail": "no /var/log/wtmp or /var/lib/wtmpdb/wtmp.db"})
+                            **said("detail", N_("no /var/log/wtmp or /var/lib/wtmpdb/wtmp.db"))})
         elif not at:
             sources.append({"source": "sessions", "where": ", ".join(where), "result": "nothing",
-                            "detail": f"no login session was open at {when(ctime)}"})
+                            **said("detail", N_("no login session was open at {time}"), time=when(ctime))})
         else:
-            desc = "; ".join(f"{s['user']} on {s['line']}" + (f" from {s['host']}" if s['host'] else "")
-                             + f" since {when(s['login'])}" for s in at[:5])
+            # No words of any language: user, line (host, login time).
+            desc = "; ".join(f"{s['user']} {s['line']} (" + (f"{s['host']}, " if s['host'] else "")
+                             + f"{when(s['login'])})" for s in at[:5])
             sources.append({"source": "sessions", "where": ", ".join(where), "result": "found",
-                            "detail": f"open at {when(ctime)}: {desc}"})
+                            **said("detail", N_("open at {time}: {sessions}"), time=when(ctime), sessions=desc)})
             if len(users) == 1:
                 found.append({"actor": users[0], "kind": self.kind_of(users[0]), "confidence": "medium",
                               "via": "sessions"})
@@ -363,6 +378,9 @@ class Witnesses:
                 best["confidence"] = "high" if "sessions" in corroborated and best["via"] == "history" else "medium"
         best["sources"] = sources
         best["missing"] = [s.get("hint") or s["detail"] for s in sources if s["result"] != "found"]
+        # The same, as (template, fields) for the reader's language (said()).
+        best["missing_said"] = [s.get("hint_said") or s.get("detail_said") for s in sources
+                                if s["result"] != "found"]
         return best
 
     # -- helpers -----------------------------------------------------------------
@@ -395,10 +413,11 @@ class Witnesses:
         requested = next((a["requested_by"] for a in apt if a["requested_by"] and pkg in a["packages"]
                           and a["start"] - 60 <= ctime <= a["end"] + 60), None)
         line = (conf or mine)[-1]["line"]
-        detail = f"{pkg} {versions}".strip() + f" at {when((conf or mine)[-1]['time'])}: {line}"
-        if requested:
-            detail += f"; apt run by {requested}"
-        return {"source": {"time": when((conf or mine)[-1]["time"]), "detail": detail, "package": pkg,
-                           "requested_by": requested},
+        at = when((conf or mine)[-1]["time"])
+        what = f"{pkg} {versions}".strip()
+        words = (said("detail", N_("{package} at {time}: {line}; apt run by {who}"), package=what, time=at,
+                      line=line, who=requested) if requested else
+                 said("detail", N_("{package} at {time}: {line}"), package=what, time=at, line=line))
+        return {"source": {"time": at, **words, "package": pkg, "requested_by": requested},
                 "answer": {"actor": pkg, "kind": self.package_kind(pkg), "confidence": "high",
                            "via": "packages", "package": pkg, "requested_by": requested}}
