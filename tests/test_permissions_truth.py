@@ -27,6 +27,7 @@ import pytest
 
 from diagnose.model import Fault, Status
 from tests.conftest import needs_root, run_cli
+from tests.rigs.unprivileged import unprivileged  # noqa: F401  (fixture)
 from tests.rigs.services import SERVER, free_port
 
 NOBODY = 65534
@@ -354,3 +355,24 @@ def test_unit_user_on_a_recorded_tree_names_the_user_and_the_folder(tmp_path):
     assert "runs as cc (uid 1001; known from its unit's User=)" in f["detail"]
     assert "chown cc:cc /var/lib/cc; chmod u+rwx /var/lib/cc" in f["remedy"]
     assert "systemctl start callcenter.service" in f["remedy"]
+
+
+# --- diagnose itself without root ----------------------------------------------------------------
+
+def test_without_root_the_refused_database_check_nests_under_the_service(site, tmp_path, unprivileged):
+    """Run as nobody too, diagnose is refused the root:root 0600 file like the
+    service: the database check's 'not allowed to read' is the same site
+    fault, nested, not a second root."""
+    from tests.test_not_root import _as_nobody
+
+    os.chown(site.db, 0, 0)
+    os.chmod(site.db, 0o600)
+    site.fails("sqlitewrite")
+    cfg = site.config(unprivileged.work)
+    os.chmod(cfg, 0o644)
+    code, report = _as_nobody(unprivileged, str(cfg), "application.services", "database.integrity")
+    f = {x["check"]: x for x in report["findings"]}
+    svc, db = f["application.services"], f["database.integrity"]
+    assert (svc["status"], svc["fault"], svc["evidence"]["reason"]) == ("fail", "site", "access-denied")
+    assert db["evidence"]["reason"] == "permission" and db["caused_by"] == [svc["id"]]
+    assert (report["verdict"]["site_faults"], report["verdict"]["software_faults"]) == (1, 0)
