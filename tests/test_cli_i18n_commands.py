@@ -78,3 +78,21 @@ def test_a_bad_facts_file_is_explained_in_russian(tmp_path, env):
     wrong = tmp_path / "other.json"
     wrong.write_text('{"schema": "something/1"}')
     assert "это не файл сведений diagnose" in ru("run", "--from-facts", str(wrong), env=env, code=3)
+
+
+def test_history_timeline_text_in_russian():
+    from diagnose.state.timeline import render_text
+
+    run = {"host": "cc-srv01", "time": "2026-12-01T02:00:00+00:00"}
+    finding = {"id": "disk.space:/srv", "host": "cc-srv01", "now": "fail", "runs_seen": 2, "runs": 5,
+               "first_seen": "2026-12-01T02:00:00+00:00", "last_seen": "2026-12-02T02:00:00+00:00",
+               "flapping": True, "changes": [{"time": "2026-12-01T02:00:00+00:00", "status": "fail",
+                                              "title": "/srv is 97% full"}]}
+    doc = {"runs": [run] * 5, "findings": [finding], "check": None, "database": "/var/lib/diagnose/history.db",
+           "since": None}
+    out = render_text(doc, "ru")
+    assert out.startswith("5 проверок на cc-srv01 с 2026-12-01 02:00 UTC по 2026-12-01 02:00 UTC")
+    assert "disk.space:/srv: сейчас fail; проблема в 2 из 5 проверок" in out and "[мигает]" in out
+    assert not english(out), english(out)
+    assert render_text(doc).startswith("5 runs of cc-srv01 from ")
+    assert "Ни одна находка не была проблемой" in render_text({**doc, "findings": []}, "ru")

@@ -62,5 +62,5 @@ def history(config: str | None, check: str | None, since: str | None, format_: s
     if format_ == "json":
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        print(render_text(doc), end="")
+        print(render_text(doc, helptext.lang()), end="")
     return 0

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from diagnose.i18n import _, _n, tr
 from diagnose.state.history import PROBLEM, History
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([dhw])\s*$")
@@ -107,28 +108,44 @@ def _t(iso: str | None) -> str:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def render_text(doc: dict[str, Any]) -> str:
+def render_text(doc: dict[str, Any], lang: str = "en") -> str:
+    """The timeline as text in *lang*; finding ids, hosts and statuses stay
+    as they are (they are what the JSON and the reports name)."""
+    def t(message: Any) -> str:
+        return tr(message, lang)
+
     runs = doc["runs"]
     out = []
     hosts = sorted({r["host"] for r in runs})
-    what = f" of {doc['check']}" if doc["check"] else ""
     if not runs:
-        out.append(f"No runs{what} in {doc['database']}"
-                   + (f" since {_t(doc['since'])}" if doc["since"] else "") + ".")
+        since = _t(doc["since"]) if doc["since"] else None
+        if doc["check"]:
+            out.append(t(_("No runs of {check} in {path} since {time}.", check=doc["check"], path=doc["database"],
+                           time=since) if since else
+                         _("No runs of {check} in {path}.", check=doc["check"], path=doc["database"])))
+        else:
+            out.append(t(_("No runs in {path} since {time}.", path=doc["database"], time=since) if since else
+                         _("No runs in {path}.", path=doc["database"])))
         return "\n".join(out) + "\n"
-    out.append(f"{len(runs)} run{'s' if len(runs) != 1 else ''} of {', '.join(hosts)} from "
-               f"{_t(runs[0]['time'])} to {_t(runs[-1]['time'])} in {doc['database']}")
+    out.append(t(_n("{n} run of {hosts} from {first} to {last} in {path}",
+                    "{n} runs of {hosts} from {first} to {last} in {path}", len(runs), hosts=", ".join(hosts),
+                    first=_t(runs[0]["time"]), last=_t(runs[-1]["time"]), path=doc["database"])))
     if not doc["findings"]:
-        out.append(f"No finding{what} was a problem in these runs.")
+        out.append(t(_("No finding of {check} was a problem in these runs.", check=doc["check"]) if doc["check"]
+                     else _("No finding was a problem in these runs.")))
         return "\n".join(out) + "\n"
     out.append("")
     for f in doc["findings"]:
-        flap = "  [flapping]" if f["flapping"] else ""
-        host = f" on {f['host']}" if len(hosts) > 1 else ""
-        out.append(f"{f['id']}{host}: {f['now']} now; a problem in {f['runs_seen']} of "
-                   f"{f['runs']} runs, first {_t(f['first_seen'])}, last {_t(f['last_seen'])}{flap}")
+        flap = "  " + t(_("[flapping]")) if f["flapping"] else ""
+        line = (_("{id} on {host}: {now} now; a problem in {seen} of {runs} runs, first {first}, last {last}",
+                  id=f["id"], host=f["host"], now=f["now"], seen=f["runs_seen"], runs=f["runs"],
+                  first=_t(f["first_seen"]), last=_t(f["last_seen"])) if len(hosts) > 1 else
+                _("{id}: {now} now; a problem in {seen} of {runs} runs, first {first}, last {last}", id=f["id"],
+                  now=f["now"], seen=f["runs_seen"], runs=f["runs"], first=_t(f["first_seen"]),
+                  last=_t(f["last_seen"])))
+        out.append(t(line) + flap)
         for ch in f["changes"]:
-            title = f"  {ch['title']}" if ch["title"] else ""
+            title = f"  {t(ch['title'])}" if ch["title"] else ""
             out.append(f"  {_t(ch['time'])}  {ch['status']:<5}{title}".rstrip())
         out.append("")
     return "\n".join(out)
