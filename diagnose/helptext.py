@@ -98,7 +98,8 @@ i18n.N_("Usage: "), i18n.N_("Options"), i18n.N_("Commands")
 CLICK_MODULES = ("click.core", "click.parser", "click.exceptions", "click.types", "click.decorators")
 CLICK_MESSAGES = (
     i18n.N_("Error: {message}"), i18n.N_("Try '{command} {option}' for help."),
-    i18n.N_("No such option {name!r}."), i18n.N_("No such command {name!r}."),
+    i18n.N_("No such option {name!r}."), i18n.N_("No such option: {name}"),  # click 8.2+, 8.1
+    i18n.N_("No such command {name!r}."),
     i18n.N_("Missing argument"), i18n.N_("Missing option"), i18n.N_("Missing parameter"),
     i18n.N_("Missing parameter: {param_name}"), i18n.N_("Missing command."),
     i18n.N_("Invalid value: {message}"), i18n.N_("Invalid value for {param_hint}: {message}"),

@@ -130,17 +130,20 @@ def test_cli_messages_in_russian(tmp_path):
 
 
 @pytest.mark.parametrize("args,want", [
-    (("run", "--bogus"), "Ошибка: Нет параметра '--bogus'. Может быть, имелось в виду '--verbose'?"),
-    (("run", "--only"), "Ошибка: Параметру '--only' нужен аргумент."),
-    (("bogus",), "Ошибка: Нет команды 'bogus'."),
-    (("run", "--format", "xml"), "Ошибка: Недопустимое значение '--format': недопустимый выбор: 'xml' "
-                                 "(возможны: text, json, html, junit, nagios, prometheus)"),
+    # click words these a little differently from one release to the next (8.1 on Python 3.9)
+    (("run", "--bogus"), ("Ошибка: Нет параметра", "--bogus", "Может быть, имелось в виду", "--verbose")),
+    (("run", "--only"), ("Ошибка: Параметру '--only' нужен аргумент.",)),
+    (("bogus",), ("Ошибка: Нет команды 'bogus'.",)),
+    (("run", "--format", "xml"), ("Ошибка: Недопустимое значение '--format': недопустимый выбор: 'xml' "
+                                  "(возможны: text, json, html, junit, nagios, prometheus)",)),
 ])
 def test_clicks_own_usage_errors_in_russian_exit_3(args, want):
     done = run_cli("--lang", "ru", *args, env=EN)
     assert done.returncode == 3
     lines = done.stderr.splitlines()
-    assert want in lines, done.stderr
+    error = [ln for ln in lines if ln.startswith("Ошибка: ")]
+    assert len(error) == 1 and all(w in error[0] for w in want), done.stderr
     assert not any(ln.startswith(("Usage:", "Try ", "Error:")) for ln in lines), done.stderr
+    assert not re.search(r"No such|Did you|requires|Invalid", done.stderr), done.stderr
     english = run_cli(*args, env=EN)
     assert english.returncode == 3 and "Error: " in english.stderr
